@@ -1,0 +1,25 @@
+using Orleans.Concurrency;
+
+namespace Qubrid;
+
+/// <summary>One user's credit wallet. Key: the user id. Serializes every change of its balance.</summary>
+[Alias("qubrid.IWalletGrain")]
+public interface IWalletGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the wallet and grants the sign-up bonus exactly once; a repeat changes nothing.</summary>
+    [Alias("Create")] Task<CreateWalletResult> Create();
+
+    [Alias("Credit")] Task<WalletOpResult> Credit(CreditRequest request);
+
+    [Alias("Debit")] Task<WalletOpResult> Debit(DebitRequest request);
+
+    /// <summary>Returns null when the wallet does not exist.</summary>
+    [Alias("GetBalance"), ReadOnly] Task<WalletBalance?> GetBalance();
+
+    [Alias("GetLots"), ReadOnly] Task<IReadOnlyList<LotView>?> GetLots();
+
+    [Alias("GetLedger"), ReadOnly] Task<LedgerPage?> GetLedger(LedgerQuery query);
+
+    /// <summary>Writes the expiration entries of every lot that is due; the expiry reminder calls the same path.</summary>
+    [Alias("ExpireDueLots")] Task ExpireDueLots();
+}

@@ -1,0 +1,75 @@
+namespace Qubrid;
+
+/// <summary>What a credit lot is: promotional credits expire, purchased ones never do.</summary>
+public enum LotKind : byte
+{
+    Promotional = 1,
+    Purchased = 2,
+}
+
+/// <summary>What changed a balance. The wire names are the snake_case forms (see <see cref="LedgerKinds"/>).</summary>
+public enum LedgerEntryKind : byte
+{
+    Grant = 1,
+    Topup = 2,
+    SessionCharge = 3,
+    InferenceCharge = 4,
+    PremiumAccess = 5,
+    Expiration = 6,
+    Adjustment = 7,
+    Refund = 8,
+}
+
+/// <summary>Stable names of ledger kinds, as stored in the database and shown by the API.</summary>
+public static class LedgerKinds
+{
+    public static string ToWire(this LedgerEntryKind kind) => kind switch
+    {
+        LedgerEntryKind.Grant => "grant",
+        LedgerEntryKind.Topup => "topup",
+        LedgerEntryKind.SessionCharge => "session_charge",
+        LedgerEntryKind.InferenceCharge => "inference_charge",
+        LedgerEntryKind.PremiumAccess => "premium_access",
+        LedgerEntryKind.Expiration => "expiration",
+        LedgerEntryKind.Adjustment => "adjustment",
+        LedgerEntryKind.Refund => "refund",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+
+    public static bool TryParse(string wire, out LedgerEntryKind kind)
+    {
+        foreach (var k in Enum.GetValues<LedgerEntryKind>())
+        {
+            if (k.ToWire() == wire) { kind = k; return true; }
+        }
+        kind = default;
+        return false;
+    }
+
+    public static LedgerEntryKind Parse(string wire) =>
+        TryParse(wire, out var k) ? k : throw new FormatException($"Unknown ledger kind '{wire}'.");
+
+    public static string ToWire(this LotKind kind) => kind == LotKind.Promotional ? "promotional" : "purchased";
+
+    public static LotKind ParseLotKind(string wire) => wire switch
+    {
+        "promotional" => LotKind.Promotional,
+        "purchased" => LotKind.Purchased,
+        _ => throw new FormatException($"Unknown lot kind '{wire}'."),
+    };
+}
+
+/// <summary>Stable error codes shared by grains and the API's problem details.</summary>
+public static class ErrorCodes
+{
+    public const string InsufficientCredits = "insufficient_credits";
+    public const string InvalidAmount = "invalid_amount";
+    public const string InvalidRequest = "invalid_request";
+    public const string IdempotencyConflict = "idempotency_conflict";
+    public const string IdempotencyKeyRequired = "idempotency_key_required";
+    public const string WalletNotFound = "wallet_not_found";
+    public const string UnknownInstanceType = "unknown_instance_type";
+    public const string UnknownModel = "unknown_model";
+    public const string SessionConflict = "session_conflict";
+    public const string SessionNotFound = "session_not_found";
+}

@@ -1,0 +1,82 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Qubrid.Core;
+
+/// <summary>Validation and fingerprints of wallet requests. Pure.</summary>
+public static class RequestRules
+{
+    public const int MaxKeyLength = 128;
+    public const int MaxReferenceLength = 256;
+
+    public static WalletOpResult? ValidateKey(string? key)
+    {
+        if (string.IsNullOrWhiteSpace(key))
+            return WalletOpResult.Invalid(ErrorCodes.IdempotencyKeyRequired, "An idempotency key is required.");
+        if (key.Length > MaxKeyLength || key.Any(char.IsControl))
+            return WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"The idempotency key must be 1–{MaxKeyLength} printable characters.");
+        return null;
+    }
+
+    public static WalletOpResult? ValidateAmount(Micros amount)
+    {
+        if (!amount.IsPositive)
+            return WalletOpResult.Invalid(ErrorCodes.InvalidAmount, "The amount must be greater than zero.");
+        if (amount > Micros.MaxOperation)
+            return WalletOpResult.Invalid(ErrorCodes.InvalidAmount, $"The amount must not exceed {Micros.MaxOperation.ToUsd():0} USD.");
+        return null;
+    }
+
+    private static WalletOpResult? ValidateReference(string? reference, bool required)
+    {
+        if (reference is null || (required && string.IsNullOrWhiteSpace(reference)))
+            return required ? WalletOpResult.Invalid(ErrorCodes.InvalidRequest, "A reason is required.") : null;
+        if (reference.Length > MaxReferenceLength || reference.Any(c => char.IsControl(c)))
+            return WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"The reference must be at most {MaxReferenceLength} printable characters.");
+        return null;
+    }
+
+    /// <summary>Which kind of lot a credit creates, or an error when the kind cannot add credits.</summary>
+    public static WalletOpResult? ValidateCredit(CreditRequest request, DateTimeOffset now, out LotKind lotKind)
+    {
+        lotKind = LotKind.Purchased;
+        var error = ValidateKey(request.IdempotencyKey) ?? ValidateAmount(request.Amount)
+            ?? ValidateReference(request.Reference, required: request.Kind is LedgerEntryKind.Adjustment or LedgerEntryKind.Grant);
+        if (error is not null) return error;
+        switch (request.Kind)
+        {
+            case LedgerEntryKind.Grant:
+                if (request.ExpiresAt is not { } at || at <= now)
+                    return WalletOpResult.Invalid(ErrorCodes.InvalidRequest, "Promotional credits need an expiry in the future.");
+                lotKind = LotKind.Promotional;
+                return null;
+            case LedgerEntryKind.Topup or LedgerEntryKind.Adjustment or LedgerEntryKind.Refund:
+                if (request.ExpiresAt is not null)
+                    return WalletOpResult.Invalid(ErrorCodes.InvalidRequest, "Only promotional credits expire.");
+                return null;
+            default:
+                return WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"'{request.Kind.ToWire()}' does not add credits.");
+        }
+    }
+
+    public static WalletOpResult? ValidateDebit(DebitRequest request)
+    {
+        var error = ValidateKey(request.IdempotencyKey) ?? ValidateAmount(request.Amount)
+            ?? ValidateReference(request.Reference, required: request.Kind == LedgerEntryKind.Adjustment);
+        if (error is not null) return error;
+        return request.Kind is LedgerEntryKind.SessionCharge or LedgerEntryKind.InferenceCharge
+            or LedgerEntryKind.PremiumAccess or LedgerEntryKind.Adjustment
+            ? null
+            : WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"'{request.Kind.ToWire()}' does not take credits.");
+    }
+
+    /// <summary>A stable digest of everything that makes two requests "the same request".</summary>
+    public static string Fingerprint(CreditRequest r) =>
+        Digest($"credit|{r.Kind.ToWire()}|{r.Amount.Value}|{r.Reference}|{r.ExpiresAt?.UtcTicks}");
+
+    public static string Fingerprint(DebitRequest r) =>
+        Digest($"debit|{r.Kind.ToWire()}|{r.Amount.Value}|{r.Reference}|{r.AllowPartial}|{r.Usage?.SessionId}|{r.Usage?.InstanceType}|{r.Usage?.Model}|{r.Usage?.Workload}");
+
+    private static string Digest(string canonical) =>
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)), 0, 16);
+}

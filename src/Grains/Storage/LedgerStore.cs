@@ -1,0 +1,252 @@
+using Npgsql;
+using NpgsqlTypes;
+using Qubrid.Core;
+
+namespace Qubrid.Storage;
+
+/// <summary>The recorded outcome of an acknowledged request, keyed by its idempotency key.</summary>
+public sealed record StoredOutcome(string Key, string Fingerprint, long? Seq, Micros Amount, Micros BalanceAfter, long? LotId)
+{
+    public WalletOpResult ToResult(bool replayed) =>
+        new(WalletOpStatus.Applied, Seq, Amount, BalanceAfter, LotId, replayed);
+}
+
+/// <summary>Raised when the wallet row moved under us: another activation wrote first. The grain reloads.</summary>
+public sealed class WalletConcurrencyException(string walletId)
+    : Exception($"Wallet '{walletId}' was written by someone else; its state must be reloaded.");
+
+/// <summary>
+/// Reads and writes the ledger tables with Npgsql. A commit writes a whole batch (entries, lot
+/// movements, lots, balance, idempotency records) in one transaction, checking the wallet's version.
+/// </summary>
+public sealed class LedgerStore(NpgsqlDataSource dataSource)
+{
+    public NpgsqlDataSource DataSource => dataSource;
+
+    /// <summary>Loads the wallet with its open lots, or null when it was never created.</summary>
+    public async Task<WalletBook?> LoadAsync(string walletId, CancellationToken ct = default)
+    {
+        await using var batch = dataSource.CreateBatch();
+        batch.BatchCommands.Add(Command("SELECT balance, next_seq, version FROM qubrid_wallets WHERE wallet_id = $1", walletId));
+        batch.BatchCommands.Add(Command(
+            "SELECT lot_id, kind, amount, remaining, granted_at, expires_at, source FROM qubrid_lots WHERE wallet_id = $1 AND remaining > 0",
+            walletId));
+        await using var reader = await batch.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct)) return null;
+        var balance = new Micros(reader.GetInt64(0));
+        long nextSeq = reader.GetInt64(1);
+        long version = reader.GetInt64(2);
+        await reader.NextResultAsync(ct);
+        var lots = new List<CreditLot>();
+        while (await reader.ReadAsync(ct)) lots.Add(ReadLot(reader));
+        return new WalletBook(walletId, balance, nextSeq, version, lots);
+    }
+
+    public async Task<Dictionary<string, StoredOutcome>> FindOutcomesAsync(string walletId, IReadOnlyCollection<string> keys, CancellationToken ct = default)
+    {
+        var found = new Dictionary<string, StoredOutcome>(StringComparer.Ordinal);
+        if (keys.Count == 0) return found;
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT idempotency_key, fingerprint, seq, amount, balance_after, lot_id FROM qubrid_idempotency WHERE wallet_id = $1 AND idempotency_key = ANY($2)");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = keys.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            var outcome = new StoredOutcome(reader.GetString(0), reader.GetString(1),
+                reader.IsDBNull(2) ? null : reader.GetInt64(2), new Micros(reader.GetInt64(3)),
+                new Micros(reader.GetInt64(4)), reader.IsDBNull(5) ? null : reader.GetInt64(5));
+            found[outcome.Key] = outcome;
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// Writes one batch in one transaction. <paramref name="book"/> holds the state after the batch;
+    /// its <c>Version</c> is the version it was loaded with (0 for a wallet that does not exist yet).
+    /// Returns the new version. Throws <see cref="WalletConcurrencyException"/> when the row moved.
+    /// </summary>
+    public async Task<long> CommitAsync(WalletBook book, BookChanges changes, IReadOnlyList<StoredOutcome> outcomes,
+        DateTimeOffset now, CancellationToken ct = default)
+    {
+        string walletId = book.WalletId;
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using var batch = new NpgsqlBatch(conn, tx);
+
+        bool creating = book.Version == 0;
+        if (creating)
+        {
+            batch.BatchCommands.Add(Command(
+                "INSERT INTO qubrid_wallets (wallet_id, created_at, balance, next_seq, version) VALUES ($1, $2, $3, $4, 1)",
+                walletId, now.UtcDateTime, book.Balance.Value, book.NextSeq));
+        }
+        else
+        {
+            batch.BatchCommands.Add(Command(
+                "UPDATE qubrid_wallets SET balance = $2, next_seq = $3, version = version + 1 WHERE wallet_id = $1 AND version = $4",
+                walletId, book.Balance.Value, book.NextSeq, book.Version));
+        }
+        int walletCommand = 0;
+
+        foreach (var lot in changes.NewLots)
+        {
+            batch.BatchCommands.Add(Command(
+                "INSERT INTO qubrid_lots (wallet_id, lot_id, kind, amount, remaining, granted_at, expires_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                walletId, lot.Id, lot.Kind.ToWire(), lot.Amount.Value, book.RemainingOf(lot.Id).Value, lot.GrantedAt.UtcDateTime,
+                lot.ExpiresAt is { } exp ? exp.UtcDateTime : DBNull.Value, lot.Source));
+        }
+
+        var newLotIds = changes.NewLots.Select(l => l.Id).ToHashSet();
+        var updated = changes.TouchedLots.Where(id => !newLotIds.Contains(id)).ToArray();
+        if (updated.Length > 0)
+        {
+            batch.BatchCommands.Add(Command(
+                "UPDATE qubrid_lots l SET remaining = u.remaining FROM unnest($2::bigint[], $3::bigint[]) AS u(lot_id, remaining) WHERE l.wallet_id = $1 AND l.lot_id = u.lot_id",
+                walletId, updated, updated.Select(id => book.RemainingOf(id).Value).ToArray()));
+        }
+
+        var entries = changes.Entries;
+        if (entries.Count > 0)
+        {
+            batch.BatchCommands.Add(Command(
+                """
+                INSERT INTO qubrid_ledger (wallet_id, seq, at, kind, amount, balance_after, reference, idempotency_key, session_id, instance_type, model, workload)
+                SELECT $1, * FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                """,
+                walletId,
+                entries.Select(e => e.Seq).ToArray(),
+                entries.Select(e => e.At.UtcDateTime).ToArray(),
+                entries.Select(e => e.Kind.ToWire()).ToArray(),
+                entries.Select(e => e.Amount.Value).ToArray(),
+                entries.Select(e => e.BalanceAfter.Value).ToArray(),
+                entries.Select(e => e.Reference).ToArray(),
+                entries.Select(e => e.IdempotencyKey).ToArray(),
+                entries.Select(e => e.Usage?.SessionId).ToArray(),
+                entries.Select(e => e.Usage?.InstanceType).ToArray(),
+                entries.Select(e => e.Usage?.Model).ToArray(),
+                entries.Select(e => e.Usage?.Workload).ToArray()));
+
+            var moves = entries.SelectMany(e => e.Lots.Select(m => (e.Seq, m.LotId, m.Amount.Value))).ToArray();
+            batch.BatchCommands.Add(Command(
+                "INSERT INTO qubrid_ledger_lots (wallet_id, seq, lot_id, amount) SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[])",
+                walletId, moves.Select(m => m.Seq).ToArray(), moves.Select(m => m.LotId).ToArray(), moves.Select(m => m.Value).ToArray()));
+        }
+
+        if (outcomes.Count > 0)
+        {
+            batch.BatchCommands.Add(Command(
+                """
+                INSERT INTO qubrid_idempotency (wallet_id, idempotency_key, fingerprint, seq, amount, balance_after, lot_id, created_at)
+                SELECT $1, k, f, s, a, b, l, $8 FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[]) AS u(k, f, s, a, b, l)
+                """,
+                walletId,
+                outcomes.Select(o => o.Key).ToArray(),
+                outcomes.Select(o => o.Fingerprint).ToArray(),
+                outcomes.Select(o => o.Seq).ToArray(),
+                outcomes.Select(o => o.Amount.Value).ToArray(),
+                outcomes.Select(o => o.BalanceAfter.Value).ToArray(),
+                outcomes.Select(o => o.LotId).ToArray(),
+                now.UtcDateTime));
+        }
+
+        try
+        {
+            await batch.ExecuteNonQueryAsync(ct);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && creating)
+        {
+            throw new WalletConcurrencyException(walletId);
+        }
+        if (batch.BatchCommands[walletCommand].RecordsAffected != 1) throw new WalletConcurrencyException(walletId);
+        await tx.CommitAsync(ct);
+        return book.Version + 1;
+    }
+
+    public async Task<IReadOnlyList<LotView>> ListLotsAsync(string walletId, int limit, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT lot_id, kind, amount, remaining, granted_at, expires_at, source FROM qubrid_lots WHERE wallet_id = $1 ORDER BY lot_id DESC LIMIT $2");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = limit });
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        var lots = new List<LotView>();
+        while (await reader.ReadAsync(ct)) lots.Add(ReadLot(reader).ToView());
+        return lots;
+    }
+
+    /// <summary>A page of entries, newest first. Seqs only grow, so a "before seq" cursor is stable under inserts.</summary>
+    public async Task<LedgerPage> ReadLedgerAsync(string walletId, LedgerQuery query, CancellationToken ct = default)
+    {
+        int limit = Math.Clamp(query.Limit, 1, LedgerQuery.MaxLimit);
+        await using var cmd = dataSource.CreateCommand(
+            """
+            SELECT e.seq, e.at, e.kind, e.amount, e.balance_after, e.reference, e.idempotency_key, e.session_id, e.instance_type, e.model, e.workload,
+                   (SELECT coalesce(array_agg(m.lot_id ORDER BY m.lot_id), '{}') FROM qubrid_ledger_lots m WHERE m.wallet_id = e.wallet_id AND m.seq = e.seq),
+                   (SELECT coalesce(array_agg(m.amount ORDER BY m.lot_id), '{}') FROM qubrid_ledger_lots m WHERE m.wallet_id = e.wallet_id AND m.seq = e.seq)
+            FROM qubrid_ledger e
+            WHERE e.wallet_id = $1
+              AND ($2::text[] IS NULL OR e.kind = ANY($2))
+              AND ($3::timestamptz IS NULL OR e.at >= $3)
+              AND ($4::timestamptz IS NULL OR e.at < $4)
+              AND ($5::bigint IS NULL OR e.seq < $5)
+            ORDER BY e.seq DESC
+            LIMIT $6
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
+        cmd.Parameters.Add(new NpgsqlParameter
+        {
+            Value = query.Kinds is { Count: > 0 } kinds ? kinds.Select(k => k.ToWire()).ToArray() : DBNull.Value,
+            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
+        });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = query.From is { } from ? from.UtcDateTime : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = query.To is { } to ? to.UtcDateTime : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = query.Before is { } before ? before : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = limit + 1 });
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        var items = new List<LedgerEntryView>();
+        while (await reader.ReadAsync(ct))
+        {
+            var lotIds = reader.GetFieldValue<long[]>(11);
+            var lotAmounts = reader.GetFieldValue<long[]>(12);
+            UsageTags? usage = reader.IsDBNull(7) && reader.IsDBNull(8) && reader.IsDBNull(9) && reader.IsDBNull(10)
+                ? null
+                : new UsageTags(NullableString(reader, 7), NullableString(reader, 8), NullableString(reader, 9), NullableString(reader, 10));
+            items.Add(new LedgerEntryView(
+                reader.GetInt64(0),
+                new DateTimeOffset(reader.GetDateTime(1), TimeSpan.Zero),
+                LedgerKinds.Parse(reader.GetString(2)),
+                new Micros(reader.GetInt64(3)),
+                new Micros(reader.GetInt64(4)),
+                lotIds.Zip(lotAmounts, (id, amount) => new LotMovement(id, new Micros(amount))).ToArray(),
+                reader.GetString(5),
+                NullableString(reader, 6),
+                usage));
+        }
+        long? next = null;
+        if (items.Count > limit)
+        {
+            items.RemoveAt(items.Count - 1);
+            next = items[^1].Seq;
+        }
+        return new LedgerPage(items, next);
+    }
+
+    private static string? NullableString(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
+
+    private static CreditLot ReadLot(NpgsqlDataReader reader) => new(
+        reader.GetInt64(0),
+        LedgerKinds.ParseLotKind(reader.GetString(1)),
+        new Micros(reader.GetInt64(2)),
+        new Micros(reader.GetInt64(3)),
+        new DateTimeOffset(reader.GetDateTime(4), TimeSpan.Zero),
+        reader.IsDBNull(5) ? null : new DateTimeOffset(reader.GetDateTime(5), TimeSpan.Zero),
+        reader.GetString(6));
+
+    private static NpgsqlBatchCommand Command(string sql, params object?[] args)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var arg in args) command.Parameters.Add(new NpgsqlParameter { Value = arg ?? DBNull.Value });
+        return command;
+    }
+}

@@ -1,0 +1,87 @@
+using Npgsql;
+
+namespace Qubrid.Storage;
+
+/// <summary>One broken ledger invariant.</summary>
+public sealed record Violation(string WalletId, string Rule, string Detail);
+
+/// <summary>The outcome of checking every wallet in the database.</summary>
+public sealed record ReconcileReport(long WalletsChecked, long EntriesChecked, IReadOnlyList<Violation> Violations)
+{
+    public bool IsClean => Violations.Count == 0;
+}
+
+/// <summary>
+/// Proves the ledger invariants of SPEC.md over the whole database, in SQL, from the ledger alone:
+/// Σ entries = balance; Σ open lots = balance; each entry's lot movements sum to its amount; each lot's
+/// remaining = its amount − what entries took; balance_after is the running sum; seqs have no gaps.
+/// </summary>
+public static class Reconciler
+{
+    private const int MaxViolationsPerRule = 1_000;
+
+    private static readonly (string Rule, string Sql)[] Checks =
+    [
+        ("balance = sum of entries", """
+            SELECT w.wallet_id, format('balance %s, entries sum to %s', w.balance, coalesce(s.total, 0))
+            FROM qubrid_wallets w LEFT JOIN (SELECT wallet_id, sum(amount) AS total FROM qubrid_ledger GROUP BY wallet_id) s USING (wallet_id)
+            WHERE w.balance <> coalesce(s.total, 0)
+            """),
+        ("balance = sum of lots", """
+            SELECT w.wallet_id, format('balance %s, lots hold %s', w.balance, coalesce(s.total, 0))
+            FROM qubrid_wallets w LEFT JOIN (SELECT wallet_id, sum(remaining) AS total FROM qubrid_lots GROUP BY wallet_id) s USING (wallet_id)
+            WHERE w.balance <> coalesce(s.total, 0)
+            """),
+        ("entry = sum of its lot movements", """
+            SELECT e.wallet_id, format('entry %s of %s has lot movements summing to %s', e.seq, e.amount, coalesce(m.total, 0))
+            FROM qubrid_ledger e LEFT JOIN (SELECT wallet_id, seq, sum(amount) AS total FROM qubrid_ledger_lots GROUP BY wallet_id, seq) m USING (wallet_id, seq)
+            WHERE e.amount <> coalesce(m.total, 0)
+            """),
+        ("lot remaining = amount - taken", """
+            SELECT l.wallet_id, format('lot %s: amount %s, remaining %s, ledger credits %s and takes %s', l.lot_id, l.amount, l.remaining, coalesce(m.credited, 0), coalesce(m.taken, 0))
+            FROM qubrid_lots l LEFT JOIN (
+                SELECT wallet_id, lot_id, sum(amount) FILTER (WHERE amount > 0) AS credited, sum(-amount) FILTER (WHERE amount < 0) AS taken
+                FROM qubrid_ledger_lots GROUP BY wallet_id, lot_id) m USING (wallet_id, lot_id)
+            WHERE coalesce(m.credited, 0) <> l.amount OR l.remaining <> l.amount - coalesce(m.taken, 0)
+            """),
+        ("movements name existing lots", """
+            SELECT m.wallet_id, format('entry %s moves %s on lot %s, which does not exist', m.seq, m.amount, m.lot_id)
+            FROM qubrid_ledger_lots m LEFT JOIN qubrid_lots l USING (wallet_id, lot_id)
+            WHERE l.lot_id IS NULL
+            """),
+        ("balance_after is the running sum", """
+            SELECT wallet_id, format('entry %s says balance %s, running sum is %s', seq, balance_after, running)
+            FROM (SELECT wallet_id, seq, balance_after, sum(amount) OVER (PARTITION BY wallet_id ORDER BY seq) AS running FROM qubrid_ledger) r
+            WHERE balance_after <> running
+            """),
+        ("seqs are 1..n without gaps", """
+            SELECT w.wallet_id, format('next seq %s, entries %s, highest %s', w.next_seq, coalesce(s.n, 0), coalesce(s.top, 0))
+            FROM qubrid_wallets w LEFT JOIN (SELECT wallet_id, count(*) AS n, max(seq) AS top FROM qubrid_ledger GROUP BY wallet_id) s USING (wallet_id)
+            WHERE coalesce(s.n, 0) <> coalesce(s.top, 0) OR w.next_seq <> coalesce(s.top, 0) + 1
+            """),
+    ];
+
+    public static async Task<ReconcileReport> RunAsync(NpgsqlDataSource dataSource, CancellationToken ct = default)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        // One snapshot for every check, so concurrent writers cannot make a consistent ledger look broken.
+        await using var tx = await conn.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        long wallets, entries;
+        await using (var count = new NpgsqlCommand("SELECT (SELECT count(*) FROM qubrid_wallets), (SELECT count(*) FROM qubrid_ledger)", conn, tx))
+        await using (var reader = await count.ExecuteReaderAsync(ct))
+        {
+            await reader.ReadAsync(ct);
+            wallets = reader.GetInt64(0);
+            entries = reader.GetInt64(1);
+        }
+        var violations = new List<Violation>();
+        foreach (var (rule, sql) in Checks)
+        {
+            await using var cmd = new NpgsqlCommand($"{sql} LIMIT {MaxViolationsPerRule}", conn, tx);
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct)) violations.Add(new Violation(reader.GetString(0), rule, reader.GetString(1)));
+        }
+        await tx.CommitAsync(ct);
+        return new ReconcileReport(wallets, entries, violations);
+    }
+}

@@ -1,0 +1,276 @@
+using Orleans.Concurrency;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Qubrid.Core;
+using Qubrid.Storage;
+
+namespace Qubrid;
+
+/// <summary>
+/// A wallet. Reentrant so that operations keep arriving while a commit is in flight; a single flush
+/// loop decides queued operations in arrival order against an in-memory copy of the book, commits
+/// the whole batch in one transaction, and only then answers each caller with its own result.
+/// State is the ledger tables themselves, reloaded on activation and after any failed commit.
+/// </summary>
+[Reentrant]
+public sealed partial class WalletGrain(
+    LedgerStore store,
+    BillingClock clock,
+    IOptions<WalletOptions> walletOptions,
+    IOptions<SignupBonusOptions> bonusOptions,
+    ILogger<WalletGrain> logger) : Grain, IWalletGrain, IRemindable
+{
+    private const string ExpiryReminder = "expiry";
+    private static readonly TimeSpan MaxReminderDue = TimeSpan.FromDays(7);
+    private static readonly TimeSpan ExpiryRetryPeriod = TimeSpan.FromHours(1);
+
+    private readonly WalletOptions _options = walletOptions.Value;
+    private readonly Queue<Pending> _queue = new();
+    private readonly Dictionary<string, StoredOutcome> _recent = new(StringComparer.Ordinal);
+    private readonly Queue<string> _recentOrder = new();
+    private WalletBook? _book;
+    private bool _stale = true;
+    private Task? _flushing;
+    private DateTimeOffset? _reminderFor;
+
+    private string WalletId => this.GetPrimaryKeyString();
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        await ReloadAsync(cancellationToken);
+        await ScheduleExpiryAsync(initial: true);
+    }
+
+    public async Task<CreateWalletResult> Create()
+    {
+        var result = await Enqueue(new Pending(OpKind.Create, null, null));
+        return new CreateWalletResult(!result.Replayed, _book!.ToBalance(clock.UtcNow));
+    }
+
+    public Task<WalletOpResult> Credit(CreditRequest request)
+    {
+        var invalid = RequestRules.ValidateCredit(request, clock.UtcNow, out _);
+        return invalid is not null ? Task.FromResult(invalid) : Enqueue(new Pending(OpKind.Credit, request, null));
+    }
+
+    public Task<WalletOpResult> Debit(DebitRequest request)
+    {
+        var invalid = RequestRules.ValidateDebit(request);
+        return invalid is not null ? Task.FromResult(invalid) : Enqueue(new Pending(OpKind.Debit, null, request));
+    }
+
+    public Task<WalletBalance?> GetBalance() => Task.FromResult(_book?.ToBalance(clock.UtcNow));
+
+    public async Task<IReadOnlyList<LotView>?> GetLots() =>
+        _book is null ? null : await store.ListLotsAsync(WalletId, _options.MaxLotsListed);
+
+    public async Task<LedgerPage?> GetLedger(LedgerQuery query) =>
+        _book is null ? null : await store.ReadLedgerAsync(WalletId, query);
+
+    public Task ExpireDueLots() => _book is null ? Task.CompletedTask : Enqueue(new Pending(OpKind.Maintenance, null, null));
+
+    public Task ReceiveReminder(string reminderName, TickStatus status) =>
+        reminderName == ExpiryReminder ? ExpireDueLots() : Task.CompletedTask;
+
+    private Task<WalletOpResult> Enqueue(Pending pending)
+    {
+        if (_queue.Count >= _options.MaxQueueLength)
+            throw new InvalidOperationException($"Wallet '{WalletId}' has {_queue.Count} operations waiting; try again.");
+        _queue.Enqueue(pending);
+        _flushing ??= FlushLoopAsync();
+        return pending.Completion.Task;
+    }
+
+    private async Task FlushLoopAsync()
+    {
+        await Task.Yield(); // so that _flushing is set before the loop can finish
+        try
+        {
+            int max = _options.GroupCommit ? _options.MaxBatchSize : 1;
+            while (_queue.Count > 0)
+            {
+                var batch = new List<Pending>(Math.Min(_queue.Count, max));
+                while (batch.Count < max && _queue.TryDequeue(out var next)) batch.Add(next);
+                await ProcessBatchAsync(batch);
+            }
+        }
+        finally
+        {
+            _flushing = null;
+        }
+    }
+
+    private async Task ProcessBatchAsync(List<Pending> batch)
+    {
+        try
+        {
+            if (_stale) await ReloadAsync(CancellationToken.None);
+            var results = await DecideAndCommitAsync(batch);
+            for (int i = 0; i < batch.Count; i++) batch[i].Completion.TrySetResult(results[i]);
+        }
+        catch (Exception e)
+        {
+            // The commit may or may not have happened: forget what we think we know and reload before the next batch.
+            _stale = true;
+            LogCommitFailed(logger, e, WalletId, batch.Count);
+            foreach (var p in batch) p.Completion.TrySetException(e);
+            return;
+        }
+        await ScheduleExpiryAsync(initial: false);
+    }
+
+    private async Task<WalletOpResult[]> DecideAndCommitAsync(List<Pending> batch)
+    {
+        var now = clock.UtcNow;
+        var keys = batch.Select(p => p.Key).OfType<string>().Where(k => !_recent.ContainsKey(k)).Distinct().ToList();
+        var stored = _book is null ? [] : await store.FindOutcomesAsync(WalletId, keys);
+
+        var work = _book?.Clone();
+        work?.ExpireDue(now);
+        var results = new WalletOpResult[batch.Count];
+        var outcomes = new List<StoredOutcome>();
+        var decided = new Dictionary<string, StoredOutcome>(StringComparer.Ordinal);
+        bool created = false;
+
+        for (int i = 0; i < batch.Count; i++)
+        {
+            var p = batch[i];
+            if (p.Kind == OpKind.Create)
+            {
+                if (work is null)
+                {
+                    work = WalletBook.New(WalletId);
+                    GrantSignupBonus(work, now);
+                    created = true;
+                    results[i] = new WalletOpResult(WalletOpStatus.Applied);
+                }
+                else
+                {
+                    results[i] = new WalletOpResult(WalletOpStatus.Applied, Replayed: true);
+                }
+                continue;
+            }
+            if (work is null)
+            {
+                results[i] = p.Kind == OpKind.Maintenance ? new WalletOpResult(WalletOpStatus.Applied) : WalletOpResult.NotFound(WalletId);
+                continue;
+            }
+            if (p.Kind == OpKind.Maintenance)
+            {
+                results[i] = new WalletOpResult(WalletOpStatus.Applied);
+                continue;
+            }
+
+            string key = p.Key!;
+            string fingerprint = p.Fingerprint!;
+            var previous = decided.GetValueOrDefault(key) ?? _recent.GetValueOrDefault(key) ?? stored.GetValueOrDefault(key);
+            if (previous is not null)
+            {
+                results[i] = previous.Fingerprint == fingerprint
+                    ? previous.ToResult(replayed: true)
+                    : new WalletOpResult(WalletOpStatus.IdempotencyConflict, ErrorCode: ErrorCodes.IdempotencyConflict,
+                        Detail: $"Idempotency key '{key}' was used for a different request.");
+                continue;
+            }
+
+            var outcome = p.Kind == OpKind.Credit ? ApplyCredit(work, p.Credit!, now) : work.Debit(p.Debit!, now);
+            if (outcome.Status != WalletOpStatus.Applied)
+            {
+                results[i] = new WalletOpResult(outcome.Status, Amount: outcome.Available, BalanceAfter: outcome.Available,
+                    ErrorCode: ErrorCodes.InsufficientCredits,
+                    Detail: $"The wallet holds {outcome.Available.ToUsd():0.######} USD, less than {p.Debit!.Amount.ToUsd():0.######} USD.");
+                continue;
+            }
+            var taken = outcome.Entry is { } e ? new Micros(Math.Abs(e.Amount.Value)) : Micros.Zero;
+            var record = new StoredOutcome(key, fingerprint, outcome.Entry?.Seq, taken, outcome.Entry?.BalanceAfter ?? work.Balance, outcome.LotId);
+            if (outcome.Entry is not null)
+            {
+                outcomes.Add(record);
+                decided[key] = record;
+            }
+            results[i] = record.ToResult(replayed: false);
+        }
+
+        if (work is not null)
+        {
+            var changes = work.TakeChanges();
+            if (created || !changes.IsEmpty || outcomes.Count > 0)
+            {
+                long version = await store.CommitAsync(work, changes, outcomes, now);
+                work.Version = version;
+                if (created) LogWalletCreated(logger, WalletId, work.Balance.ToUsd());
+            }
+            _book = work;
+            foreach (var o in outcomes) Remember(o);
+        }
+        return results;
+    }
+
+    private static BookOutcome ApplyCredit(WalletBook book, CreditRequest request, DateTimeOffset now)
+    {
+        RequestRules.ValidateCredit(request, now, out var lotKind);
+        return book.Credit(request, lotKind, now);
+    }
+
+    private void GrantSignupBonus(WalletBook book, DateTimeOffset now)
+    {
+        var bonus = bonusOptions.Value;
+        if (bonus.Amount <= 0) return;
+        var grant = new CreditRequest($"signup-bonus:{WalletId}", LedgerEntryKind.Grant, Micros.FromUsd(bonus.Amount),
+            "sign-up bonus", now + bonus.ValidFor);
+        book.Credit(grant, LotKind.Promotional, now);
+    }
+
+    private void Remember(StoredOutcome outcome)
+    {
+        if (_options.RecentOutcomeCacheSize == 0) return;
+        if (_recent.TryAdd(outcome.Key, outcome)) _recentOrder.Enqueue(outcome.Key);
+        while (_recentOrder.Count > _options.RecentOutcomeCacheSize) _recent.Remove(_recentOrder.Dequeue());
+    }
+
+    private async Task ReloadAsync(CancellationToken ct)
+    {
+        _book = await store.LoadAsync(WalletId, ct);
+        _recent.Clear();
+        _recentOrder.Clear();
+        _stale = false;
+    }
+
+    /// <summary>Keeps one reminder due at the next expiry, so an idle wallet still writes its expiration entries.</summary>
+    private async Task ScheduleExpiryAsync(bool initial)
+    {
+        var next = _book?.NextExpiry();
+        if (next == _reminderFor && !initial) return;
+        if (next is { } at)
+        {
+            var due = at - clock.UtcNow;
+            if (due < TimeSpan.Zero) due = TimeSpan.Zero;
+            if (due > MaxReminderDue) due = MaxReminderDue;
+            await this.RegisterOrUpdateReminder(ExpiryReminder, due, ExpiryRetryPeriod);
+        }
+        else if (!initial || _book is not null)
+        {
+            var existing = await this.GetReminder(ExpiryReminder);
+            if (existing is not null) await this.UnregisterReminder(existing);
+        }
+        _reminderFor = next;
+    }
+
+    private enum OpKind : byte { Create, Credit, Debit, Maintenance }
+
+    private sealed class Pending(OpKind kind, CreditRequest? credit, DebitRequest? debit)
+    {
+        public OpKind Kind { get; } = kind;
+        public CreditRequest? Credit { get; } = credit;
+        public DebitRequest? Debit { get; } = debit;
+        public string? Key { get; } = credit?.IdempotencyKey ?? debit?.IdempotencyKey;
+        public string? Fingerprint { get; } = credit is not null ? RequestRules.Fingerprint(credit) : debit is not null ? RequestRules.Fingerprint(debit) : null;
+        public TaskCompletionSource<WalletOpResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Wallet {WalletId} created with {BalanceUsd} USD")]
+    private static partial void LogWalletCreated(ILogger logger, string walletId, decimal balanceUsd);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: commit of {Count} operations failed; state will be reloaded")]
+    private static partial void LogCommitFailed(ILogger logger, Exception exception, string walletId, int count);
+}

@@ -1,0 +1,112 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using Orleans.TestingHost;
+using Qubrid.Silo;
+
+namespace Qubrid.Tests.Infrastructure;
+
+/// <summary>
+/// An in-process cluster of real silos on a fresh PostgreSQL database: the project's own silo wiring
+/// (ADO.NET reminders and storage, the ledger) with a clock the test can move.
+/// </summary>
+public class BillingCluster : IAsyncLifetime, IAsyncDisposable
+{
+    public const decimal SignupBonusUsd = 5m;
+    private readonly short _silos;
+    private readonly Dictionary<string, string?> _settings;
+
+    public BillingCluster() : this(2) { }
+
+    internal BillingCluster(short silos, Dictionary<string, string?>? settings = null)
+    {
+        _silos = silos;
+        _settings = new Dictionary<string, string?>
+        {
+            ["Qubrid:SignupBonus:Amount"] = SignupBonusUsd.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Qubrid:SignupBonus:ValidFor"] = "30.00:00:00",
+        };
+        foreach (var (k, v) in settings ?? []) _settings[k] = v;
+    }
+
+    public InProcessTestCluster Cluster { get; private set; } = null!;
+    public ShiftingClock Clock { get; } = new();
+    public string ConnectionString { get; private set; } = "";
+    public NpgsqlDataSource Db { get; private set; } = null!;
+    public IGrainFactory Grains => Cluster.Client;
+
+    public async Task InitializeAsync()
+    {
+        ConnectionString = await TestDatabase.CreateAsync("cluster");
+        Db = NpgsqlDataSource.Create(ConnectionString);
+        Cluster = Build();
+        await Cluster.DeployAsync();
+    }
+
+    /// <summary>Stops every silo and starts a whole new cluster on the same database.</summary>
+    public async Task RestartAsync()
+    {
+        await Cluster.StopAllSilosAsync();
+        await Cluster.DisposeAsync();
+        Cluster = Build();
+        await Cluster.DeployAsync();
+    }
+
+    private InProcessTestCluster Build()
+    {
+        var builder = new InProcessTestClusterBuilder(_silos);
+        var cs = ConnectionString;
+        builder.ConfigureSiloHost((_, host) =>
+        {
+            host.Configuration.AddInMemoryCollection(_settings);
+            host.Services.AddSingleton(new BillingClock(Clock));
+            host.Services.AddQubridBilling(host.Configuration, cs);
+            host.Services.Configure<ReminderOptions>(o =>
+            {
+                o.MinimumReminderPeriod = TimeSpan.FromMilliseconds(200);
+                o.RefreshReminderListPeriod = TimeSpan.FromSeconds(1);
+                o.InitializationTimeout = TimeSpan.FromSeconds(30);
+            });
+        });
+        builder.ConfigureSilo((_, silo) => silo.UseQubridPostgres(cs));
+        return builder.Build();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Cluster.StopAllSilosAsync();
+        await Cluster.DisposeAsync();
+        await Db.DisposeAsync();
+    }
+
+    ValueTask IAsyncDisposable.DisposeAsync() => new(DisposeAsync());
+
+    /// <summary>A cluster owned by one test (for tests that move the clock or restart it).</summary>
+    public static async Task<BillingCluster> StartAsync(short silos = 1, Dictionary<string, string?>? settings = null)
+    {
+        var cluster = new BillingCluster(silos, settings);
+        await cluster.InitializeAsync();
+        return cluster;
+    }
+
+    public IWalletGrain Wallet(string id) => Grains.GetGrain<IWalletGrain>(id);
+
+    /// <summary>A wallet created (with its sign-up bonus) under a name unique to this test.</summary>
+    public async Task<IWalletGrain> NewWalletAsync(string purpose)
+    {
+        var wallet = Wallet($"{purpose}-{Guid.NewGuid():N}");
+        await wallet.Create();
+        return wallet;
+    }
+
+    public Task<long> LedgerRowsAsync(string walletId) =>
+        TestDatabase.ScalarAsync(Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1", walletId);
+}
+
+[CollectionDefinition(Name)]
+public sealed class ClusterCollection : ICollectionFixture<BillingCluster>
+{
+    public const string Name = "billing cluster";
+}

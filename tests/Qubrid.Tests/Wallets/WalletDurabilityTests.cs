@@ -1,0 +1,83 @@
+using Qubrid.Storage;
+using Qubrid.Tests.Infrastructure;
+
+namespace Qubrid.Tests.Wallets;
+
+/// <summary>Behaviour across time and restarts; each test owns its cluster so it can move the clock or restart it.</summary>
+public class WalletDurabilityTests
+{
+    private static Micros Usd(decimal usd) => Micros.FromUsd(usd);
+
+    [Fact]
+    public async Task Balances_entries_and_idempotency_keys_survive_a_whole_cluster_restart()
+    {
+        await using var cluster = await StartAsync();
+        var wallet = await cluster.NewWalletAsync("restart");
+        var id = wallet.GetPrimaryKeyString();
+        await wallet.Credit(new CreditRequest("top", LedgerEntryKind.Topup, Usd(20m), "pay_1"));
+        var charged = await wallet.Debit(new DebitRequest("q-1", LedgerEntryKind.InferenceCharge, Usd(1.234567m), "m"));
+        var before = await wallet.GetBalance();
+        var ledgerBefore = await wallet.GetLedger(new LedgerQuery(Limit: 100));
+
+        await cluster.RestartAsync();
+
+        wallet = cluster.Wallet(id);
+        var after = await wallet.GetBalance();
+        Assert.Equal(before!.Total, after!.Total);
+        Assert.Equal(before.Purchased, after.Purchased);
+        Assert.Equal(ledgerBefore!.Items.Select(e => (e.Seq, e.Amount, e.Kind)), (await wallet.GetLedger(new LedgerQuery(Limit: 100)))!.Items.Select(e => (e.Seq, e.Amount, e.Kind)));
+        Assert.Equal(charged with { Replayed = true }, await wallet.Debit(new DebitRequest("q-1", LedgerEntryKind.InferenceCharge, Usd(1.234567m), "m")));
+        Assert.Equal(WalletOpStatus.IdempotencyConflict, (await wallet.Debit(new DebitRequest("q-1", LedgerEntryKind.InferenceCharge, Usd(2m), "m"))).Status);
+        Assert.Equal(WalletOpStatus.IdempotencyConflict, (await wallet.Credit(new CreditRequest("top", LedgerEntryKind.Topup, Usd(21m), "pay_1"))).Status);
+        Assert.Equal(3, await cluster.LedgerRowsAsync(id));
+    }
+
+    [Fact]
+    public async Task A_read_just_after_expiry_excludes_the_lot_and_the_expiration_entry_removes_it()
+    {
+        await using var cluster = await StartAsync();
+        var wallet = await cluster.NewWalletAsync("expiry");
+        var now = cluster.Clock.GetUtcNow();
+        await wallet.Credit(new CreditRequest("promo", LedgerEntryKind.Grant, Usd(2m), "promotion", now.AddHours(1)));
+        await wallet.Credit(new CreditRequest("bought", LedgerEntryKind.Topup, Usd(1m), "pay"));
+        Assert.Equal(Usd(8m), (await wallet.GetBalance())!.Total);
+
+        cluster.Clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromSeconds(1));
+
+        var read = await wallet.GetBalance();
+        Assert.Equal(Usd(6m), read!.Total); // bonus (30 days) + purchase; the 2 USD promotion is gone
+        Assert.Equal(0, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'expiration'", wallet.GetPrimaryKeyString()));
+
+        await wallet.ExpireDueLots(); // what the expiry reminder calls
+
+        var expirations = await wallet.GetLedger(new LedgerQuery(Kinds: [LedgerEntryKind.Expiration]));
+        var entry = Assert.Single(expirations!.Items);
+        Assert.Equal(-Usd(2m), entry.Amount);
+        Assert.Equal(Usd(6m), entry.BalanceAfter);
+        Assert.Empty(await Reconcile(cluster));
+    }
+
+    [Fact]
+    public async Task An_idle_wallet_writes_its_expiration_entry_when_the_reminder_fires()
+    {
+        await using var cluster = await StartAsync();
+        var wallet = await cluster.NewWalletAsync("idle");
+        var id = wallet.GetPrimaryKeyString();
+        await wallet.Credit(new CreditRequest("soon", LedgerEntryKind.Grant, Usd(1m), "short promotion", cluster.Clock.GetUtcNow().AddSeconds(2)));
+
+        // Nothing calls the wallet from here on: only its reminder can write the entry. Bounded wait.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        long expirations = 0;
+        while (DateTime.UtcNow < deadline && expirations == 0)
+        {
+            await Task.Delay(250);
+            expirations = await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'expiration'", id);
+        }
+        Assert.Equal(1, expirations);
+        Assert.Equal(Usd(5m).Value, await TestDatabase.ScalarAsync(cluster.Db, "SELECT balance FROM qubrid_wallets WHERE wallet_id = $1", id));
+    }
+
+    private static async Task<IReadOnlyList<Violation>> Reconcile(BillingCluster cluster) => (await Reconciler.RunAsync(cluster.Db)).Violations;
+
+    private static Task<BillingCluster> StartAsync() => BillingCluster.StartAsync();
+}
