@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Configuration;
+using Qubrid.Tests.Infrastructure;
+
+namespace Qubrid.Tests.Storage;
+
+[Collection(ClusterCollection.Name)]
+public class ReconcileTests(BillingCluster cluster)
+{
+    [Fact]
+    public async Task Reconcile_exits_1_and_names_the_wallet_whose_row_was_corrupted_in_sql()
+    {
+        var healthy = await cluster.NewWalletAsync("healthy");
+        var victim = await cluster.NewWalletAsync("victim");
+        await victim.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(3m), "pay"));
+        var config = new Microsoft.Extensions.Configuration.ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Qubrid"] = cluster.ConnectionString }).Build();
+
+        var clean = new StringWriter();
+        Assert.Equal(0, await ReconcileCommand.RunAsync(config, clean));
+        Assert.Contains("0 violations", clean.ToString());
+
+        var id = victim.GetPrimaryKeyString();
+        await TestDatabase.ExecAsync(cluster.Db, "UPDATE qubrid_lots SET remaining = remaining - 1 WHERE wallet_id = $1 AND kind = 'purchased'", id);
+        try
+        {
+            var broken = new StringWriter();
+            Assert.Equal(1, await ReconcileCommand.RunAsync(config, broken));
+            Assert.Contains($"wallet={id}", broken.ToString());
+            Assert.DoesNotContain($"wallet={healthy.GetPrimaryKeyString()}", broken.ToString());
+        }
+        finally
+        {
+            await TestDatabase.ExecAsync(cluster.Db, "UPDATE qubrid_lots SET remaining = remaining + 1 WHERE wallet_id = $1 AND kind = 'purchased'", id);
+        }
+    }
+}
