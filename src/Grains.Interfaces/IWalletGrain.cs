@@ -20,6 +20,19 @@ public interface IWalletGrain : IGrainWithStringKey
 
     [Alias("GetLedger"), ReadOnly] Task<LedgerPage?> GetLedger(LedgerQuery query);
 
+    /// <summary>Registers a running session if the balance covers its minimum runway. Idempotent per session id.</summary>
+    [Alias("OpenSession")] Task<SessionOpResult> OpenSession(OpenSessionRequest request);
+
+    /// <summary>Debits what a session owes beyond what the ledger already holds for it; never below zero.</summary>
+    [Alias("ChargeSession")] Task<SessionOpResult> ChargeSession(SessionChargeRequest request);
+
+    [Alias("GetSession"), ReadOnly] Task<SessionView?> GetSession(string sessionId);
+
+    /// <summary>Prices a query from its token counts; refused (nothing debited) when the balance cannot pay it.</summary>
+    [Alias("ChargeInference")] Task<WalletOpResult> ChargeInference(InferenceChargeRequest request);
+
+    [Alias("ChargePremium")] Task<WalletOpResult> ChargePremium(PremiumChargeRequest request);
+
     /// <summary>Writes the expiration entries of every lot that is due; the expiry reminder calls the same path.</summary>
     [Alias("ExpireDueLots")] Task ExpireDueLots();
 }

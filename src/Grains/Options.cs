@@ -47,5 +47,69 @@ public sealed class BillingClock(TimeProvider time)
 
     public TimeProvider Time => time;
 
-    public DateTimeOffset UtcNow => time.GetUtcNow();
+    /// <summary>Now, truncated to the microsecond: PostgreSQL's precision, so a time reads back exactly as it was used.</summary>
+    public DateTimeOffset UtcNow
+    {
+        get
+        {
+            var now = time.GetUtcNow();
+            return new DateTimeOffset(now.UtcTicks - now.UtcTicks % 10, TimeSpan.Zero);
+        }
+    }
+}
+
+/// <summary>Session metering: the rate card's defaults, the charge interval and the runway rules.</summary>
+public sealed class MeteringOptions
+{
+    public const string Section = "Qubrid:Metering";
+
+    /// <summary>How often a running session charges its wallet.</summary>
+    public TimeSpan ChargeInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>A session starts only if the wallet covers this long at the session's rate.</summary>
+    public TimeSpan MinimumRunway { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Below this runway (balance ÷ burn rate) a low-balance event is raised, once per crossing.</summary>
+    public TimeSpan LowBalanceRunway { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Default on-demand rates, USD per hour; the rate card grain starts from these and admins may change them.</summary>
+    public Dictionary<string, decimal> Rates { get; set; } = new(StringComparer.Ordinal)
+    {
+        ["T4"] = 0.68m,
+        ["L4"] = 1.05m,
+        ["A100"] = 1.69m,
+        ["H200"] = 3.25m,
+        ["H100"] = 21.84m,
+        ["CPU"] = 0.12m,
+    };
+}
+
+/// <summary>Prices of inference (USD per million tokens) and of premium models or APIs (USD per access).</summary>
+public sealed class PriceListOptions
+{
+    public const string Section = "Qubrid:Prices";
+
+    public Dictionary<string, ModelPriceOption> Models { get; set; } = new(StringComparer.Ordinal)
+    {
+        ["llama-3.1-8b-instruct"] = new() { InputUsdPerMillion = 0.05m, OutputUsdPerMillion = 0.08m },
+        ["llama-3.3-70b-instruct"] = new() { InputUsdPerMillion = 0.59m, OutputUsdPerMillion = 0.79m },
+        ["qwen2.5-coder-32b"] = new() { InputUsdPerMillion = 0.20m, OutputUsdPerMillion = 0.20m },
+        ["deepseek-r1"] = new() { InputUsdPerMillion = 0.55m, OutputUsdPerMillion = 2.19m },
+    };
+
+    public Dictionary<string, decimal> Premium { get; set; } = new(StringComparer.Ordinal)
+    {
+        ["flux-pro-image"] = 0.05m,
+        ["premium-model-access"] = 1.00m,
+    };
+
+    public PriceList ToPriceList() => new(
+        Models.OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => new ModelPrice(m.Key, m.Value.InputUsdPerMillion, m.Value.OutputUsdPerMillion)).ToList(),
+        Premium.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new PremiumPrice(p.Key, p.Value)).ToList());
+}
+
+public sealed class ModelPriceOption
+{
+    public decimal InputUsdPerMillion { get; set; }
+    public decimal OutputUsdPerMillion { get; set; }
 }

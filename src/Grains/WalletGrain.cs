@@ -1,6 +1,6 @@
-using Orleans.Concurrency;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
 using Qubrid.Core;
 using Qubrid.Storage;
 
@@ -18,6 +18,8 @@ public sealed partial class WalletGrain(
     BillingClock clock,
     IOptions<WalletOptions> walletOptions,
     IOptions<SignupBonusOptions> bonusOptions,
+    IOptions<MeteringOptions> meteringOptions,
+    IOptions<PriceListOptions> priceOptions,
     ILogger<WalletGrain> logger) : Grain, IWalletGrain, IRemindable
 {
     private const string ExpiryReminder = "expiry";
@@ -43,20 +45,55 @@ public sealed partial class WalletGrain(
 
     public async Task<CreateWalletResult> Create()
     {
-        var result = await Enqueue(new Pending(OpKind.Create, null, null));
+        var result = (WalletOpResult)await Enqueue(Pending.Create());
         return new CreateWalletResult(!result.Replayed, _book!.ToBalance(clock.UtcNow));
     }
 
-    public Task<WalletOpResult> Credit(CreditRequest request)
+    public async Task<WalletOpResult> Credit(CreditRequest request)
     {
         var invalid = RequestRules.ValidateCredit(request, clock.UtcNow, out _);
-        return invalid is not null ? Task.FromResult(invalid) : Enqueue(new Pending(OpKind.Credit, request, null));
+        return invalid ?? (WalletOpResult)await Enqueue(Pending.For(request));
     }
 
-    public Task<WalletOpResult> Debit(DebitRequest request)
+    public async Task<WalletOpResult> Debit(DebitRequest request)
     {
         var invalid = RequestRules.ValidateDebit(request);
-        return invalid is not null ? Task.FromResult(invalid) : Enqueue(new Pending(OpKind.Debit, null, request));
+        return invalid ?? (WalletOpResult)await Enqueue(Pending.For(request));
+    }
+
+    public Task<WalletOpResult> ChargeInference(InferenceChargeRequest request)
+    {
+        if (!priceOptions.Value.Models.TryGetValue(request.Model ?? "", out var price))
+            return Task.FromResult(WalletOpResult.Invalid(ErrorCodes.UnknownModel, $"Unknown model '{request.Model}'."));
+        if (request.InputTokens < 0 || request.OutputTokens < 0 || request.InputTokens > Pricing.MaxTokens || request.OutputTokens > Pricing.MaxTokens
+            || request.InputTokens + request.OutputTokens == 0)
+            return Task.FromResult(WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"Token counts must be 0–{Pricing.MaxTokens} and not both zero."));
+        var cost = Pricing.InferenceCost(new ModelPrice(request.Model!, price.InputUsdPerMillion, price.OutputUsdPerMillion), request.InputTokens, request.OutputTokens);
+        if (!cost.IsPositive) return Task.FromResult(new WalletOpResult(WalletOpStatus.Applied));
+        return Debit(new DebitRequest(request.IdempotencyKey, LedgerEntryKind.InferenceCharge, cost,
+            $"{request.Model} in={request.InputTokens} out={request.OutputTokens}", new UsageTags(Model: request.Model)));
+    }
+
+    public Task<WalletOpResult> ChargePremium(PremiumChargeRequest request)
+    {
+        if (!priceOptions.Value.Premium.TryGetValue(request.Name ?? "", out var usd))
+            return Task.FromResult(WalletOpResult.Invalid(ErrorCodes.UnknownModel, $"Unknown premium model or API '{request.Name}'."));
+        return Debit(new DebitRequest(request.IdempotencyKey, LedgerEntryKind.PremiumAccess, Micros.FromUsd(usd),
+            request.Reference is { Length: > 0 } r ? $"{request.Name} {r}" : request.Name!, new UsageTags(Model: request.Name)));
+    }
+
+    public async Task<SessionOpResult> OpenSession(OpenSessionRequest request) => (SessionOpResult)await Enqueue(Pending.For(request));
+
+    public async Task<SessionOpResult> ChargeSession(SessionChargeRequest request) =>
+        request.Owed.IsNegative
+            ? SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.InvalidAmount, "What a session owes is never negative.")
+            : (SessionOpResult)await Enqueue(Pending.For(request));
+
+    public async Task<SessionView?> GetSession(string sessionId)
+    {
+        if (_book?.FindSession(sessionId) is { } known) return known;
+        if (_book is null) return null;
+        return (await store.FindSessionsAsync(WalletId, [sessionId])).SingleOrDefault();
     }
 
     public Task<WalletBalance?> GetBalance() => Task.FromResult(_book?.ToBalance(clock.UtcNow));
@@ -67,12 +104,12 @@ public sealed partial class WalletGrain(
     public async Task<LedgerPage?> GetLedger(LedgerQuery query) =>
         _book is null ? null : await store.ReadLedgerAsync(WalletId, query);
 
-    public Task ExpireDueLots() => _book is null ? Task.CompletedTask : Enqueue(new Pending(OpKind.Maintenance, null, null));
+    public Task ExpireDueLots() => _book is null ? Task.CompletedTask : Enqueue(Pending.Maintenance());
 
     public Task ReceiveReminder(string reminderName, TickStatus status) =>
         reminderName == ExpiryReminder ? ExpireDueLots() : Task.CompletedTask;
 
-    private Task<WalletOpResult> Enqueue(Pending pending)
+    private Task<object> Enqueue(Pending pending)
     {
         if (_queue.Count >= _options.MaxQueueLength)
             throw new InvalidOperationException($"Wallet '{WalletId}' has {_queue.Count} operations waiting; try again.");
@@ -119,15 +156,20 @@ public sealed partial class WalletGrain(
         await ScheduleExpiryAsync(initial: false);
     }
 
-    private async Task<WalletOpResult[]> DecideAndCommitAsync(List<Pending> batch)
+    private async Task<object[]> DecideAndCommitAsync(List<Pending> batch)
     {
         var now = clock.UtcNow;
-        var keys = batch.Select(p => p.Key).OfType<string>().Where(k => !_recent.ContainsKey(k)).Distinct().ToList();
-        var stored = _book is null ? [] : await store.FindOutcomesAsync(WalletId, keys);
-
         var work = _book?.Clone();
+        var keys = batch.Select(p => p.Key).OfType<string>().Where(k => !_recent.ContainsKey(k)).Distinct().ToList();
+        var stored = work is null ? [] : await store.FindOutcomesAsync(WalletId, keys);
+        var unknownSessions = batch.Select(p => p.SessionId).OfType<string>().Where(id => work?.FindSession(id) is null).Distinct().ToList();
+        if (work is not null && unknownSessions.Count > 0)
+        {
+            foreach (var session in await store.FindSessionsAsync(WalletId, unknownSessions)) work.AddKnownSession(session);
+        }
+
         work?.ExpireDue(now);
-        var results = new WalletOpResult[batch.Count];
+        var results = new object[batch.Count];
         var outcomes = new List<StoredOutcome>();
         var decided = new Dictionary<string, StoredOutcome>(StringComparer.Ordinal);
         bool created = false;
@@ -152,13 +194,25 @@ public sealed partial class WalletGrain(
             }
             if (work is null)
             {
-                results[i] = p.Kind == OpKind.Maintenance ? new WalletOpResult(WalletOpStatus.Applied) : WalletOpResult.NotFound(WalletId);
+                results[i] = p.Kind switch
+                {
+                    OpKind.Maintenance => new WalletOpResult(WalletOpStatus.Applied),
+                    OpKind.OpenSession or OpKind.ChargeSession => SessionOpResult.Fail(WalletOpStatus.WalletNotFound, ErrorCodes.WalletNotFound, $"Wallet '{WalletId}' does not exist."),
+                    _ => WalletOpResult.NotFound(WalletId),
+                };
                 continue;
             }
-            if (p.Kind == OpKind.Maintenance)
+            switch (p.Kind)
             {
-                results[i] = new WalletOpResult(WalletOpStatus.Applied);
-                continue;
+                case OpKind.Maintenance:
+                    results[i] = new WalletOpResult(WalletOpStatus.Applied);
+                    continue;
+                case OpKind.OpenSession:
+                    results[i] = work.OpenSession(p.Open!, now);
+                    continue;
+                case OpKind.ChargeSession:
+                    results[i] = work.ChargeSession(p.Charge!, now);
+                    continue;
             }
 
             string key = p.Key!;
@@ -193,13 +247,16 @@ public sealed partial class WalletGrain(
 
         if (work is not null)
         {
+            work.CheckLowBalance(meteringOptions.Value.LowBalanceRunway, now);
             var changes = work.TakeChanges();
             if (created || !changes.IsEmpty || outcomes.Count > 0)
             {
                 long version = await store.CommitAsync(work, changes, outcomes, now);
                 work.Version = version;
                 if (created) LogWalletCreated(logger, WalletId, work.Balance.ToUsd());
+                foreach (var ev in changes.Events) LogEvent(logger, WalletId, ev.Kind, ev.SessionId);
             }
+            work.ForgetEndedSessions();
             _book = work;
             foreach (var o in outcomes) Remember(o);
         }
@@ -256,20 +313,35 @@ public sealed partial class WalletGrain(
         _reminderFor = next;
     }
 
-    private enum OpKind : byte { Create, Credit, Debit, Maintenance }
+    private enum OpKind : byte { Create, Credit, Debit, OpenSession, ChargeSession, Maintenance }
 
-    private sealed class Pending(OpKind kind, CreditRequest? credit, DebitRequest? debit)
+    private sealed class Pending
     {
-        public OpKind Kind { get; } = kind;
-        public CreditRequest? Credit { get; } = credit;
-        public DebitRequest? Debit { get; } = debit;
-        public string? Key { get; } = credit?.IdempotencyKey ?? debit?.IdempotencyKey;
-        public string? Fingerprint { get; } = credit is not null ? RequestRules.Fingerprint(credit) : debit is not null ? RequestRules.Fingerprint(debit) : null;
-        public TaskCompletionSource<WalletOpResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private Pending(OpKind kind) => Kind = kind;
+
+        public OpKind Kind { get; }
+        public CreditRequest? Credit { get; private init; }
+        public DebitRequest? Debit { get; private init; }
+        public OpenSessionRequest? Open { get; private init; }
+        public SessionChargeRequest? Charge { get; private init; }
+        public string? Key { get; private init; }
+        public string? Fingerprint { get; private init; }
+        public string? SessionId => Open?.SessionId ?? Charge?.SessionId;
+        public TaskCompletionSource<object> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public static Pending Create() => new(OpKind.Create);
+        public static Pending Maintenance() => new(OpKind.Maintenance);
+        public static Pending For(CreditRequest r) => new(OpKind.Credit) { Credit = r, Key = r.IdempotencyKey, Fingerprint = RequestRules.Fingerprint(r) };
+        public static Pending For(DebitRequest r) => new(OpKind.Debit) { Debit = r, Key = r.IdempotencyKey, Fingerprint = RequestRules.Fingerprint(r) };
+        public static Pending For(OpenSessionRequest r) => new(OpKind.OpenSession) { Open = r };
+        public static Pending For(SessionChargeRequest r) => new(OpKind.ChargeSession) { Charge = r };
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Wallet {WalletId} created with {BalanceUsd} USD")]
     private static partial void LogWalletCreated(ILogger logger, string walletId, decimal balanceUsd);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Wallet {WalletId} raised {EventKind} (session {SessionId})")]
+    private static partial void LogEvent(ILogger logger, string walletId, string eventKind, string? sessionId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: commit of {Count} operations failed; state will be reloaded")]
     private static partial void LogCommitFailed(ILogger logger, Exception exception, string walletId, int count);

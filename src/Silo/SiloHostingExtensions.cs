@@ -18,6 +18,9 @@ public sealed class SiloOptions
     public int SiloPort { get; set; } = 11111;
     public int GatewayPort { get; set; } = 30000;
     public string AdvertisedIPAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>Listen on every interface (containers) rather than only the advertised address.</summary>
+    public bool ListenOnAnyHostAddress { get; set; }
 }
 
 /// <summary>The wiring of a Qubrid silo, shared by the silo host and the test clusters.</summary>
@@ -44,6 +47,21 @@ public static class SiloHostingExtensions
             .Validate(o => o.ValidFor > TimeSpan.Zero, "Qubrid:SignupBonus:ValidFor must be positive.")
             .ValidateOnStart();
         services.AddOptions<WalletOptions>().Bind(configuration.GetSection(WalletOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<MeteringOptions>().Bind(configuration.GetSection(MeteringOptions.Section))
+            .Validate(o => o.ChargeInterval >= TimeSpan.FromSeconds(1) && o.ChargeInterval <= TimeSpan.FromHours(1), "Qubrid:Metering:ChargeInterval must be 1 s to 1 h.")
+            .Validate(o => o.MinimumRunway >= TimeSpan.Zero && o.LowBalanceRunway >= TimeSpan.Zero, "Qubrid:Metering runways must not be negative.")
+            .Validate(o => o.Rates.Count > 0 && o.Rates.Values.All(r => r > 0 && Micros.TryFromUsd(r, out _)), "Qubrid:Metering:Rates must be positive USD/h with at most 6 decimals.")
+            .ValidateOnStart();
+        services.AddOptions<PriceListOptions>().Bind(configuration.GetSection(PriceListOptions.Section))
+            .Validate(o => o.Models.Values.All(m => m.InputUsdPerMillion >= 0 && m.OutputUsdPerMillion >= 0), "Qubrid:Prices:Models prices must not be negative.")
+            .Validate(o => o.Premium.Values.All(p => p > 0 && Micros.TryFromUsd(p, out _)), "Qubrid:Prices:Premium prices must be positive with at most 6 decimals.")
+            .ValidateOnStart();
+        // Reminders drive metering: let them tick as often as the charge interval asks (Orleans' default floor is 1 minute).
+        var interval = configuration.GetSection(MeteringOptions.Section).Get<MeteringOptions>()?.ChargeInterval ?? TimeSpan.FromMinutes(1);
+        services.Configure<ReminderOptions>(o =>
+        {
+            if (interval < o.MinimumReminderPeriod) o.MinimumReminderPeriod = interval;
+        });
         services.TryAddSingleton(BillingClock.System);
         services.TryAddSingleton(_ => NpgsqlDataSource.Create(connectionString));
         services.TryAddSingleton<LedgerStore>();
@@ -78,7 +96,7 @@ public static class SiloHostingExtensions
             o.ClusterId = options.ClusterId;
             o.ServiceId = options.ServiceId;
         });
-        silo.ConfigureEndpoints(System.Net.IPAddress.Parse(options.AdvertisedIPAddress), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: false);
+        silo.ConfigureEndpoints(System.Net.IPAddress.Parse(options.AdvertisedIPAddress), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: options.ListenOnAnyHostAddress);
         return silo;
     }
 

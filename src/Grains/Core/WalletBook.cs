@@ -8,7 +8,10 @@ public sealed class BookChanges
     public List<CreditLot> NewLots { get; } = [];
     public HashSet<long> TouchedLots { get; } = [];
     public List<LedgerEntryView> Entries { get; } = [];
-    public bool IsEmpty => Entries.Count == 0;
+    public Dictionary<string, SessionView> Sessions { get; } = new(StringComparer.Ordinal);
+    public List<BillingEvent> Events { get; } = [];
+    public bool LowBalanceFlagChanged { get; set; }
+    public bool IsEmpty => Entries.Count == 0 && Sessions.Count == 0 && Events.Count == 0 && !LowBalanceFlagChanged;
 }
 
 /// <summary>The outcome of applying one operation to a book.</summary>
@@ -25,17 +28,24 @@ public readonly record struct BookOutcome(WalletOpStatus Status, LedgerEntryView
 public sealed class WalletBook
 {
     private readonly Dictionary<long, CreditLot> _lots;
+    private readonly Dictionary<string, SessionView> _sessions;
 
-    public WalletBook(string walletId, Micros balance, long nextSeq, long version, IEnumerable<CreditLot> openLots)
+    public WalletBook(string walletId, Micros balance, long nextSeq, long version, IEnumerable<CreditLot> openLots,
+        IEnumerable<SessionView>? sessions = null, bool lowBalanceNotified = false)
     {
         WalletId = walletId;
         Balance = balance;
         NextSeq = nextSeq;
         Version = version;
         _lots = openLots.ToDictionary(l => l.Id);
+        _sessions = (sessions ?? []).ToDictionary(x => x.SessionId, StringComparer.Ordinal);
+        LowBalanceNotified = lowBalanceNotified;
         Changes = new BookChanges();
         AssertConsistent();
     }
+
+    /// <summary>Whether a low-balance event was raised and the runway has not risen above the threshold since.</summary>
+    public bool LowBalanceNotified { get; private set; }
 
     public string WalletId { get; }
 
@@ -54,7 +64,116 @@ public sealed class WalletBook
 
     public static WalletBook New(string walletId) => new(walletId, Micros.Zero, 1, 0, []);
 
-    public WalletBook Clone() => new(WalletId, Balance, NextSeq, Version, _lots.Values);
+    public WalletBook Clone() => new(WalletId, Balance, NextSeq, Version, _lots.Values, _sessions.Values, LowBalanceNotified);
+
+    /// <summary>Sessions the book knows: every running one, plus any looked up for the current batch.</summary>
+    public IReadOnlyCollection<SessionView> Sessions => _sessions.Values;
+
+    public SessionView? FindSession(string sessionId) => _sessions.GetValueOrDefault(sessionId);
+
+    /// <summary>Makes a stored session known to the book without counting it as a change.</summary>
+    public void AddKnownSession(SessionView session) => _sessions.TryAdd(session.SessionId, session);
+
+    /// <summary>Forgets ended sessions, so only running ones stay in memory.</summary>
+    public void ForgetEndedSessions()
+    {
+        foreach (var ended in _sessions.Values.Where(x => x.State != SessionState.Running).Select(x => x.SessionId).ToList())
+            _sessions.Remove(ended);
+    }
+
+    /// <summary>USD per hour of every running session.</summary>
+    public decimal BurnRatePerHour => _sessions.Values.Where(x => x.State == SessionState.Running).Sum(x => x.UsdPerHour);
+
+    public IReadOnlyList<RunningSessionView> RunningSessions() =>
+        _sessions.Values.Where(x => x.State == SessionState.Running).OrderBy(x => x.StartedAt)
+            .Select(x => new RunningSessionView(x.SessionId, x.InstanceType, x.UsdPerHour, x.StartedAt, x.Charged, x.Workload)).ToList();
+
+    /// <summary>
+    /// Opens a session when the live balance covers <c>MinimumRunway</c> at its rate. The same request
+    /// again returns the session as first opened; another request under the same id is a conflict.
+    /// </summary>
+    public SessionOpResult OpenSession(OpenSessionRequest request, DateTimeOffset now)
+    {
+        if (_sessions.TryGetValue(request.SessionId, out var existing))
+        {
+            return existing.InstanceType == request.InstanceType && existing.Workload == request.Workload
+                ? new SessionOpResult(WalletOpStatus.Applied, existing)
+                : SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.SessionConflict,
+                    $"Session '{request.SessionId}' already exists with instance type {existing.InstanceType} ({existing.Workload}).");
+        }
+        var required = Metering.Owed(request.UsdPerHour, now, now + request.MinimumRunway);
+        var available = Available(now);
+        if (available < required)
+        {
+            return SessionOpResult.Fail(WalletOpStatus.InsufficientCredits, ErrorCodes.InsufficientCredits,
+                $"Starting {request.InstanceType} needs {required.ToUsd():0.######} USD for a {request.MinimumRunway.TotalMinutes:0.##}-minute runway; the wallet holds {available.ToUsd():0.######} USD.");
+        }
+        var session = new SessionView(request.SessionId, WalletId, request.InstanceType, request.Workload, request.UsdPerHour,
+            request.StartedAt, SessionState.Running, null, Micros.Zero, null);
+        Track(session);
+        return new SessionOpResult(WalletOpStatus.Applied, session);
+    }
+
+    /// <summary>
+    /// Debits <c>Owed − charged</c> for a running session (nothing when that is not positive), taking
+    /// what is left when it cannot all be paid and then terminating the session. <c>Final</c> stops it.
+    /// Late, repeated or out-of-order calls change nothing: the total is the largest owed ever reported.
+    /// </summary>
+    public SessionOpResult ChargeSession(SessionChargeRequest request, DateTimeOffset now)
+    {
+        if (!_sessions.TryGetValue(request.SessionId, out var session))
+            return SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.SessionNotFound, $"Session '{request.SessionId}' is not open on this wallet.");
+        if (session.State != SessionState.Running) return new SessionOpResult(WalletOpStatus.Applied, session);
+
+        var due = request.Owed - session.Charged;
+        var debited = Micros.Zero;
+        if (due.IsPositive)
+        {
+            var debit = new DebitRequest($"session:{session.SessionId}:{request.Owed.Value}", LedgerEntryKind.SessionCharge, due,
+                session.SessionId, new UsageTags(session.SessionId, session.InstanceType, null, session.Workload), AllowPartial: true);
+            var outcome = Debit(debit, now);
+            if (outcome.Entry is { } entry) debited = -entry.Amount;
+            session = session with { Charged = session.Charged + debited };
+            if (debited < due)
+            {
+                session = session with { State = SessionState.Terminated, StoppedAt = request.StoppedAt ?? now, EndReason = EndReasons.InsufficientCredits };
+                Changes.Events.Add(new BillingEvent(0, now, EventKinds.SessionTerminated, WalletId, session.SessionId,
+                    EndReasons.InsufficientCredits, Balance, null));
+            }
+        }
+        if (request.Final && session.State == SessionState.Running)
+            session = session with { State = SessionState.Stopped, StoppedAt = request.StoppedAt ?? now, EndReason = EndReasons.Stopped };
+        Track(session);
+        return new SessionOpResult(WalletOpStatus.Applied, session, debited);
+    }
+
+    /// <summary>
+    /// Raises one low-balance event when the runway (live balance ÷ burn rate) falls below the
+    /// threshold, and re-arms once it is back above it (or nothing burns).
+    /// </summary>
+    public void CheckLowBalance(TimeSpan threshold, DateTimeOffset now)
+    {
+        var available = Available(now);
+        var runway = Metering.RunwaySeconds(available, BurnRatePerHour);
+        bool low = runway is { } seconds && seconds < (long)threshold.TotalSeconds;
+        if (low && !LowBalanceNotified)
+        {
+            LowBalanceNotified = true;
+            Changes.LowBalanceFlagChanged = true;
+            Changes.Events.Add(new BillingEvent(0, now, EventKinds.LowBalance, WalletId, null, null, available, runway));
+        }
+        else if (!low && LowBalanceNotified)
+        {
+            LowBalanceNotified = false;
+            Changes.LowBalanceFlagChanged = true;
+        }
+    }
+
+    private void Track(SessionView session)
+    {
+        _sessions[session.SessionId] = session;
+        Changes.Sessions[session.SessionId] = session;
+    }
 
     public BookChanges TakeChanges()
     {
@@ -65,7 +184,7 @@ public sealed class WalletBook
 
     public Micros Available(DateTimeOffset now) => Allocator.Available(_lots.Values, now);
 
-    public WalletBalance ToBalance(DateTimeOffset now, decimal burnRatePerHour = 0, IReadOnlyList<RunningSessionView>? sessions = null)
+    public WalletBalance ToBalance(DateTimeOffset now, decimal burnRatePerHour, IReadOnlyList<RunningSessionView>? sessions)
     {
         var promotional = Micros.Zero;
         var purchased = Micros.Zero;
@@ -85,6 +204,9 @@ public sealed class WalletBook
         return new WalletBalance(WalletId, total, promotional, purchased, next, burnRatePerHour,
             Metering.RunwaySeconds(total, burnRatePerHour), sessions ?? [], now);
     }
+
+    /// <summary>The balance with this wallet's burn rate, runway and running sessions.</summary>
+    public WalletBalance ToBalance(DateTimeOffset now) => ToBalance(now, BurnRatePerHour, RunningSessions());
 
     /// <summary>The earliest expiry among lots that still hold credits, if any.</summary>
     public DateTimeOffset? NextExpiry() =>

@@ -27,20 +27,59 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource)
     public async Task<WalletBook?> LoadAsync(string walletId, CancellationToken ct = default)
     {
         await using var batch = dataSource.CreateBatch();
-        batch.BatchCommands.Add(Command("SELECT balance, next_seq, version FROM qubrid_wallets WHERE wallet_id = $1", walletId));
+        batch.BatchCommands.Add(Command("SELECT balance, next_seq, version, low_balance_notified FROM qubrid_wallets WHERE wallet_id = $1", walletId));
         batch.BatchCommands.Add(Command(
             "SELECT lot_id, kind, amount, remaining, granted_at, expires_at, source FROM qubrid_lots WHERE wallet_id = $1 AND remaining > 0",
             walletId));
+        batch.BatchCommands.Add(Command($"{SelectSessions} WHERE wallet_id = $1 AND state = 'running'", walletId));
         await using var reader = await batch.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct)) return null;
         var balance = new Micros(reader.GetInt64(0));
         long nextSeq = reader.GetInt64(1);
         long version = reader.GetInt64(2);
+        bool lowBalanceNotified = reader.GetBoolean(3);
         await reader.NextResultAsync(ct);
         var lots = new List<CreditLot>();
         while (await reader.ReadAsync(ct)) lots.Add(ReadLot(reader));
-        return new WalletBook(walletId, balance, nextSeq, version, lots);
+        await reader.NextResultAsync(ct);
+        var sessions = new List<SessionView>();
+        while (await reader.ReadAsync(ct)) sessions.Add(ReadSession(reader));
+        return new WalletBook(walletId, balance, nextSeq, version, lots, sessions, lowBalanceNotified);
     }
+
+    private const string SelectSessions =
+        "SELECT wallet_id, session_id, instance_type, workload, usd_per_hour, started_at, state, stopped_at, charged, end_reason FROM qubrid_wallet_sessions";
+
+    public async Task<List<SessionView>> FindSessionsAsync(string walletId, IReadOnlyCollection<string> sessionIds, CancellationToken ct = default)
+    {
+        var found = new List<SessionView>();
+        if (sessionIds.Count == 0) return found;
+        await using var cmd = dataSource.CreateCommand($"{SelectSessions} WHERE wallet_id = $1 AND session_id = ANY($2)");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = sessionIds.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct)) found.Add(ReadSession(reader));
+        return found;
+    }
+
+    private static SessionView ReadSession(NpgsqlDataReader reader) => new(
+        reader.GetString(1),
+        reader.GetString(0),
+        reader.GetString(2),
+        reader.GetString(3),
+        reader.GetDecimal(4),
+        new DateTimeOffset(reader.GetDateTime(5), TimeSpan.Zero),
+        reader.GetString(6) switch { "running" => SessionState.Running, "stopped" => SessionState.Stopped, _ => SessionState.Terminated },
+        reader.IsDBNull(7) ? null : new DateTimeOffset(reader.GetDateTime(7), TimeSpan.Zero),
+        new Micros(reader.GetInt64(8)),
+        NullableString(reader, 9));
+
+    private static string StateName(SessionState state) => state switch
+    {
+        SessionState.Running => "running",
+        SessionState.Stopped => "stopped",
+        _ => "terminated",
+    };
 
     public async Task<Dictionary<string, StoredOutcome>> FindOutcomesAsync(string walletId, IReadOnlyCollection<string> keys, CancellationToken ct = default)
     {
@@ -78,14 +117,14 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource)
         if (creating)
         {
             batch.BatchCommands.Add(Command(
-                "INSERT INTO qubrid_wallets (wallet_id, created_at, balance, next_seq, version) VALUES ($1, $2, $3, $4, 1)",
-                walletId, now.UtcDateTime, book.Balance.Value, book.NextSeq));
+                "INSERT INTO qubrid_wallets (wallet_id, created_at, balance, next_seq, version, low_balance_notified) VALUES ($1, $2, $3, $4, 1, $5)",
+                walletId, now.UtcDateTime, book.Balance.Value, book.NextSeq, book.LowBalanceNotified));
         }
         else
         {
             batch.BatchCommands.Add(Command(
-                "UPDATE qubrid_wallets SET balance = $2, next_seq = $3, version = version + 1 WHERE wallet_id = $1 AND version = $4",
-                walletId, book.Balance.Value, book.NextSeq, book.Version));
+                "UPDATE qubrid_wallets SET balance = $2, next_seq = $3, low_balance_notified = $5, version = version + 1 WHERE wallet_id = $1 AND version = $4",
+                walletId, book.Balance.Value, book.NextSeq, book.Version, book.LowBalanceNotified));
         }
         int walletCommand = 0;
 
@@ -131,6 +170,45 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource)
             batch.BatchCommands.Add(Command(
                 "INSERT INTO qubrid_ledger_lots (wallet_id, seq, lot_id, amount) SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[])",
                 walletId, moves.Select(m => m.Seq).ToArray(), moves.Select(m => m.LotId).ToArray(), moves.Select(m => m.Value).ToArray()));
+        }
+
+        if (changes.Sessions.Count > 0)
+        {
+            var sessions = changes.Sessions.Values.ToArray();
+            batch.BatchCommands.Add(Command(
+                """
+                INSERT INTO qubrid_wallet_sessions (wallet_id, session_id, instance_type, workload, usd_per_hour, started_at, state, stopped_at, charged, end_reason)
+                SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::numeric[], $6::timestamptz[], $7::text[], $8::timestamptz[], $9::bigint[], $10::text[])
+                ON CONFLICT (wallet_id, session_id) DO UPDATE
+                SET state = EXCLUDED.state, stopped_at = EXCLUDED.stopped_at, charged = EXCLUDED.charged, end_reason = EXCLUDED.end_reason
+                """,
+                walletId,
+                sessions.Select(x => x.SessionId).ToArray(),
+                sessions.Select(x => x.InstanceType).ToArray(),
+                sessions.Select(x => x.Workload).ToArray(),
+                sessions.Select(x => x.UsdPerHour).ToArray(),
+                sessions.Select(x => x.StartedAt.UtcDateTime).ToArray(),
+                sessions.Select(x => StateName(x.State)).ToArray(),
+                sessions.Select(x => x.StoppedAt?.UtcDateTime).ToArray(),
+                sessions.Select(x => x.Charged.Value).ToArray(),
+                sessions.Select(x => x.EndReason).ToArray()));
+        }
+
+        if (changes.Events.Count > 0)
+        {
+            // Event ids must follow commit order so that a reader's cursor never skips one: event-writing
+            // transactions (rare) take this lock before drawing ids and hold it until they commit.
+            batch.BatchCommands.Add(Command("SELECT pg_advisory_xact_lock(81770001)"));
+            var events = changes.Events;
+            batch.BatchCommands.Add(Command(
+                "INSERT INTO qubrid_events (at, kind, wallet_id, session_id, reason, balance, runway_seconds) SELECT u.at, u.kind, $1, u.session_id, u.reason, u.balance, u.runway FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[]) AS u(at, kind, session_id, reason, balance, runway)",
+                walletId,
+                events.Select(e => e.At.UtcDateTime).ToArray(),
+                events.Select(e => e.Kind).ToArray(),
+                events.Select(e => e.SessionId).ToArray(),
+                events.Select(e => e.Reason).ToArray(),
+                events.Select(e => e.Balance.Value).ToArray(),
+                events.Select(e => e.RunwaySeconds).ToArray()));
         }
 
         if (outcomes.Count > 0)
@@ -230,6 +308,24 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource)
             next = items[^1].Seq;
         }
         return new LedgerPage(items, next);
+    }
+
+    /// <summary>Events after <paramref name="afterId"/>, oldest first.</summary>
+    public async Task<IReadOnlyList<BillingEvent>> ReadEventsAsync(long afterId, int limit, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "SELECT id, at, kind, wallet_id, session_id, reason, balance, runway_seconds FROM qubrid_events WHERE id > $1 ORDER BY id LIMIT $2");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = afterId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = Math.Clamp(limit, 1, 1000) });
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        var events = new List<BillingEvent>();
+        while (await reader.ReadAsync(ct))
+        {
+            events.Add(new BillingEvent(reader.GetInt64(0), new DateTimeOffset(reader.GetDateTime(1), TimeSpan.Zero), reader.GetString(2),
+                reader.GetString(3), NullableString(reader, 4), NullableString(reader, 5), new Micros(reader.GetInt64(6)),
+                reader.IsDBNull(7) ? null : reader.GetInt64(7)));
+        }
+        return events;
     }
 
     private static string? NullableString(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);

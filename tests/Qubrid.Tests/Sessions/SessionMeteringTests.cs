@@ -1,0 +1,180 @@
+using Qubrid.Storage;
+using Qubrid.Tests.Infrastructure;
+
+namespace Qubrid.Tests.Sessions;
+
+/// <summary>Session grains metering wallets through reminders, on real PostgreSQL.</summary>
+public class SessionMeteringTests
+{
+    private static readonly Dictionary<string, string?> FastMetering = new()
+    {
+        ["Qubrid:Metering:ChargeInterval"] = "00:00:01",
+        ["Qubrid:Metering:MinimumRunway"] = "00:10:00",
+        ["Qubrid:Metering:LowBalanceRunway"] = "00:30:00",
+    };
+
+    private static Micros Usd(decimal usd) => Micros.FromUsd(usd);
+
+    /// <summary>Waits (bounded) until the condition holds; the grains run on real reminders.</summary>
+    private static async Task<T> EventuallyAsync<T>(Func<Task<T>> read, Func<T, bool> done, int seconds = 60)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            var value = await read();
+            if (done(value) || DateTime.UtcNow > deadline) return value;
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task<Micros> SessionLedgerTotal(BillingCluster cluster, string walletId, string sessionId) =>
+        new(-await TestDatabase.ScalarAsync(cluster.Db,
+            "SELECT coalesce(sum(amount), 0) FROM qubrid_ledger WHERE wallet_id = $1 AND session_id = $2 AND kind = 'session_charge'", walletId, sessionId));
+
+    [Fact]
+    public async Task A_session_keeps_being_charged_after_its_silo_is_killed_and_totals_exactly_the_formula()
+    {
+        await using var cluster = await BillingCluster.StartAsync(silos: 3, FastMetering);
+        var wallet = await cluster.NewWalletAsync("failover");
+        var userId = wallet.GetPrimaryKeyString();
+        var session = cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}");
+        var started = await session.Start(new StartSessionRequest(userId, "A100"));
+        Assert.True(started.Succeeded, started.Detail);
+
+        await EventuallyAsync(() => wallet.GetSession(session.GetPrimaryKeyString()), s => s!.Charged.IsPositive);
+        var host = await cluster.Grains.GetGrain<IManagementGrain>(0).GetActivationAddress(session);
+        var victim = cluster.Cluster.Silos.Single(s => s.SiloAddress.Equals(host));
+        var chargedBeforeKill = (await wallet.GetSession(session.GetPrimaryKeyString()))!.Charged;
+        await cluster.Cluster.KillSiloAsync(victim);
+
+        // Charging resumes from another silo without anyone calling the session.
+        var resumed = await EventuallyAsync(() => wallet.GetSession(session.GetPrimaryKeyString()), s => s!.Charged > chargedBeforeKill + Usd(0.001m));
+        Assert.True(resumed!.Charged > chargedBeforeKill, "charging did not resume after the silo died");
+
+        var stopped = await session.Stop();
+        Assert.True(stopped.Succeeded, stopped.Detail);
+        var view = stopped.Session!;
+        Assert.Equal(SessionState.Stopped, view.State);
+        var expected = Qubrid.Core.Metering.Owed(1.69m, view.StartedAt, view.StoppedAt!.Value);
+        Assert.Equal(expected, view.Charged);
+        Assert.Equal(expected, await SessionLedgerTotal(cluster, userId, view.SessionId));
+
+        // Nothing after the stop: a repeated stop and late ticks change nothing.
+        var again = await session.Stop();
+        Assert.Equal(view, again.Session);
+        await session.Tick();
+        Assert.Equal(expected, await SessionLedgerTotal(cluster, userId, view.SessionId));
+        Assert.Empty((await Reconciler.RunAsync(cluster.Db)).Violations);
+    }
+
+    [Fact]
+    public async Task Running_out_of_credits_takes_the_rest_terminates_the_session_and_records_a_readable_event()
+    {
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
+        var wallet = await cluster.NewWalletAsync("drain"); // 5 USD bonus
+        var userId = wallet.GetPrimaryKeyString();
+        var session = cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}");
+        Assert.True((await session.Start(new StartSessionRequest(userId, "H100"))).Succeeded); // 10 min at 21.84/h = 3.64 USD ≤ 5
+
+        cluster.Clock.Advance(TimeSpan.FromHours(1)); // the next tick owes 21.84 USD
+        var view = await EventuallyAsync(session.Get, s => s!.State == SessionState.Terminated);
+
+        Assert.Equal(SessionState.Terminated, view!.State);
+        Assert.Equal(EndReasons.InsufficientCredits, view.EndReason);
+        Assert.Equal(Usd(5m), view.Charged);
+        Assert.Equal(Micros.Zero, (await wallet.GetBalance())!.Total);
+        Assert.Equal(0, await TestDatabase.ScalarAsync(cluster.Db, "SELECT balance FROM qubrid_wallets WHERE wallet_id = $1", userId));
+        var events = await cluster.Grains.GetGrain<IEventFeedGrain>(0).Read(0, 100);
+        var terminated = Assert.Single(events, e => e.Kind == EventKinds.SessionTerminated);
+        Assert.Equal((userId, session.GetPrimaryKeyString(), EndReasons.InsufficientCredits), (terminated.UserId, terminated.SessionId, terminated.Reason));
+        Assert.Empty(await cluster.Grains.GetGrain<IEventFeedGrain>(0).Read(events[^1].Id, 100));
+        Assert.Empty((await Reconciler.RunAsync(cluster.Db)).Violations);
+    }
+
+    [Fact]
+    public async Task Low_balance_event_fires_once_per_crossing()
+    {
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
+        var wallet = await cluster.NewWalletAsync("low"); // 5 USD
+        var userId = wallet.GetPrimaryKeyString();
+        var session = cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}");
+        Assert.True((await session.Start(new StartSessionRequest(userId, "A100"))).Succeeded); // 1.69/h: runway ~2.96 h
+        var feed = cluster.Grains.GetGrain<IEventFeedGrain>(0);
+        async Task<int> LowEvents() => (await feed.Read(0, 1000)).Count(e => e.Kind == EventKinds.LowBalance && e.UserId == userId);
+
+        cluster.Clock.Advance(TimeSpan.FromHours(2.5)); // owes 4.225: 0.775 left, runway ~27.5 min < 30
+        Assert.Equal(1, await EventuallyAsync(LowEvents, n => n >= 1));
+        var charged = (await wallet.GetSession(session.GetPrimaryKeyString()))!.Charged;
+        await EventuallyAsync(() => wallet.GetSession(session.GetPrimaryKeyString()), s => s!.Charged > charged); // more ticks while low
+        Assert.Equal(1, await LowEvents());
+
+        await wallet.Credit(new CreditRequest("top", LedgerEntryKind.Topup, Usd(10m), "pay")); // runway back above 30 min
+        cluster.Clock.Advance(TimeSpan.FromHours(6)); // spends 10.14 of 10.7x: low again
+        Assert.Equal(2, await EventuallyAsync(LowEvents, n => n >= 2));
+        await session.Stop();
+    }
+
+    [Fact]
+    public async Task A_start_without_the_minimum_runway_is_refused_and_writes_nothing()
+    {
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
+        await cluster.Grains.GetGrain<IRateCardGrain>(0).SetRate("B200", 100m); // 10 min = 16.67 USD > 5
+        var wallet = await cluster.NewWalletAsync("poor");
+        var userId = wallet.GetPrimaryKeyString();
+        var session = cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}");
+
+        var refused = await session.Start(new StartSessionRequest(userId, "B200"));
+
+        Assert.Equal(WalletOpStatus.InsufficientCredits, refused.Status);
+        Assert.Equal(ErrorCodes.InsufficientCredits, refused.ErrorCode);
+        Assert.Null(await session.Get());
+        Assert.Equal(0, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_wallet_sessions WHERE wallet_id = $1", userId));
+        Assert.Equal(0, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM orleansstorage WHERE grainidextensionstring = $1 OR graintypestring LIKE '%session%'", session.GetPrimaryKeyString()));
+        Assert.Equal(1, await cluster.LedgerRowsAsync(userId));
+    }
+
+    [Fact]
+    public async Task A_rate_change_applies_to_sessions_started_after_it_only()
+    {
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
+        var rates = cluster.Grains.GetGrain<IRateCardGrain>(0);
+        var wallet = await cluster.NewWalletAsync("rates");
+        var userId = wallet.GetPrimaryKeyString();
+        var before = cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}");
+        Assert.Equal(0.68m, (await before.Start(new StartSessionRequest(userId, "T4"))).Session!.UsdPerHour);
+
+        Assert.True((await rates.SetRate("T4", 0.75m)).Succeeded);
+        var after = cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}");
+        Assert.Equal(0.75m, (await after.Start(new StartSessionRequest(userId, "T4"))).Session!.UsdPerHour);
+
+        Assert.Equal(0.68m, (await before.Get())!.UsdPerHour);
+        Assert.Equal(0.68m, (await before.Stop()).Session!.UsdPerHour);
+        Assert.Equal(0.75m, (await rates.GetRate("T4"))!.UsdPerHour);
+        await after.Stop();
+    }
+
+    [Fact]
+    public async Task Starting_twice_is_harmless_and_a_different_start_under_the_same_id_conflicts()
+    {
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
+        var wallet = await cluster.NewWalletAsync("twice");
+        var other = await cluster.NewWalletAsync("other");
+        var userId = wallet.GetPrimaryKeyString();
+        var session = cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}");
+
+        var first = await session.Start(new StartSessionRequest(userId, "L4", Workloads.Notebook));
+        var again = await session.Start(new StartSessionRequest(userId, "L4", Workloads.Notebook));
+        Assert.Equal(first.Session!.StartedAt, again.Session!.StartedAt);
+        Assert.Equal(ErrorCodes.SessionConflict, (await session.Start(new StartSessionRequest(userId, "H100"))).ErrorCode);
+        Assert.Equal(ErrorCodes.SessionConflict, (await session.Start(new StartSessionRequest(other.GetPrimaryKeyString(), "L4", Workloads.Notebook))).ErrorCode);
+        Assert.Equal(ErrorCodes.UnknownInstanceType, (await cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}").Start(new StartSessionRequest(userId, "Z9000"))).ErrorCode);
+
+        var balance = await wallet.GetBalance();
+        var running = Assert.Single(balance!.RunningSessions);
+        Assert.Equal((session.GetPrimaryKeyString(), "L4", 1.05m, Workloads.Notebook), (running.SessionId, running.InstanceType, running.UsdPerHour, running.Workload));
+        Assert.Equal(1.05m, balance.BurnRatePerHour);
+        Assert.NotNull(balance.RunwaySeconds);
+        await session.Stop();
+        Assert.Empty((await wallet.GetBalance())!.RunningSessions);
+    }
+}
