@@ -13,9 +13,25 @@ catch (InvalidOperationException e)
     return 2;
 }
 builder.AddQubridClusterClient(connectionString);
-builder.Services.AddProblemDetails();
+builder.AddQubridApi();
 
 var app = builder.Build();
+app.UseQubridErrors();
+app.UseDefaultFiles();
+app.UseStaticFiles();
+app.UseAuthentication();
+app.UseRateLimiter();
+app.UseAuthorization();
+
 app.MapHealthApi();
+app.MapQubridDocs();
+app.MapCatalogApi();
+app.MapWalletsApi();
+app.MapSessionsApi();
+app.MapChargesApi();
+
 app.Run();
 return 0;
+
+/// <summary>Visible to the tests' WebApplicationFactory.</summary>
+public partial class Program;

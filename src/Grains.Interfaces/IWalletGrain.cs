@@ -20,6 +20,9 @@ public interface IWalletGrain : IGrainWithStringKey
 
     [Alias("GetLedger"), ReadOnly] Task<LedgerPage?> GetLedger(LedgerQuery query);
 
+    /// <summary>Spending between two instants, grouped in SQL by day, kind, instance type, model and workload.</summary>
+    [Alias("GetUsage"), ReadOnly] Task<IReadOnlyList<UsageRow>?> GetUsage(UsageQuery query);
+
     /// <summary>Registers a running session if the balance covers its minimum runway. Idempotent per session id.</summary>
     [Alias("OpenSession")] Task<SessionOpResult> OpenSession(OpenSessionRequest request);
 

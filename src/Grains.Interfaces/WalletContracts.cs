@@ -124,3 +124,18 @@ public sealed record LedgerQuery(
 
 [GenerateSerializer, Immutable, Alias("qubrid.LedgerPage")]
 public sealed record LedgerPage([property: Id(0)] IReadOnlyList<LedgerEntryView> Items, [property: Id(1)] long? NextBefore);
+
+/// <summary>Usage (what was spent) between two instants, grouped by day and by what it was spent on.</summary>
+[GenerateSerializer, Immutable, Alias("qubrid.UsageQuery")]
+public sealed record UsageQuery([property: Id(0)] DateTimeOffset From, [property: Id(1)] DateTimeOffset To);
+
+/// <summary>One SQL group: spending of one kind on one day for one instance type, model and workload.</summary>
+[GenerateSerializer, Immutable, Alias("qubrid.UsageRow")]
+public sealed record UsageRow(
+    [property: Id(0)] DateOnly Day,
+    [property: Id(1)] LedgerEntryKind Kind,
+    [property: Id(2)] string? InstanceType,
+    [property: Id(3)] string? Model,
+    [property: Id(4)] string? Workload,
+    [property: Id(5)] Micros Amount,
+    [property: Id(6)] long Count);

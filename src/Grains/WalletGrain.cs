@@ -104,6 +104,9 @@ public sealed partial class WalletGrain(
     public async Task<LedgerPage?> GetLedger(LedgerQuery query) =>
         _book is null ? null : await store.ReadLedgerAsync(WalletId, query);
 
+    public async Task<IReadOnlyList<UsageRow>?> GetUsage(UsageQuery query) =>
+        _book is null ? null : await store.ReadUsageAsync(WalletId, query);
+
     public Task ExpireDueLots() => _book is null ? Task.CompletedTask : Enqueue(Pending.Maintenance());
 
     public Task ReceiveReminder(string reminderName, TickStatus status) =>

@@ -310,6 +310,30 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource)
         return new LedgerPage(items, next);
     }
 
+    public async Task<IReadOnlyList<UsageRow>> ReadUsageAsync(string walletId, UsageQuery query, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            SELECT (date_trunc('day', at AT TIME ZONE 'UTC'))::date, kind, instance_type, model, workload, (-sum(amount))::bigint, count(*)
+            FROM qubrid_ledger
+            WHERE wallet_id = $1 AND kind IN ('session_charge', 'inference_charge', 'premium_access') AND at >= $2 AND at < $3
+            GROUP BY 1, 2, 3, 4, 5
+            ORDER BY 1, 2, 3, 4, 5
+            LIMIT 100000
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = query.From.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = query.To.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        var rows = new List<UsageRow>();
+        while (await reader.ReadAsync(ct))
+        {
+            rows.Add(new UsageRow(DateOnly.FromDateTime(reader.GetDateTime(0)), LedgerKinds.Parse(reader.GetString(1)),
+                NullableString(reader, 2), NullableString(reader, 3), NullableString(reader, 4), new Micros(reader.GetInt64(5)), reader.GetInt64(6)));
+        }
+        return rows;
+    }
+
     /// <summary>Events after <paramref name="afterId"/>, oldest first.</summary>
     public async Task<IReadOnlyList<BillingEvent>> ReadEventsAsync(long afterId, int limit, CancellationToken ct = default)
     {

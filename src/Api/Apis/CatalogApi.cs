@@ -1,0 +1,56 @@
+using System.Security.Claims;
+using Microsoft.Extensions.Options;
+using Qubrid.Api.Auth;
+using Qubrid.Api.Extensions;
+using Qubrid.Api.Payments;
+
+namespace Qubrid.Api.Apis;
+
+/// <summary>What things cost: the rate card, model prices, top-up options; and who the caller is.</summary>
+public static class CatalogApi
+{
+    public static IEndpointRouteBuilder MapCatalogApi(this IEndpointRouteBuilder app)
+    {
+        var v1 = app.MapGroup("/v1").WithTags("Catalog");
+        v1.MapGet("/rates", async (IClusterClient cluster) =>
+            TypedResults.Ok(new ItemsDto<InstanceRate>(await cluster.GetGrain<IRateCardGrain>(0).GetRates())))
+            .AllowAnonymous().WithSummary("On-demand rates, USD per hour per instance type.");
+        v1.MapPut("/rates/{instanceType}", SetRate).RequireAuthorization(Policies.Admin)
+            .WithSummary("Change a rate; sessions started afterwards use it, running ones keep theirs.").ProducesProblem(400);
+        v1.MapGet("/models", async (IClusterClient cluster) =>
+        {
+            var prices = await cluster.GetGrain<IPriceListGrain>(0).GetPriceList();
+            return TypedResults.Ok(new { items = prices.Models, premium = prices.Premium });
+        }).RequireAuthorization().WithSummary("Model prices (USD per million input/output tokens) and premium prices.");
+        v1.MapGet("/topup-options", (IOptions<TopupOptions> options) =>
+        {
+            var o = options.Value;
+            return TypedResults.Ok(new
+            {
+                presets = o.Presets, min = o.Min, max = o.Max, currency = "USD", sandbox = o.Sandbox,
+                testCards = o.Sandbox ? SandboxPaymentGateway.TestCards : [],
+            });
+        }).RequireAuthorization().WithSummary("Preset top-up amounts and the bounds of a custom amount.");
+        v1.MapGet("/me", (ClaimsPrincipal caller) => TypedResults.Ok(new { role = caller.Role(), userId = caller.UserId() }))
+            .RequireAuthorization().WithSummary("The role (and user) of the calling API key.");
+        v1.MapPost("/api-keys", IssueKey).RequireAuthorization(Policies.Admin).WithTags("Keys")
+            .WithSummary("Issue an API key; a user key belongs to one userId. The key is shown once.").ProducesProblem(400);
+        return app;
+    }
+
+    private static async Task<IResult> SetRate(string instanceType, RateBody body, IClusterClient cluster)
+    {
+        if (body.UsdPerHour is not { } rate) return ApiProblems.Problem(ErrorCodes.InvalidAmount, "usdPerHour is required.");
+        var result = await cluster.GetGrain<IRateCardGrain>(0).SetRate(instanceType, rate);
+        return result.Succeeded ? TypedResults.Ok(result.Rate) : ApiProblems.Problem(result.ErrorCode!, result.Detail!);
+    }
+
+    private static async Task<IResult> IssueKey(ApiKeyRequest body, ApiKeyStore keys, CancellationToken ct)
+    {
+        if (body.Role is null || !Roles.All.Contains(body.Role)) return ApiProblems.Invalid($"role must be one of {string.Join(", ", Roles.All)}.");
+        if (body.Role == Roles.User && !ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId of a user key");
+        if (body.Role != Roles.User && body.UserId is not null) return ApiProblems.Invalid("Only user keys carry a userId.");
+        var key = await keys.IssueAsync(body.Role, body.UserId, ct);
+        return TypedResults.Created((string?)null, new { key, role = body.Role, userId = body.UserId });
+    }
+}

@@ -1,0 +1,42 @@
+using Qubrid.Api.Extensions;
+
+namespace Qubrid.Api.Apis;
+
+/// <summary>Inference queries and premium access, charged by the orchestrator after they ran.</summary>
+public static class ChargesApi
+{
+    public static IEndpointRouteBuilder MapChargesApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/v1/inference/charges", Inference).WithTags("Charges").RequireAuthorization(Policies.Orchestrator)
+            .WithSummary("Charge a query from its token counts (Idempotency-Key required); 402 and nothing debited if it cannot be paid.")
+            .ProducesProblem(400).ProducesProblem(402).ProducesProblem(404).ProducesProblem(409);
+        app.MapPost("/v1/premium/charges", Premium).WithTags("Charges").RequireAuthorization(Policies.Orchestrator)
+            .WithSummary("Charge access to a premium model or API at its configured price (Idempotency-Key required).")
+            .ProducesProblem(400).ProducesProblem(402).ProducesProblem(404).ProducesProblem(409);
+        return app;
+    }
+
+    private static async Task<IResult> Inference(InferenceChargeBody body, HttpRequest request, IClusterClient cluster)
+    {
+        if (ApiRequest.IdempotencyKey(request, out var key) is { } noKey) return noKey;
+        if (!ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId");
+        if (string.IsNullOrEmpty(body.Model)) return ApiProblems.Problem(ErrorCodes.UnknownModel, "A model is required.");
+        if (body.InputTokens is null || body.OutputTokens is null) return ApiProblems.Invalid("inputTokens and outputTokens are required.");
+        var result = await cluster.GetGrain<IWalletGrain>(body.UserId!).ChargeInference(
+            new InferenceChargeRequest(key, body.Model, body.InputTokens.Value, body.OutputTokens.Value));
+        return Charged(result);
+    }
+
+    private static async Task<IResult> Premium(PremiumChargeBody body, HttpRequest request, IClusterClient cluster)
+    {
+        if (ApiRequest.IdempotencyKey(request, out var key) is { } noKey) return noKey;
+        if (!ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId");
+        if (string.IsNullOrEmpty(body.Name)) return ApiProblems.Problem(ErrorCodes.UnknownModel, "A premium model or API name is required.");
+        if (body.Reference is { Length: > 128 }) return ApiProblems.Invalid("The reference must be at most 128 characters.");
+        var result = await cluster.GetGrain<IWalletGrain>(body.UserId!).ChargePremium(new PremiumChargeRequest(key, body.Name, body.Reference));
+        return Charged(result);
+    }
+
+    private static IResult Charged(WalletOpResult result) =>
+        result.Succeeded ? TypedResults.Created((string?)null, new ChargeDto(result.Amount.ToUsd(), result.Seq)) : ApiProblems.From(result);
+}

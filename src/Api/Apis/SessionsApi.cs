@@ -1,0 +1,85 @@
+using System.Globalization;
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Security.Claims;
+using Microsoft.Extensions.Options;
+using Qubrid.Api.Auth;
+using Qubrid.Api.Extensions;
+
+namespace Qubrid.Api.Apis;
+
+/// <summary>GPU session metering for the orchestrator, and the event stream it watches.</summary>
+public static class SessionsApi
+{
+    public static IEndpointRouteBuilder MapSessionsApi(this IEndpointRouteBuilder app)
+    {
+        var sessions = app.MapGroup("/v1/sessions").WithTags("Sessions").RequireAuthorization();
+        sessions.MapPost("", Start).RequireAuthorization(Policies.Orchestrator)
+            .WithSummary("Start metering; the rate is locked now. 402 if the wallet does not cover the minimum runway.")
+            .ProducesProblem(400).ProducesProblem(402).ProducesProblem(404).ProducesProblem(409);
+        sessions.MapGet("/events", Events).RequireAuthorization(Policies.Orchestrator)
+            .WithSummary("Server-sent events: session_terminated and low_balance; resumable with Last-Event-ID.");
+        sessions.MapGet("/{sessionId}", Get).WithSummary("State, rate, start/stop, charged so far, end reason.").ProducesProblem(404);
+        sessions.MapPost("/{sessionId}/stop", Stop).RequireAuthorization(Policies.Orchestrator)
+            .WithSummary("Stop: charges the final partial interval. A repeat is harmless.").ProducesProblem(404);
+        return app;
+    }
+
+    private static async Task<IResult> Start(StartSessionBody body, IClusterClient cluster)
+    {
+        if (!ApiProblems.IsValidId(body.SessionId)) return ApiProblems.MalformedId("sessionId");
+        if (!ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId");
+        if (string.IsNullOrEmpty(body.InstanceType)) return ApiProblems.Problem(ErrorCodes.UnknownInstanceType, "An instanceType is required.");
+        var result = await cluster.GetGrain<ISessionGrain>(body.SessionId!).Start(new StartSessionRequest(body.UserId!, body.InstanceType, body.Workload));
+        return result.Succeeded
+            ? TypedResults.Created($"/v1/sessions/{body.SessionId}", SessionDto.From(result.Session!))
+            : ApiProblems.From(result);
+    }
+
+    private static async Task<IResult> Get(string sessionId, ClaimsPrincipal caller, IClusterClient cluster)
+    {
+        if (!ApiProblems.IsValidId(sessionId)) return ApiProblems.MalformedId("session id");
+        var session = await cluster.GetGrain<ISessionGrain>(sessionId).Get();
+        bool visible = session is not null && (caller.IsInRole(Roles.Admin) || caller.IsInRole(Roles.Orchestrator) || caller.UserId() == session.UserId);
+        return visible ? TypedResults.Ok(SessionDto.From(session!)) : ApiProblems.Problem(ErrorCodes.SessionNotFound, $"Session '{sessionId}' was never started.");
+    }
+
+    private static async Task<IResult> Stop(string sessionId, IClusterClient cluster)
+    {
+        if (!ApiProblems.IsValidId(sessionId)) return ApiProblems.MalformedId("session id");
+        var result = await cluster.GetGrain<ISessionGrain>(sessionId).Stop();
+        return result.Succeeded ? TypedResults.Ok(SessionDto.From(result.Session!)) : ApiProblems.From(result);
+    }
+
+    private static IResult Events(HttpRequest request, IClusterClient cluster, IOptions<ApiOptions> options, CancellationToken ct)
+    {
+        long after = 0;
+        var last = request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } h ? h : request.Query["after"].ToString();
+        if (last.Length > 0 && !long.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out after))
+            return ApiProblems.Invalid("Last-Event-ID must be an event id.");
+        return TypedResults.ServerSentEvents(Stream(cluster.GetGrain<IEventFeedGrain>(0), after, options.Value.EventPollInterval, ct));
+    }
+
+    private static async IAsyncEnumerable<SseItem<EventDto>> Stream(IEventFeedGrain feed, long after, TimeSpan poll, [EnumeratorCancellation] CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            var events = await feed.Read(after, 200);
+            foreach (var e in events)
+            {
+                after = e.Id;
+                yield return new SseItem<EventDto>(EventDto.From(e), e.Kind) { EventId = e.Id.ToString(CultureInfo.InvariantCulture) };
+            }
+            if (events.Count == 0)
+            {
+                try { await Task.Delay(poll, ct); }
+                catch (OperationCanceledException) { yield break; }
+            }
+        }
+    }
+
+    public sealed record EventDto(long Id, DateTimeOffset At, string Kind, string UserId, string? SessionId, string? Reason, decimal Balance, long? RunwaySeconds)
+    {
+        public static EventDto From(BillingEvent e) => new(e.Id, e.At, e.Kind, e.UserId, e.SessionId, e.Reason, e.Balance.ToUsd(), e.RunwaySeconds);
+    }
+}

@@ -1,0 +1,132 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.RateLimiting;
+using Npgsql;
+using Qubrid.Api.Auth;
+using Qubrid.Api.Payments;
+using Scalar.AspNetCore;
+
+namespace Qubrid.Api.Extensions;
+
+/// <summary>Authorization policy names: one per role.</summary>
+public static class Policies
+{
+    public const string Admin = "admin";
+    public const string Orchestrator = "orchestrator";
+    public const string User = "user";
+}
+
+/// <summary>Knobs of the HTTP API.</summary>
+public sealed class ApiOptions
+{
+    public const string Section = "Qubrid:Api";
+
+    /// <summary>Largest request body accepted, in bytes.</summary>
+    public long MaxBodyBytes { get; set; } = 16 * 1024;
+
+    /// <summary>Requests per second per API key (token bucket refill), and the burst above it.</summary>
+    public int RequestsPerSecondPerKey { get; set; } = 2_000;
+    public int BurstPerKey { get; set; } = 4_000;
+
+    /// <summary>How often the event stream looks for new events.</summary>
+    public TimeSpan EventPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+}
+
+public static class ApiHostingExtensions
+{
+    public static WebApplicationBuilder AddQubridApi(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.Section))
+            .Validate(o => o.MaxBodyBytes is > 0 and <= 10_000_000 && o.RequestsPerSecondPerKey > 0 && o.BurstPerKey > 0, "Qubrid:Api settings out of range.")
+            .ValidateOnStart();
+        services.AddOptions<TopupOptions>().Bind(builder.Configuration.GetSection(TopupOptions.Section))
+            .Validate(o => o.Min > 0 && o.Max >= o.Min && o.Presets.All(p => p >= o.Min && p <= o.Max), "Qubrid:Topup presets must lie within Min and Max.")
+            .ValidateOnStart();
+        var api = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = api.MaxBodyBytes);
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddMemoryCache();
+        services.AddSingleton<ApiKeyStore>();
+        services.AddHostedService<BootstrapAdminKey>();
+        services.AddSingleton<IPaymentGateway, SandboxPaymentGateway>();
+        services.AddSingleton<TopupService>();
+        services.AddHostedService<PaymentRecovery>();
+
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthorizationBuilder()
+            .AddPolicy(Policies.Admin, p => p.RequireRole(Roles.Admin))
+            .AddPolicy(Policies.Orchestrator, p => p.RequireRole(Roles.Orchestrator))
+            .AddPolicy(Policies.User, p => p.RequireRole(Roles.User));
+
+        services.AddRateLimiter(o =>
+        {
+            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+            {
+                string? auth = context.Request.Headers.Authorization;
+                if (string.IsNullOrEmpty(auth)) return RateLimitPartition.GetNoLimiter("anonymous");
+                return RateLimitPartition.GetTokenBucketLimiter(ApiKeyStore.Hash(auth), _ => new TokenBucketRateLimiterOptions
+                {
+                    TokenLimit = api.BurstPerKey,
+                    TokensPerPeriod = api.RequestsPerSecondPerKey,
+                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                    QueueLimit = 0,
+                    AutoReplenishment = true,
+                });
+            });
+            o.OnRejected = async (context, ct) =>
+            {
+                context.HttpContext.Response.Headers.RetryAfter = "1";
+                await ApiProblems.Write(context.HttpContext, ApiProblems.RateLimited, "Too many requests for this API key; retry after a second.");
+            };
+        });
+
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.Configure<JsonOptions>(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
+        services.AddProblemDetails();
+        services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
+        {
+            doc.Info.Title = "Qubrid Credits API";
+            doc.Info.Description = "Credit wallets and usage billing. Every call carries 'Authorization: Bearer <api key>'; money calls carry 'Idempotency-Key'. Errors are application/problem+json with a stable 'code'.";
+            return Task.CompletedTask;
+        }));
+        return builder;
+    }
+
+    /// <summary>Maps every failure to problem+json: bad requests to 400/413, an unreachable database or cluster to 503.</summary>
+    public static WebApplication UseQubridErrors(this WebApplication app)
+    {
+        app.UseExceptionHandler(errors => errors.Run(async context =>
+        {
+            var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+            var (code, detail) = error switch
+            {
+                BadHttpRequestException { StatusCode: 413 } => (ApiProblems.PayloadTooLarge, "The request body is too large."),
+                BadHttpRequestException bad => (ErrorCodes.InvalidRequest, bad.InnerException is System.Text.Json.JsonException json
+                    ? $"Malformed JSON: {json.Message}" : bad.Message),
+                System.Text.Json.JsonException json => (ErrorCodes.InvalidRequest, $"Malformed JSON: {json.Message}"),
+                NpgsqlException or TimeoutException or OrleansException or OperationCanceledException =>
+                    (ApiProblems.Unavailable, "The billing service is temporarily unavailable; retry with the same Idempotency-Key."),
+                _ => ("internal_error", "Something went wrong; retry with the same Idempotency-Key."),
+            };
+            var problem = ApiProblems.Problem(code, detail);
+            if (code == "internal_error") problem = TypedResults.Problem(detail, statusCode: 500, title: "Internal error",
+                extensions: new Dictionary<string, object?> { ["code"] = code });
+            if (code == ApiProblems.Unavailable) context.Response.Headers.RetryAfter = "2";
+            await problem.ExecuteAsync(context);
+        }));
+        return app;
+    }
+
+    public static WebApplication MapQubridDocs(this WebApplication app)
+    {
+        app.MapOpenApi().AllowAnonymous();
+        app.MapScalarApiReference().AllowAnonymous();
+        return app;
+    }
+}

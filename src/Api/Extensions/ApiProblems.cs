@@ -1,0 +1,72 @@
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Qubrid.Api.Extensions;
+
+/// <summary>Every error the API answers: RFC 7807 problem details with a stable <c>code</c>, mapped in this one place.</summary>
+public static partial class ApiProblems
+{
+    public const string Unauthorized = "unauthorized";
+    public const string Forbidden = "forbidden";
+    public const string NotFound = "not_found";
+    public const string PaymentDeclined = "payment_declined";
+    public const string PaymentFailed = "payment_failed";
+    public const string PayloadTooLarge = "payload_too_large";
+    public const string RateLimited = "rate_limited";
+    public const string Unavailable = "service_unavailable";
+
+    private static readonly Dictionary<string, (int Status, string Title)> Codes = new()
+    {
+        [ErrorCodes.InsufficientCredits] = (402, "Insufficient credits"),
+        [ErrorCodes.InvalidAmount] = (400, "Invalid amount"),
+        [ErrorCodes.InvalidRequest] = (400, "Invalid request"),
+        [ErrorCodes.IdempotencyKeyRequired] = (400, "Idempotency-Key header required"),
+        [ErrorCodes.UnknownInstanceType] = (400, "Unknown instance type"),
+        [ErrorCodes.UnknownModel] = (400, "Unknown model"),
+        [ErrorCodes.IdempotencyConflict] = (409, "Idempotency key reused"),
+        [ErrorCodes.SessionConflict] = (409, "Session conflict"),
+        [ErrorCodes.WalletNotFound] = (404, "Wallet not found"),
+        [ErrorCodes.SessionNotFound] = (404, "Session not found"),
+        [NotFound] = (404, "Not found"),
+        [PaymentDeclined] = (402, "Payment declined"),
+        [PaymentFailed] = (502, "Payment failed"),
+        [Unauthorized] = (401, "Unauthenticated"),
+        [Forbidden] = (403, "Forbidden"),
+        [PayloadTooLarge] = (413, "Request body too large"),
+        [RateLimited] = (429, "Too many requests"),
+        [Unavailable] = (503, "Service unavailable"),
+    };
+
+    public static int StatusOf(string code) => Codes.TryGetValue(code, out var c) ? c.Status : 400;
+
+    public static ProblemHttpResult Problem(string code, string detail)
+    {
+        var (status, title) = Codes.TryGetValue(code, out var c) ? c : (400, "Bad request");
+        return TypedResults.Problem(detail, statusCode: status, title: title, type: $"https://qubrid.ai/problems/{code}",
+            extensions: new Dictionary<string, object?> { ["code"] = code });
+    }
+
+    /// <summary>Writes a problem outside an endpoint (authentication, middleware).</summary>
+    public static Task Write(HttpContext context, string code, string detail) => Problem(code, detail).ExecuteAsync(context);
+
+    /// <summary>The problem for a failed wallet operation.</summary>
+    public static ProblemHttpResult From(WalletOpResult result) =>
+        Problem(result.ErrorCode ?? (result.Status == WalletOpStatus.InsufficientCredits ? ErrorCodes.InsufficientCredits : ErrorCodes.InvalidRequest),
+            result.Detail ?? "The operation was refused.");
+
+    public static ProblemHttpResult From(SessionOpResult result) =>
+        Problem(result.ErrorCode ?? ErrorCodes.InvalidRequest, result.Detail ?? "The operation was refused.");
+
+    public static ProblemHttpResult WalletNotFound(string userId) => Problem(ErrorCodes.WalletNotFound, $"Wallet '{userId}' does not exist.");
+
+    public static ProblemHttpResult Invalid(string detail) => Problem(ErrorCodes.InvalidRequest, detail);
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
+    private static partial Regex IdRegex();
+
+    /// <summary>User, session and payment ids: 1–128 letters, digits or . _ : @ -.</summary>
+    public static bool IsValidId(string? id) => id is not null && IdRegex().IsMatch(id);
+
+    public static ProblemHttpResult MalformedId(string what) =>
+        Invalid($"The {what} must be 1–128 letters, digits or . _ : @ - and start with a letter or digit.");
+}

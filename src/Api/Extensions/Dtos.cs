@@ -1,0 +1,81 @@
+using System.Text.Json.Serialization;
+
+namespace Qubrid.Api.Extensions;
+
+// The JSON shapes of SPEC.md. Amounts are USD numbers exact to 6 decimals; times are ISO-8601 UTC.
+
+public sealed record ExpiryDto(DateTimeOffset At, decimal Amount);
+
+public sealed record RunningSessionDto(string SessionId, string InstanceType, decimal UsdPerHour, DateTimeOffset StartedAt, decimal Charged, string Workload);
+
+public sealed record WalletDto(
+    string UserId, decimal Total, decimal Promotional, decimal Purchased, ExpiryDto? NextExpiry,
+    decimal BurnRatePerHour, long? RunwaySeconds, IReadOnlyList<RunningSessionDto> RunningSessions, DateTimeOffset AsOf)
+{
+    public static WalletDto From(WalletBalance b) => new(b.UserId, b.Total.ToUsd(), b.Promotional.ToUsd(), b.Purchased.ToUsd(),
+        b.NextExpiry is { } e ? new ExpiryDto(e.At, e.Amount.ToUsd()) : null, b.BurnRatePerHour, b.RunwaySeconds,
+        b.RunningSessions.Select(s => new RunningSessionDto(s.SessionId, s.InstanceType, s.UsdPerHour, s.StartedAt, s.Charged.ToUsd(), s.Workload)).ToList(),
+        b.AsOf);
+}
+
+public sealed record LotDto(long Id, string Kind, decimal Amount, decimal Remaining, DateTimeOffset GrantedAt, DateTimeOffset? ExpiresAt, string Source)
+{
+    public static LotDto From(LotView l) => new(l.Id, l.Kind.ToWire(), l.Amount.ToUsd(), l.Remaining.ToUsd(), l.GrantedAt, l.ExpiresAt, l.Source);
+}
+
+public sealed record ItemsDto<T>(IReadOnlyList<T> Items);
+
+public sealed record LotMovementDto(long LotId, decimal Amount);
+
+public sealed record LedgerEntryDto(
+    long Seq, DateTimeOffset At, string Kind, decimal Amount, decimal BalanceAfter, IReadOnlyList<LotMovementDto> Lots,
+    string Reference, string? IdempotencyKey, string? SessionId, string? InstanceType, string? Model, string? Workload)
+{
+    public static LedgerEntryDto From(LedgerEntryView e) => new(e.Seq, e.At, e.Kind.ToWire(), e.Amount.ToUsd(), e.BalanceAfter.ToUsd(),
+        e.Lots.Select(m => new LotMovementDto(m.LotId, m.Amount.ToUsd())).ToList(), e.Reference, e.IdempotencyKey,
+        e.Usage?.SessionId, e.Usage?.InstanceType, e.Usage?.Model, e.Usage?.Workload);
+}
+
+public sealed record LedgerPageDto(IReadOnlyList<LedgerEntryDto> Items, string? NextCursor);
+
+public sealed record SessionDto(
+    string SessionId, string UserId, string InstanceType, string Workload, decimal UsdPerHour, string State,
+    DateTimeOffset StartedAt, DateTimeOffset? StoppedAt, decimal Charged, string? EndReason)
+{
+    public static SessionDto From(SessionView s) => new(s.SessionId, s.UserId, s.InstanceType, s.Workload, s.UsdPerHour,
+        s.State switch { SessionState.Running => "running", SessionState.Stopped => "stopped", _ => "terminated" },
+        s.StartedAt, s.StoppedAt, s.Charged.ToUsd(), s.EndReason);
+}
+
+public sealed record ChargeDto(decimal Amount, long? Seq);
+
+public sealed record CreditDto(decimal Amount, long? Seq, long? LotId, decimal BalanceAfter);
+
+// Requests: unknown members are refused, so a typo in a money call is an error, not a silent default.
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record TopupRequest(decimal? Amount, string? PaymentToken);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record GrantRequest(decimal? Amount, DateTimeOffset? ExpiresAt, string? Reason);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record AdjustmentRequest(decimal? Amount, string? Reason);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record RefundRequest(decimal? Amount, string? Reason);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record StartSessionBody(string? SessionId, string? UserId, string? InstanceType, string? Workload);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record InferenceChargeBody(string? UserId, string? Model, long? InputTokens, long? OutputTokens);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record PremiumChargeBody(string? UserId, string? Name, string? Reference);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record RateBody(decimal? UsdPerHour);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record ApiKeyRequest(string? Role, string? UserId);
