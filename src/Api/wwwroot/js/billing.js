@@ -1,7 +1,7 @@
 // The billing panel: balance cards, navbar balance, running sessions, lots, prices.
 
-import { $, el, clear } from './dom.js';
-import { setMoney, formatUsd, formatRate, formatDateTime, formatDuration, workloadLabel, exactUsd } from './format.js';
+import { $, el, clear, labelCells } from './dom.js';
+import { setMoney, formatUsd, formatUsdShort, formatRate, formatDateTime, formatDuration, workloadLabel, exactUsd } from './format.js';
 
 export function renderWallet(wallet) {
   setMoney($('navbar-balance'), wallet.total);
@@ -49,6 +49,7 @@ function renderSessions(sessions) {
     el('td', {}, el('time', { datetime: s.startedAt, text: formatDateTime(s.startedAt) })),
     el('td', { class: 'num' }, setMoney(el('span'), s.charged))));
   clear($('running-sessions').tBodies[0]).append(...rows);
+  labelCells($('running-sessions'));
   $('sessions-empty').hidden = sessions.length > 0;
 }
 
@@ -68,6 +69,7 @@ export function renderLots(lots) {
       ? el('time', { datetime: lot.expiresAt, text: formatDateTime(lot.expiresAt) })
       : 'Never')));
   clear($('lots-table').tBodies[0]).append(...rows);
+  labelCells($('lots-table'));
   $('lots-empty').hidden = lots.length > 0;
 }
 
@@ -84,6 +86,7 @@ export function renderModels({ items = [], premium = [] }) {
     el('th', { scope: 'row', text: m.model }),
     el('td', { class: 'num' }, money(m.inputUsdPerMillion)),
     el('td', { class: 'num' }, money(m.outputUsdPerMillion)))));
+  labelCells($('models-table'));
   clear($('premium-table').tBodies[0]).append(...premium.map((p) => el('tr', { 'data-testid': 'premium-row' },
     el('th', { scope: 'row', text: p.name }),
     el('td', { class: 'num' }, money(p.usd)))));
@@ -98,7 +101,7 @@ export function renderRechargeOptions(options, onPick) {
     + (options.sandbox ? ' Sandbox mode: payments are simulated with test cards.' : '');
   const buttons = options.presets.map((amount) => {
     const b = el('button', { type: 'button', class: 'btn preset-quick', 'aria-haspopup': 'dialog',
-      'aria-label': `Add ${formatUsd(amount)}`, 'data-testid': `quick-preset-${amount}`, text: `+ ${formatUsd(amount)}` });
+      'aria-label': `Add ${formatUsd(amount)}`, 'data-testid': `quick-preset-${amount}`, text: `+ ${formatUsdShort(amount)}` });
     b.addEventListener('click', () => onPick(b, amount));
     return b;
   });

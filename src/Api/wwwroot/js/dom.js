@@ -42,3 +42,11 @@ export function clear(node) {
 export function show(node, visible = true) {
   node.hidden = !visible;
 }
+
+/** Copies each column's header text onto its body cells (data-label), for the stacked phone layout. */
+export function labelCells(table) {
+  const labels = [...(table.tHead?.rows[0]?.cells || [])].map((th) => th.textContent.trim());
+  for (const row of table.tBodies[0].rows) {
+    [...row.cells].forEach((cell, i) => { if (labels[i]) cell.dataset.label = labels[i]; });
+  }
+}

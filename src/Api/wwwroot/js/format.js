@@ -13,6 +13,10 @@ const utcDayShort = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'n
 const decimal = (n) => String(Number(n));
 
 export const formatUsd = (n) => usd.format(decimal(n));
+const usdWhole = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', maximumFractionDigits: 0 });
+
+/** "$25" for whole amounts (preset buttons), "$12.50" otherwise. */
+export const formatUsdShort = (n) => (Number.isInteger(Number(n)) ? usdWhole.format(decimal(n)) : formatUsd(n));
 export const formatUsdSigned = (n) => usdSigned.format(decimal(n));
 
 /** "$12.345678": the value to six decimals, for titles. */

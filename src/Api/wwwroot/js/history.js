@@ -1,7 +1,7 @@
 // Transaction history: the ledger newest first, filters, cursor paging, CSV export.
 
 import { api, walletPath, query } from './api.js';
-import { $, el, clear } from './dom.js';
+import { $, el, clear, labelCells } from './dom.js';
 import { setMoney, formatDateTime, kindLabel, KIND_LABELS, exactUsd } from './format.js';
 import { addDays, localStart } from './dates.js';
 import { reportError, clearAlert, showAlert } from './alert.js';
@@ -78,6 +78,7 @@ async function loadPage({ append }) {
     const body = $('history-table').tBodies[0];
     if (!append) clear(body);
     body.append(...(page.items || []).map(row));
+    labelCells($('history-table'));
     state.nextCursor = page.nextCursor || null;
     state.loaded = true;
     more.hidden = !state.nextCursor;

@@ -2,7 +2,7 @@
 
 import { api, walletPath } from './api.js';
 import { $, el, clear } from './dom.js';
-import { formatUsd } from './format.js';
+import { formatUsd, formatUsdShort } from './format.js';
 
 // The sandbox gateway's test cards. Any other number is refused here, before the API.
 const KNOWN_CARDS = {
@@ -51,7 +51,7 @@ export function setRechargeOptions(options) {
 
   clear(ui.presets).append(...presets.map((amount) => el('button', {
     type: 'button', class: 'preset', 'data-testid': `preset-${amount}`, 'aria-pressed': 'false',
-    dataset: { amount: String(amount) }, text: formatUsd(amount),
+    dataset: { amount: String(amount) }, text: formatUsdShort(amount),
   })));
   for (const button of ui.presets.querySelectorAll('button')) {
     button.addEventListener('click', () => {
@@ -83,13 +83,13 @@ function renderTestCards(cards) {
       inputsChanged();
       ui['card-number'].focus();
     });
-    return el('tr', {},
-      el('td', { text: card.label }),
-      el('td', { class: 'mono', text: card.number }),
-      el('td', { text: card.outcome }),
-      el('td', {}, use));
+    return el('li', { 'data-token': card.token },
+      el('span', { class: 'test-card-text' },
+        el('span', { class: 'test-card-label', text: `${card.label}: ${card.outcome}` }),
+        el('span', { class: 'mono', text: card.number })),
+      use);
   });
-  clear(ui['test-cards'].tBodies[0]).append(...rows);
+  clear(ui['test-cards']).append(...rows);
 }
 
 export function openRecharge(opener, amount = null) {

@@ -75,7 +75,7 @@ function seriesOf(items) {
     ...[...totals.values()].filter((s) => s.group === 'instance').sort(byTotal),
     ...[...totals.values()].filter((s) => s.group === 'model').sort(byTotal),
   ].map((s, i) => ({ ...s, color: colorFor(i) }));
-  if (other > EPSILON) list.push({ key: 'other', label: 'Other', group: 'other', total: other, color: OTHER_COLOR });
+  if (other > EPSILON) list.push({ key: 'other', label: 'Other charges', group: 'other', total: other, color: OTHER_COLOR });
   return list;
 }
 
