@@ -20,7 +20,8 @@ public static class TestDatabase
     /// <summary>Creates an empty database, applies the migrations, returns its connection string.</summary>
     public static async Task<string> CreateAsync(string purpose, bool migrate = true)
     {
-        var name = $"qt_{purpose}_{Guid.NewGuid():N}"[..40].ToLowerInvariant();
+        var name = $"qt_{purpose}_{Guid.NewGuid():N}".ToLowerInvariant();
+        name = name[..Math.Min(name.Length, 48)];
         await using (var server = NpgsqlDataSource.Create(ServerConnectionString))
         await using (var cmd = server.CreateCommand($"CREATE DATABASE \"{name}\""))
         {

@@ -139,30 +139,9 @@ public class PostgresProviderTests
         [Id(0)] public int Value { get; set; }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     private static int PortOf(IHost silo) => silo.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EndpointOptions>>().Value.SiloPort;
 
-    private static async Task<IHost> StartSiloAsync(string cs, string clusterId)
-    {
-        var builder = Host.CreateApplicationBuilder();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["ConnectionStrings:Qubrid"] = cs,
-            ["Qubrid:Silo:ClusterId"] = clusterId,
-            ["Qubrid:Silo:SiloPort"] = FreePort().ToString(),
-            ["Qubrid:Silo:GatewayPort"] = FreePort().ToString(),
-        });
-        builder.AddQubridSilo();
-        var host = builder.Build();
-        await host.StartAsync();
-        return host;
-    }
+    private static Task<IHost> StartSiloAsync(string cs, string clusterId) => SiloHosts.StartAsync(cs, clusterId);
 
     private static async Task<IHost> StartClientAsync(string cs, string clusterId)
     {

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Qubrid.Silo;
 using Qubrid.Tests.Infrastructure;
 
 namespace Qubrid.Tests.Storage;

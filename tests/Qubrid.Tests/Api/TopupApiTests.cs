@@ -1,0 +1,88 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Qubrid.Tests.Infrastructure;
+
+namespace Qubrid.Tests.Api;
+
+[Collection(ApiCollection.Name)]
+public class TopupApiTests(ApiHost api)
+{
+    private static async Task<JsonElement> Json(HttpResponseMessage r) => await r.Content.ReadFromJsonAsync<JsonElement>();
+
+    [Fact]
+    public async Task A_successful_topup_adds_exactly_the_amount_as_a_purchased_lot()
+    {
+        var (userId, user) = await api.NewUserAsync("topup");
+        var response = await user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/topups", new { amount = 25.5m, paymentToken = "tok_visa" }, "k1"));
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var body = await Json(response);
+        Assert.Equal("succeeded", body.GetProperty("status").GetString());
+        Assert.Equal(25.5m, body.GetProperty("amount").GetDecimal());
+
+        var wallet = await Json(await user.GetAsync($"/v1/wallets/{userId}"));
+        Assert.Equal(30.5m, wallet.GetProperty("total").GetDecimal());
+        Assert.Equal(25.5m, wallet.GetProperty("purchased").GetDecimal());
+        var lots = (await Json(await user.GetAsync($"/v1/wallets/{userId}/lots"))).GetProperty("items").EnumerateArray().ToList();
+        var lot = Assert.Single(lots, l => l.GetProperty("id").GetInt64() == body.GetProperty("lotId").GetInt64());
+        Assert.Equal("purchased", lot.GetProperty("kind").GetString());
+        Assert.Equal(JsonValueKind.Null, lot.GetProperty("expiresAt").ValueKind);
+    }
+
+    [Theory]
+    [InlineData("tok_chargeDeclined", HttpStatusCode.PaymentRequired, "payment_declined")]
+    [InlineData("tok_processingError", HttpStatusCode.BadGateway, "payment_failed")]
+    public async Task A_declined_or_failed_payment_adds_nothing_and_says_why(string token, HttpStatusCode status, string code)
+    {
+        var (userId, user) = await api.NewUserAsync("decline");
+        var response = await user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/topups", new { amount = 25, paymentToken = token }, "k1"));
+        Assert.Equal(status, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+        Assert.Equal(code, (await Json(response)).GetProperty("code").GetString());
+        Assert.Equal(5m, (await Json(await user.GetAsync($"/v1/wallets/{userId}"))).GetProperty("total").GetDecimal());
+        var ledger = (await Json(await user.GetAsync($"/v1/wallets/{userId}/ledger"))).GetProperty("items");
+        Assert.Equal(1, ledger.GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Replaying_a_topup_returns_the_identical_body_and_a_different_body_under_the_key_is_409()
+    {
+        var (userId, user) = await api.NewUserAsync("replay");
+        var first = await user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/topups", new { amount = 10, paymentToken = "tok_visa" }, "same"));
+        var second = await user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/topups", new { amount = 10, paymentToken = "tok_visa" }, "same"));
+        var other = await user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/topups", new { amount = 11, paymentToken = "tok_visa" }, "same"));
+        Assert.Equal(HttpStatusCode.Created, second.StatusCode);
+        Assert.Equal(await first.Content.ReadAsStringAsync(), await second.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.Conflict, other.StatusCode);
+        Assert.Equal("idempotency_conflict", (await Json(other)).GetProperty("code").GetString());
+        Assert.Equal(15m, (await Json(await user.GetAsync($"/v1/wallets/{userId}"))).GetProperty("total").GetDecimal());
+    }
+
+    [Fact]
+    public async Task A_payment_a_crash_left_charged_but_not_credited_is_credited_once_by_recovery()
+    {
+        var (userId, user) = await api.NewUserAsync("recover");
+        // What a crash between the card charge and the credit leaves behind: a charged payment row.
+        await TestDatabase.ExecAsync(api.Db,
+            "INSERT INTO qubrid_payments (payment_id, user_id, idempotency_key, fingerprint, amount, status, created_at, updated_at) VALUES ($1, $2, 'crash', 'x', 7000000, 'charged', now() - interval '5 minutes', now() - interval '5 minutes')",
+            $"pay_crash_{userId}", userId);
+        await TestDatabase.ExecAsync(api.Db,
+            "INSERT INTO qubrid_payments (payment_id, user_id, idempotency_key, fingerprint, amount, status, created_at, updated_at) VALUES ($1, $2, 'lost', 'y', 9000000, 'pending', now() - interval '5 minutes', now() - interval '5 minutes')",
+            $"pay_lost_{userId}", userId);
+        var topups = (Qubrid.Api.Payments.TopupService)api.Factory.Services.GetService(typeof(Qubrid.Api.Payments.TopupService))!;
+
+        await topups.SettleStaleAsync(TimeSpan.FromMinutes(1), CancellationToken.None);
+        await topups.SettleStaleAsync(TimeSpan.FromMinutes(1), CancellationToken.None);
+
+        Assert.Equal(12m, (await Json(await user.GetAsync($"/v1/wallets/{userId}"))).GetProperty("total").GetDecimal()); // 5 + 7, not + 9
+        Assert.Equal("succeeded", await StatusOf($"pay_crash_{userId}"));
+        Assert.Equal("failed", await StatusOf($"pay_lost_{userId}")); // never reached the gateway: voided, nothing credited
+
+        async Task<string> StatusOf(string id)
+        {
+            await using var cmd = api.Db.CreateCommand("SELECT status FROM qubrid_payments WHERE payment_id = $1");
+            cmd.Parameters.Add(new Npgsql.NpgsqlParameter { Value = id });
+            return (string)(await cmd.ExecuteScalarAsync())!;
+        }
+    }
+}
