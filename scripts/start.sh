@@ -28,6 +28,7 @@ stop_all() {
 if [ "${1:-}" = stop ]; then stop_all; echo "stopped"; exit 0; fi
 
 pg_ensure_installed
+ensure_curl
 if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$data"; then
   echo "The 'postgres' user cannot reach $data (a parent folder is not searchable)." >&2
   echo "Move the checkout under a searchable folder or set QUBRID_DATA_DIR to one." >&2

@@ -61,3 +61,9 @@ pg_stop() {
   [ -f "$data/postmaster.pid" ] || return 0
   pg_as "$PG_BIN/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }
+
+ensure_curl() {
+  command -v curl >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" != 0 ]; then echo "curl is missing: run 'sudo apt-get install -y curl'." >&2; return 1; fi
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >&2
+}

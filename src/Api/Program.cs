@@ -12,6 +12,7 @@ catch (InvalidOperationException e)
     Console.Error.WriteLine(e.Message);
     return 2;
 }
+if (string.IsNullOrEmpty(builder.Configuration["urls"])) builder.WebHost.UseUrls("http://127.0.0.1:5080"); // unless ASPNETCORE_URLS says otherwise
 builder.AddQubridClusterClient(connectionString);
 builder.AddQubridApi();
 
