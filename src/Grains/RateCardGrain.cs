@@ -56,7 +56,7 @@ public sealed class PriceListGrain(IOptions<PriceListOptions> options) : Grain, 
 
 /// <summary>Reads the durable event feed.</summary>
 [StatelessWorker]
-public sealed class EventFeedGrain(Storage.LedgerStore store) : Grain, IEventFeedGrain
+public sealed class EventFeedGrain(Storage.ILedgerStore store) : Grain, IEventFeedGrain
 {
     public Task<IReadOnlyList<BillingEvent>> Read(long afterId, int limit) => store.ReadEventsAsync(afterId, limit);
 }

@@ -38,6 +38,18 @@ public sealed partial class SessionGrain(
     private SessionGrainState S => state.State;
     private bool Exists => S.UserId is not null;
 
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (Exists && S.State == SessionState.Running) BillingMetrics.SessionStartedRunning();
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (Exists && S.State == SessionState.Running) BillingMetrics.SessionStoppedRunning();
+        return Task.CompletedTask;
+    }
+
     public async Task<SessionOpResult> Start(StartSessionRequest request)
     {
         var workload = string.IsNullOrEmpty(request.Workload) ? Workloads.Instance : request.Workload;
@@ -66,6 +78,7 @@ public sealed partial class SessionGrain(
         // The wallet's record wins: after a crash and a retried start it holds the first start's time and rate.
         Adopt(opened.Session!);
         await state.WriteStateAsync();
+        if (S.State == SessionState.Running) BillingMetrics.SessionStartedRunning();
         await this.RegisterOrUpdateReminder(ChargeReminder, metering.ChargeInterval, metering.ChargeInterval);
         LogStarted(logger, SessionId, S.UserId!, S.InstanceType, S.UsdPerHour);
         return opened;
@@ -85,6 +98,7 @@ public sealed partial class SessionGrain(
         if (!result.Succeeded) return result;
         Adopt(result.Session!);
         await state.WriteStateAsync();
+        BillingMetrics.SessionStoppedRunning();
         await UnregisterChargeReminderAsync();
         LogEnded(logger, SessionId, S.EndReason ?? "", S.Charged.ToUsd());
         return result;
@@ -106,6 +120,7 @@ public sealed partial class SessionGrain(
         if (S.State != wasRunning)
         {
             await state.WriteStateAsync();
+            BillingMetrics.SessionStoppedRunning();
             await UnregisterChargeReminderAsync();
             LogEnded(logger, SessionId, S.EndReason ?? "", S.Charged.ToUsd());
         }
@@ -122,7 +137,10 @@ public sealed partial class SessionGrain(
             await UnregisterChargeReminderAsync();
             return;
         }
-        await Tick();
+        // The reminder service schedules on real time, so its lag is measured on real time too.
+        BillingMetrics.TickLagMicros.Record(Math.Max(0, (long)(TimeProvider.System.GetUtcNow() - status.CurrentTickTime).TotalMicroseconds));
+        var result = await Tick();
+        if (result.Debited.IsPositive) BillingMetrics.SessionCharges.Add(1);
     }
 
     private IWalletGrain Wallet(string userId) => GrainFactory.GetGrain<IWalletGrain>(userId);

@@ -14,7 +14,7 @@ namespace Qubrid;
 /// </summary>
 [Reentrant]
 public sealed partial class WalletGrain(
-    LedgerStore store,
+    ILedgerStore store,
     BillingClock clock,
     IOptions<WalletOptions> walletOptions,
     IOptions<SignupBonusOptions> bonusOptions,
@@ -146,7 +146,12 @@ public sealed partial class WalletGrain(
         {
             if (_stale) await ReloadAsync(CancellationToken.None);
             var results = await DecideAndCommitAsync(batch);
-            for (int i = 0; i < batch.Count; i++) batch[i].Completion.TrySetResult(results[i]);
+            for (int i = 0; i < batch.Count; i++)
+            {
+                batch[i].Completion.TrySetResult(results[i]);
+                BillingMetrics.Operations.Add(1, new KeyValuePair<string, object?>("kind", batch[i].Kind.ToString()),
+                    new KeyValuePair<string, object?>("status", results[i] switch { WalletOpResult w => w.Status.ToString(), SessionOpResult x => x.Status.ToString(), _ => "" }));
+            }
         }
         catch (Exception e)
         {
@@ -254,7 +259,10 @@ public sealed partial class WalletGrain(
             var changes = work.TakeChanges();
             if (created || !changes.IsEmpty || outcomes.Count > 0)
             {
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 long version = await store.CommitAsync(work, changes, outcomes, now);
+                BillingMetrics.CommitMicros.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+                BillingMetrics.BatchSize.Record(batch.Count);
                 work.Version = version;
                 if (created) LogWalletCreated(logger, WalletId, work.Balance.ToUsd());
                 foreach (var ev in changes.Events) LogEvent(logger, WalletId, ev.Kind, ev.SessionId);

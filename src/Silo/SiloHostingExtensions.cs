@@ -65,6 +65,7 @@ public static class SiloHostingExtensions
         services.TryAddSingleton(BillingClock.System);
         services.TryAddSingleton(_ => NpgsqlDataSource.Create(connectionString));
         services.TryAddSingleton<LedgerStore>();
+        services.TryAddSingleton<ILedgerStore>(sp => sp.GetRequiredService<LedgerStore>());
         return services;
     }
 

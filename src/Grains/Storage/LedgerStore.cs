@@ -19,7 +19,7 @@ public sealed class WalletConcurrencyException(string walletId)
 /// Reads and writes the ledger tables with Npgsql. A commit writes a whole batch (entries, lot
 /// movements, lots, balance, idempotency records) in one transaction, checking the wallet's version.
 /// </summary>
-public sealed class LedgerStore(NpgsqlDataSource dataSource)
+public sealed class LedgerStore(NpgsqlDataSource dataSource) : ILedgerStore
 {
     public NpgsqlDataSource DataSource => dataSource;
 

@@ -1,0 +1,36 @@
+using System.Diagnostics.Metrics;
+
+namespace Qubrid;
+
+/// <summary>The billing meters (OpenTelemetry picks them up by the meter name). Durations are whole microseconds.</summary>
+public static class BillingMetrics
+{
+    public const string MeterName = "Qubrid.Billing";
+    private static readonly Meter Meter = new(MeterName, "1.0");
+    private static long _runningSessions;
+
+    public static readonly Counter<long> Operations =
+        Meter.CreateCounter<long>("qubrid.wallet.operations", description: "Wallet operations answered, by kind and status.");
+
+    public static readonly Histogram<long> CommitMicros =
+        Meter.CreateHistogram<long>("qubrid.ledger.commit.duration", unit: "us", description: "Time to commit one ledger batch.");
+
+    public static readonly Histogram<long> BatchSize =
+        Meter.CreateHistogram<long>("qubrid.ledger.batch.size", unit: "{operation}", description: "Operations committed in one ledger transaction.");
+
+    public static readonly Histogram<long> TickLagMicros =
+        Meter.CreateHistogram<long>("qubrid.session.tick.lag", unit: "us", description: "How late a session's charge reminder fired.");
+
+    public static readonly Counter<long> SessionCharges =
+        Meter.CreateCounter<long>("qubrid.session.charges", description: "Session ticks that charged a wallet.");
+
+    static BillingMetrics()
+    {
+        Meter.CreateObservableGauge("qubrid.sessions.running", () => Interlocked.Read(ref _runningSessions),
+            description: "Running sessions active on this silo.");
+    }
+
+    public static void SessionStartedRunning() => Interlocked.Increment(ref _runningSessions);
+
+    public static void SessionStoppedRunning() => Interlocked.Decrement(ref _runningSessions);
+}
