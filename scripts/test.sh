@@ -27,7 +27,7 @@ if [ "$status" = 0 ] && [ "${QUBRID_SKIP_WALKTHROUGH:-}" != 1 ]; then
   echo "== start command + README walk-through" >&2
   api_port=$(pg_free_port)
   export QUBRID_DATA_DIR="$work/system" QUBRID_PG_PORT=$(pg_free_port) ASPNETCORE_URLS="http://127.0.0.1:$api_port"
-  export Qubrid__Silo__SiloPort=$(pg_free_port) Qubrid__Silo__GatewayPort=$(pg_free_port)
+  export Qubrid__Silo__SiloPort=$(pg_free_port) Qubrid__Silo__GatewayPort=$(pg_free_port) Qubrid__Silo__HttpPort=$(pg_free_port)
   mkdir -p "$QUBRID_DATA_DIR"; chmod 755 "$QUBRID_DATA_DIR"
   bash scripts/start.sh > "$work/start.log" 2>&1 &
   start_pid=$!

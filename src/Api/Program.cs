@@ -1,5 +1,6 @@
 using Qubrid.Api.Apis;
 using Qubrid.Api.Extensions;
+using Qubrid.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
 string connectionString;
@@ -15,6 +16,7 @@ catch (InvalidOperationException e)
 if (string.IsNullOrEmpty(builder.Configuration["urls"])) builder.WebHost.UseUrls("http://127.0.0.1:5080"); // unless ASPNETCORE_URLS says otherwise
 builder.AddQubridClusterClient(connectionString);
 builder.AddQubridApi();
+builder.AddQubridTelemetry("qubrid-api");
 
 var app = builder.Build();
 app.UseQubridErrors();
@@ -26,6 +28,7 @@ app.UseAuthorization();
 
 app.MapHealthApi();
 app.MapQubridDocs();
+app.MapQubridMetrics();
 app.MapCatalogApi();
 app.MapWalletsApi();
 app.MapSessionsApi();

@@ -1,27 +1,49 @@
-using Microsoft.Extensions.Hosting;
 using Npgsql;
-using Qubrid.Silo;
-using Qubrid.Storage;
+using Orleans.Dashboard;
+using Qubrid.ServiceDefaults;
 
-if (args is ["reconcile", ..])
-{
-    var configuration = Host.CreateApplicationBuilder(args[1..]).Configuration;
-    return await ReconcileCommand.RunAsync(configuration, Console.Out);
-}
+namespace Qubrid.Silo;
 
-var builder = Host.CreateApplicationBuilder(args);
-string connectionString;
-try
+/// <summary>The silo process: joins the cluster through PostgreSQL; also serves /health, /metrics and the dashboard. <c>reconcile</c> checks the ledger.</summary>
+public static class SiloProgram
 {
-    connectionString = builder.Configuration.RequireConnectionString();
+    public static async Task<int> Main(string[] args)
+    {
+        if (args is ["reconcile", ..])
+        {
+            var configuration = Host.CreateApplicationBuilder(args[1..]).Configuration;
+            return await ReconcileCommand.RunAsync(configuration, Console.Out);
+        }
+
+        var builder = WebApplication.CreateBuilder(args);
+        string connectionString;
+        try
+        {
+            connectionString = builder.Configuration.RequireConnectionString();
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+        var silo = builder.Configuration.GetSection(SiloOptions.Section).Get<SiloOptions>() ?? new SiloOptions();
+        builder.AddQubridSilo();
+        builder.AddQubridTelemetry("qubrid-silo");
+        builder.WebHost.UseUrls($"http://{(silo.ListenOnAnyHostAddress ? "0.0.0.0" : silo.AdvertisedIPAddress)}:{silo.HttpPort}");
+
+        var app = builder.Build();
+        app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
+        app.MapGet("/health/ready", async (NpgsqlDataSource db, CancellationToken ct) =>
+        {
+            await using var cmd = db.CreateCommand("SELECT 1");
+            await cmd.ExecuteScalarAsync(ct);
+            return Results.Ok(new { status = "ready" });
+        });
+        app.MapQubridMetrics();
+        if (silo.Dashboard) app.MapOrleansDashboard("/dashboard");
+
+        await SiloHostingExtensions.MigrateAsync(connectionString);
+        await app.RunAsync();
+        return 0;
+    }
 }
-catch (InvalidOperationException e)
-{
-    Console.Error.WriteLine(e.Message);
-    return 2;
-}
-builder.AddQubridSilo();
-var host = builder.Build();
-await SiloHostingExtensions.MigrateAsync(connectionString);
-await host.RunAsync();
-return 0;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Npgsql;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 using Qubrid.Storage;
 
 namespace Qubrid.Silo;
@@ -21,6 +22,12 @@ public sealed class SiloOptions
 
     /// <summary>Listen on every interface (containers) rather than only the advertised address.</summary>
     public bool ListenOnAnyHostAddress { get; set; }
+
+    /// <summary>HTTP port for /health, /metrics and (when enabled) the Orleans Dashboard.</summary>
+    public int HttpPort { get; set; } = 8081;
+
+    /// <summary>Serve the Orleans Dashboard at /dashboard on <see cref="HttpPort"/>.</summary>
+    public bool Dashboard { get; set; }
 }
 
 /// <summary>The wiring of a Qubrid silo, shared by the silo host and the test clusters.</summary>
@@ -111,7 +118,17 @@ public static class SiloHostingExtensions
         {
             silo.UseQubridClustering(connectionString, siloOptions);
             silo.UseQubridPostgres(connectionString);
+            silo.AddActivityPropagation();
+            if (siloOptions.Dashboard) silo.AddDashboard();
         });
+        // Failure detection: a silo that misses 3 probes of 2 s is declared dead (Orleans' default is 3 × 5 s), so a
+        // dead silo's sessions move on within seconds. Qubrid:Membership overrides any ClusterMembershipOptions member.
+        builder.Services.Configure<ClusterMembershipOptions>(o =>
+        {
+            o.ProbeTimeout = TimeSpan.FromSeconds(2);
+            o.NumMissedProbesLimit = 3;
+        });
+        builder.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Qubrid:Membership"));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         return builder;
     }

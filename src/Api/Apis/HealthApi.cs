@@ -15,7 +15,13 @@ public static class HealthApi
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 timeout.CancelAfter(TimeSpan.FromSeconds(5));
                 await using (var cmd = db.CreateCommand("SELECT 1")) await cmd.ExecuteScalarAsync(timeout.Token);
-                var hosts = await cluster.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(timeout.Token);
+                // A gateway that just died fails one call before the client routes around it: try a few times.
+                Dictionary<SiloAddress, SiloStatus>? hosts = null;
+                for (int attempt = 0; hosts is null; attempt++)
+                {
+                    try { hosts = await cluster.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(timeout.Token); }
+                    catch (OrleansException) when (attempt < 3) { await Task.Delay(200, timeout.Token); }
+                }
                 return hosts.Count > 0
                     ? TypedResults.Ok(new { status = "ready", silos = hosts.Count })
                     : Unavailable("No silo is active.");

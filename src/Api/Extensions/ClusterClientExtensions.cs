@@ -26,6 +26,8 @@ public static class ClusterClientExtensions
                 o.Invariant = "Npgsql";
                 o.ConnectionString = connectionString;
             });
+            client.AddActivityPropagation();
+            client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(10));
             client.Configure<ClusterOptions>(o =>
             {
                 o.ClusterId = clusterId;

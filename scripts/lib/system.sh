@@ -1,0 +1,97 @@
+# The pieces of a running Qubrid system on one machine, shared by start.sh and cluster.sh. Source it.
+# Everything it starts is recorded as a pid file under $run, so that stopping stops exactly that.
+source "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+data=${QUBRID_DATA_DIR:-$root/.data}
+pg_port=${QUBRID_PG_PORT:-55432}
+api_urls=${ASPNETCORE_URLS:-http://127.0.0.1:5080}
+run=$data/run
+logs=$data/logs
+
+# Installs what is missing, creates and starts PostgreSQL (once), the role and database, builds, exports the settings.
+system_prepare() {
+  mkdir -p "$run" "$logs"
+  pg_ensure_installed
+  ensure_curl
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$data"; then
+    echo "The 'postgres' user cannot reach $data (a parent folder is not searchable)." >&2
+    echo "Move the checkout under a searchable folder or set QUBRID_DATA_DIR to one." >&2
+    return 1
+  fi
+  if [ ! -f "$data/secrets" ]; then
+    (umask 077
+     { echo "db_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+       echo "admin_key=qbk_admin_$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"; } > "$data/secrets")
+  fi
+  db_password=$(sed -n 's/^db_password=//p' "$data/secrets")
+  admin_key=${Qubrid__BootstrapAdminKey:-$(sed -n 's/^admin_key=//p' "$data/secrets")}
+  if [ ! -f "$data/pg/PG_VERSION" ]; then
+    echo "Creating the PostgreSQL cluster in $data/pg ..."
+    local pwfile; pwfile=$(mktemp); echo "$db_password" > "$pwfile"
+    [ "$(id -u)" = 0 ] && chown postgres "$pwfile"
+    pg_init "$data/pg" scram-sha-256 "$pwfile"
+    rm -f "$pwfile"
+  fi
+  if [ ! -f "$data/pg/postmaster.pid" ]; then
+    if pg_port_in_use "$pg_port"; then echo "Port $pg_port is taken by another program: set QUBRID_PG_PORT to a free one." >&2; return 1; fi
+    pg_start "$data/pg" "$pg_port" "$logs/postgres.log"
+  fi
+  local psql=("$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtAc)
+  [ -n "$(PGPASSWORD=$db_password "${psql[@]}" "SELECT 1 FROM pg_roles WHERE rolname = 'qubrid'")" ] \
+    || PGPASSWORD=$db_password "${psql[@]}" "CREATE ROLE qubrid LOGIN PASSWORD '$db_password'"
+  [ -n "$(PGPASSWORD=$db_password "${psql[@]}" "SELECT 1 FROM pg_database WHERE datname = 'qubrid'")" ] \
+    || PGPASSWORD=$db_password "${psql[@]}" "CREATE DATABASE qubrid OWNER qubrid"
+
+  export ConnectionStrings__Qubrid="Host=127.0.0.1;Port=$pg_port;Database=qubrid;Username=qubrid;Password=$db_password"
+  export Qubrid__BootstrapAdminKey=$admin_key
+  export DOTNET_ENVIRONMENT=${DOTNET_ENVIRONMENT:-Production}
+  echo "Building ..."
+  (cd "$root" && dotnet build -c Release -v quiet -nologo Qubrid.Orleans.sln >/dev/null)
+}
+
+# start_silo N: silo N listens on 11110+N (silo), 29999+N (gateway), 8080+N (http) unless the environment says otherwise.
+# The silo applies the migrations (under an advisory lock) before it joins the cluster.
+start_silo() {
+  local n=$1
+  local silo_port=${Qubrid__Silo__SiloPort:-$((11110 + n))} gateway_port=${Qubrid__Silo__GatewayPort:-$((29999 + n))} http_port=${Qubrid__Silo__HttpPort:-$((8080 + n))}
+  [ "$n" -gt 1 ] && { silo_port=$((11110 + n)); gateway_port=$((29999 + n)); http_port=$((8080 + n)); }
+  (cd "$root" && exec env -u ASPNETCORE_URLS Qubrid__Silo__SiloPort=$silo_port Qubrid__Silo__GatewayPort=$gateway_port Qubrid__Silo__HttpPort=$http_port \
+     dotnet src/Silo/bin/Release/net10.0/Qubrid.Silo.dll) > "$logs/silo$n.log" 2>&1 &
+  echo $! > "$run/silo$n.pid"
+  echo "  silo $n: pid $!, silo port $silo_port, gateway $gateway_port, http://127.0.0.1:$http_port/metrics"
+}
+
+start_api() {
+  (cd "$root" && exec env ASPNETCORE_URLS="$api_urls" dotnet src/Api/bin/Release/net10.0/Qubrid.Api.dll) > "$logs/api.log" 2>&1 &
+  echo $! > "$run/api.pid"
+}
+
+# Waits until the API says ready (database and at least one silo); fails if a started process died.
+wait_ready() {
+  local url="${api_urls%%;*}/health/ready"
+  for _ in $(seq 1 180); do
+    curl -fsS "$url" >/dev/null 2>&1 && return 0
+    for pidfile in "$run"/*.pid; do
+      [ -f "$pidfile" ] || continue
+      kill -0 "$(cat "$pidfile")" 2>/dev/null && continue
+      local name; name=$(basename "$pidfile" .pid)
+      echo "The $name process stopped; see $logs/$name.log:" >&2; tail -20 "$logs/$name.log" >&2; return 1
+    done
+    sleep 1
+  done
+  echo "Not ready after 180 s; see $logs/." >&2; return 1
+}
+
+# Stops every process this system started (pid files), then PostgreSQL.
+stop_all() {
+  for pidfile in "$run"/api.pid "$run"/silo*.pid; do
+    [ -f "$pidfile" ] || continue
+    local pid; pid=$(cat "$pidfile")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+  pg_stop "$data/pg"
+}
