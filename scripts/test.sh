@@ -7,6 +7,17 @@ source scripts/lib/postgres.sh
 
 pg_ensure_installed
 ensure_curl
+# The browser tests (tests/Qubrid.Tests/Browser) drive Debian's Chromium through Microsoft.Playwright.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "Installing Chromium for the browser tests ..." >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+  else
+    echo "The browser tests need /usr/bin/chromium: run 'sudo apt-get install -y chromium' and try again." >&2
+    exit 1
+  fi
+fi
 [ $# -gt 0 ] && export QUBRID_SKIP_WALKTHROUGH=1 # a filtered run is not the whole suite
 work=$(mktemp -d /tmp/qubrid-test.XXXXXX)
 chmod 755 "$work"

@@ -113,9 +113,9 @@ public class ComposeFileTests
     }
 
     [Fact]
-    public void Api_ListensOn8080EvenThoughAppsettingsSetsUrls()
+    public void Api_ListensOn8080OnEveryInterface()
     {
-        // appsettings.json's "Urls" outranks ASPNETCORE_URLS; only the unprefixed Urls variable outranks it.
+        // By default the API listens on 127.0.0.1:5080 only, which a published container port cannot reach.
         Assert.Equal("http://0.0.0.0:8080", Setting("api", "Urls"));
     }
 

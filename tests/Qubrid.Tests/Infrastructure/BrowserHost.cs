@@ -1,0 +1,140 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Playwright;
+
+namespace Qubrid.Tests.Infrastructure;
+
+/// <summary>
+/// The whole system on a real loopback port, for a browser: a real silo on a fresh PostgreSQL database (as in
+/// <see cref="ApiHost"/>), the real API on Kestrel (<c>WebApplicationFactory.UseKestrel</c>), and one headless
+/// Chromium (Debian's <c>/usr/bin/chromium</c>, driven by Microsoft.Playwright's bundled Node driver).
+/// Every request goes to 127.0.0.1 only.
+/// </summary>
+public sealed class BrowserHost : IAsyncLifetime
+{
+    public const string ChromiumPath = "/usr/bin/chromium";
+    public static readonly string[] ChromiumArgs =
+        ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+
+    public string AdminKey { get; } = $"qbk_admin_test_{Guid.NewGuid():N}";
+    public string BaseUrl { get; private set; } = "";
+    public IBrowser Browser { get; private set; } = null!;
+    private IPlaywright _playwright = null!;
+    private WebApplicationFactory<Program> _factory = null!;
+    private IHost _silo = null!;
+    private readonly List<HttpClient> _clients = [];
+
+    public async Task InitializeAsync()
+    {
+        if (!File.Exists(ChromiumPath))
+            throw new InvalidOperationException($"{ChromiumPath} is missing: install Debian's chromium (scripts/test.sh does as root).");
+
+        var connectionString = await TestDatabase.CreateAsync("browser");
+        var clusterId = $"brw{Guid.NewGuid():N}"[..12];
+        _silo = await SiloHosts.StartAsync(connectionString, clusterId, new Dictionary<string, string?>(ApiHost.Settings));
+
+        var port = SiloHosts.FreePort();
+        BaseUrl = $"http://127.0.0.1:{port}";
+        _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+        {
+            web.UseSetting("ConnectionStrings:Qubrid", connectionString);
+            web.UseSetting("Qubrid:Silo:ClusterId", clusterId);
+            web.UseSetting("Qubrid:BootstrapAdminKey", AdminKey);
+            foreach (var (k, v) in ApiHost.Settings) web.UseSetting(k, v);
+        });
+        _factory.UseKestrel(k => k.Listen(System.Net.IPAddress.Loopback, port));
+        _factory.StartServer();
+
+        // The bootstrap key is stored in the background once the database answers: wait for it (bounded).
+        var admin = Client(AdminKey);
+        var ready = false;
+        for (int i = 0; i < 150 && !ready; i++)
+        {
+            try { ready = (await admin.GetAsync("/v1/me")).IsSuccessStatusCode; } catch (HttpRequestException) { }
+            if (!ready) await Task.Delay(100);
+        }
+        if (!ready) throw new InvalidOperationException($"The API on {BaseUrl} did not accept the bootstrap admin key within 15 s.");
+
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = ChromiumPath,
+            Headless = true,
+            Args = ChromiumArgs,
+            Timeout = 60_000,
+        });
+        // The machine is small and shared: give auto-waiting assertions room, but keep them bounded.
+        Assertions.SetDefaultExpectTimeout(20_000);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Browser is not null) await Browser.CloseAsync();
+        _playwright?.Dispose();
+        foreach (var c in _clients) c.Dispose();
+        if (_factory is not null) await _factory.DisposeAsync();
+        if (_silo is not null)
+        {
+            await _silo.StopAsync();
+            _silo.Dispose();
+        }
+    }
+
+    /// <summary>A fresh browser context (its own sessionStorage), 1280×900, downloads accepted.</summary>
+    public async Task<IPage> NewPageAsync()
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            BaseURL = BaseUrl,
+            ViewportSize = new ViewportSize { Width = 1280, Height = 900 },
+            AcceptDownloads = true,
+            Locale = "en-US",
+            TimezoneId = "UTC",
+        });
+        context.SetDefaultTimeout(20_000);
+        context.SetDefaultNavigationTimeout(30_000);
+        return await context.NewPageAsync();
+    }
+
+    /// <summary>An HTTP client on the real port (no proxy), with the key if given.</summary>
+    public HttpClient Client(string? key = null)
+    {
+        var client = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { BaseAddress = new Uri(BaseUrl), Timeout = TimeSpan.FromSeconds(30) };
+        if (key is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        lock (_clients) _clients.Add(client);
+        return client;
+    }
+
+    public async Task<string> IssueKeyAsync(string role, string? userId = null)
+    {
+        var response = await Client(AdminKey).PostAsJsonAsync("/v1/api-keys", new { role, userId });
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString()!;
+    }
+
+    /// <summary>A new wallet (with its 5 USD sign-up bonus), a user key for it and a client with that key.</summary>
+    public async Task<(string UserId, string Key, HttpClient Client)> NewUserAsync(string purpose)
+    {
+        var userId = $"{purpose}-{Guid.NewGuid():N}";
+        (await Client(AdminKey).PutAsync($"/v1/wallets/{userId}", null)).EnsureSuccessStatusCode();
+        var key = await IssueKeyAsync("user", userId);
+        return (userId, key, Client(key));
+    }
+
+    /// <summary>The repository root: the first folder above the test binaries that holds Qubrid.Orleans.sln.</summary>
+    public static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Qubrid.Orleans.sln"))) return dir.FullName;
+        throw new InvalidOperationException($"No Qubrid.Orleans.sln above {AppContext.BaseDirectory}.");
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class BrowserCollection : ICollectionFixture<BrowserHost>
+{
+    public const string Name = "browser host";
+}
