@@ -32,35 +32,45 @@ echo "test PostgreSQL on 127.0.0.1:$port" >&2
 status=0
 dotnet test Qubrid.Orleans.sln -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee "$work/test.log" || status=$?
 
-# The README's start command and curl walk-through, end to end, on throwaway ports and data.
-walk_status=0
-if [ "$status" = 0 ] && [ "${QUBRID_SKIP_WALKTHROUGH:-}" != 1 ]; then
-  echo "== start command + README walk-through" >&2
-  api_port=$(pg_free_port)
+# End-to-end checks with real processes, each counted as one test: the README's start command with its curl
+# walk-through, and the fault test (kill -9 a silo, restart PostgreSQL, under load). Skipped on filtered runs.
+e2e_passed=0; e2e_failed=0
+run_e2e() { # run_e2e NAME COMMAND...
+  local name=$1; shift
+  echo "== $name" >&2
+  if "$@" > "$work/$name.log" 2>&1; then
+    e2e_passed=$((e2e_passed + 1)); echo "  Passed $name"
+  else
+    e2e_failed=$((e2e_failed + 1)); echo "  Failed $name:"; tail -n 40 "$work/$name.log"
+  fi
+  grep -E '^(operations|sessions|kill|database outage|reconcile|load):' "$work/$name.log" | sed 's/^/    /' || true
+}
+walkthrough() {
+  local api_port; api_port=$(pg_free_port)
   export QUBRID_DATA_DIR="$work/system" QUBRID_PG_PORT=$(pg_free_port) ASPNETCORE_URLS="http://127.0.0.1:$api_port"
-  export Qubrid__Silo__SiloPort=$(pg_free_port) Qubrid__Silo__GatewayPort=$(pg_free_port) Qubrid__Silo__HttpPort=$(pg_free_port)
+  export QUBRID_SILO_PORT_BASE=$(pg_free_port) QUBRID_GATEWAY_PORT_BASE=$(pg_free_port) QUBRID_HTTP_PORT_BASE=$(pg_free_port)
   mkdir -p "$QUBRID_DATA_DIR"; chmod 755 "$QUBRID_DATA_DIR"
   bash scripts/start.sh > "$work/start.log" 2>&1 &
-  start_pid=$!
+  local start_pid=$! ok=1
   for _ in $(seq 1 180); do grep -q "Qubrid is running" "$work/start.log" && break; kill -0 $start_pid 2>/dev/null || break; sleep 1; done
-  if grep -q "Qubrid is running" "$work/start.log" && bash scripts/walkthrough.sh "$ASPNETCORE_URLS" > "$work/walk.log" 2>&1; then
-    echo "  Passed walkthrough (scripts/walkthrough.sh against scripts/start.sh)"
-  else
-    walk_status=1
-    echo "  Failed walkthrough:"; tail -30 "$work/start.log" "$work/walk.log" 2>/dev/null
-  fi
+  grep -q "Qubrid is running" "$work/start.log" && bash scripts/walkthrough.sh "$ASPNETCORE_URLS" && ok=0
   kill -TERM $start_pid 2>/dev/null || true
   wait $start_pid 2>/dev/null || true
   bash scripts/start.sh stop >/dev/null 2>&1 || true
+  [ $ok = 0 ] || tail -n 30 "$work/start.log"
+  return $ok
+}
+if [ "$status" = 0 ] && [ "${QUBRID_SKIP_WALKTHROUGH:-}" != 1 ]; then
+  run_e2e walkthrough walkthrough
+  run_e2e fault-test bash scripts/fault-test.sh
 fi
 
 # With the console logger at normal verbosity, dotnet test closes each test run with
 # "Total tests: T" / "Passed: P" / "Failed: F" lines; sum them over every test project.
 passed=$({ grep -hE '^\s+Passed:\s+[0-9]+\s*$' "$work/test.log" || true; } | awk '{ s += $2 } END { print s+0 }')
 failed=$({ grep -hE '^\s+Failed:\s+[0-9]+\s*$' "$work/test.log" || true; } | awk '{ s += $2 } END { print s+0 }')
-if [ "${walk_status+x}" ] && [ "$status" = 0 ] && [ "${QUBRID_SKIP_WALKTHROUGH:-}" != 1 ]; then
-  if [ "$walk_status" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
-fi
+passed=$((passed + e2e_passed)); failed=$((failed + e2e_failed))
+[ "$e2e_failed" = 0 ] || status=1
 if [ "$status" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
 echo "$passed passed, $failed failed"
 exit "$status"

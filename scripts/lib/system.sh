@@ -50,14 +50,14 @@ system_prepare() {
   (cd "$root" && dotnet build -c Release -v quiet -nologo Qubrid.Orleans.sln >/dev/null)
 }
 
-# start_silo N: silo N listens on 11110+N (silo), 29999+N (gateway), 8080+N (http) unless the environment says otherwise.
+# start_silo N: silo N listens on QUBRID_SILO_PORT_BASE+N (silo, default 11110+N), QUBRID_GATEWAY_PORT_BASE+N
+# (gateway, default 29999+N) and QUBRID_HTTP_PORT_BASE+N (health and metrics, default 8080+N).
 # The silo applies the migrations (under an advisory lock) before it joins the cluster.
 start_silo() {
   local n=$1
-  local silo_port=${Qubrid__Silo__SiloPort:-$((11110 + n))} gateway_port=${Qubrid__Silo__GatewayPort:-$((29999 + n))} http_port=${Qubrid__Silo__HttpPort:-$((8080 + n))}
-  [ "$n" -gt 1 ] && { silo_port=$((11110 + n)); gateway_port=$((29999 + n)); http_port=$((8080 + n)); }
+  local silo_port=$(( ${QUBRID_SILO_PORT_BASE:-11110} + n )) gateway_port=$(( ${QUBRID_GATEWAY_PORT_BASE:-29999} + n )) http_port=$(( ${QUBRID_HTTP_PORT_BASE:-8080} + n ))
   (cd "$root" && exec env -u ASPNETCORE_URLS Qubrid__Silo__SiloPort=$silo_port Qubrid__Silo__GatewayPort=$gateway_port Qubrid__Silo__HttpPort=$http_port \
-     dotnet src/Silo/bin/Release/net10.0/Qubrid.Silo.dll) > "$logs/silo$n.log" 2>&1 &
+     dotnet src/Silo/bin/Release/net10.0/Qubrid.Silo.dll) >> "$logs/silo$n.log" 2>&1 &
   echo $! > "$run/silo$n.pid"
   echo "  silo $n: pid $!, silo port $silo_port, gateway $gateway_port, http://127.0.0.1:$http_port/metrics"
 }

@@ -1,7 +1,8 @@
 using System.Globalization;
-using System.Net.ServerSentEvents;
-using System.Runtime.CompilerServices;
 using System.Security.Claims;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 using Qubrid.Api.Auth;
 using Qubrid.Api.Extensions;
@@ -17,7 +18,7 @@ public static class SessionsApi
         sessions.MapPost("", Start).RequireAuthorization(Policies.Orchestrator)
             .WithSummary("Start metering; the rate is locked now. 402 if the wallet does not cover the minimum runway.")
             .ProducesProblem(400).ProducesProblem(402).ProducesProblem(404).ProducesProblem(409);
-        sessions.MapGet("/events", Events).RequireAuthorization(Policies.Orchestrator)
+        sessions.MapGet("/events", Events).RequireAuthorization(Policies.Orchestrator).Produces<EventDto>(200, "text/event-stream")
             .WithSummary("Server-sent events: session_terminated and low_balance; resumable with Last-Event-ID.");
         sessions.MapGet("/{sessionId}", Get).WithSummary("State, rate, start/stop, charged so far, end reason.").ProducesProblem(404);
         sessions.MapPost("/{sessionId}/stop", Stop).RequireAuthorization(Policies.Orchestrator)
@@ -51,29 +52,65 @@ public static class SessionsApi
         return result.Succeeded ? TypedResults.Ok(SessionDto.From(result.Session!)) : ApiProblems.From(result);
     }
 
-    private static IResult Events(HttpRequest request, IClusterClient cluster, IOptions<ApiOptions> options, CancellationToken ct)
+    private static IResult Events(HttpRequest request, IClusterClient cluster, IOptions<ApiOptions> options)
     {
         long after = 0;
         var last = request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } h ? h : request.Query["after"].ToString();
         if (last.Length > 0 && !long.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out after))
             return ApiProblems.Invalid("Last-Event-ID must be an event id.");
-        return TypedResults.ServerSentEvents(Stream(cluster.GetGrain<IEventFeedGrain>(0), after, options.Value.EventPollInterval, ct));
+        return new EventStreamResult(cluster.GetGrain<IEventFeedGrain>(0), after, options.Value.EventPollInterval);
     }
 
-    private static async IAsyncEnumerable<SseItem<EventDto>> Stream(IEventFeedGrain feed, long after, TimeSpan poll, [EnumeratorCancellation] CancellationToken ct)
+    /// <summary>
+    /// Server-sent events: headers go out at once (an orchestrator connecting to a quiet feed is not left waiting),
+    /// every event is flushed as it is written, and a comment line every 15 s keeps idle connections open.
+    /// </summary>
+    private sealed class EventStreamResult(IEventFeedGrain feed, long after, TimeSpan poll) : IResult
     {
-        while (!ct.IsCancellationRequested)
+        private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
+
+        public async Task ExecuteAsync(HttpContext context)
         {
-            var events = await feed.Read(after, 200);
-            foreach (var e in events)
+            var response = context.Response;
+            var ct = context.RequestAborted;
+            response.ContentType = "text/event-stream";
+            response.Headers.CacheControl = "no-cache,no-store";
+            response.Headers.Pragma = "no-cache";
+            response.Headers.ContentEncoding = "identity";
+            context.Features.GetRequiredFeature<IHttpResponseBodyFeature>().DisableBuffering();
+            await response.StartAsync(ct);
+            await response.Body.FlushAsync(ct);
+            var json = context.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
+            var quietSince = System.Diagnostics.Stopwatch.StartNew();
+            try
             {
-                after = e.Id;
-                yield return new SseItem<EventDto>(EventDto.From(e), e.Kind) { EventId = e.Id.ToString(CultureInfo.InvariantCulture) };
+                while (!ct.IsCancellationRequested)
+                {
+                    var events = await feed.Read(after, 200);
+                    foreach (var e in events)
+                    {
+                        after = e.Id;
+                        var data = JsonSerializer.Serialize(EventDto.From(e), json); // one line: no indentation
+                        await response.WriteAsync($"id: {e.Id.ToString(CultureInfo.InvariantCulture)}\nevent: {e.Kind}\ndata: {data}\n\n", ct);
+                    }
+                    if (events.Count > 0)
+                    {
+                        await response.Body.FlushAsync(ct);
+                        quietSince.Restart();
+                        continue;
+                    }
+                    if (quietSince.Elapsed >= Heartbeat)
+                    {
+                        await response.WriteAsync(": keep-alive\n\n", ct);
+                        await response.Body.FlushAsync(ct);
+                        quietSince.Restart();
+                    }
+                    await Task.Delay(poll, ct);
+                }
             }
-            if (events.Count == 0)
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
-                try { await Task.Delay(poll, ct); }
-                catch (OperationCanceledException) { yield break; }
+                // The orchestrator went away; it resumes with Last-Event-ID.
             }
         }
     }

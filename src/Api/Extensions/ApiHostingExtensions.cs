@@ -107,10 +107,13 @@ public static class ApiHostingExtensions
             var (code, detail) = error switch
             {
                 BadHttpRequestException { StatusCode: 413 } => (ApiProblems.PayloadTooLarge, "The request body is too large."),
+                // An amount that is no decimal at all (1e30 overflows, "lots" is no number) is a bad amount, not bad JSON.
+                BadHttpRequestException { InnerException: System.Text.Json.JsonException { Path: "$.amount" or "$.usdPerHour", InnerException: FormatException } } =>
+                    (ErrorCodes.InvalidAmount, "The amount must be a number of USD, more than 0, with at most 6 decimals, within the allowed maximum."),
                 BadHttpRequestException bad => (ErrorCodes.InvalidRequest, bad.InnerException is System.Text.Json.JsonException json
                     ? $"Malformed JSON: {json.Message}" : bad.Message),
                 System.Text.Json.JsonException json => (ErrorCodes.InvalidRequest, $"Malformed JSON: {json.Message}"),
-                NpgsqlException or TimeoutException or OrleansException or OperationCanceledException =>
+                _ when IsUnavailable(error) =>
                     (ApiProblems.Unavailable, "The billing service is temporarily unavailable; retry with the same Idempotency-Key."),
                 _ => ("internal_error", "Something went wrong; retry with the same Idempotency-Key."),
             };
@@ -120,7 +123,36 @@ public static class ApiHostingExtensions
             if (code == ApiProblems.Unavailable) context.Response.Headers.RetryAfter = "2";
             await problem.ExecuteAsync(context);
         }));
+        // The body limit is the app's, not only Kestrel's: applied on any server, and a declared oversize body is refused before it is read.
+        var maxBody = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiOptions>>().Value.MaxBodyBytes;
+        app.Use(async (context, next) =>
+        {
+            if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+                limit.MaxRequestBodySize = maxBody;
+            if (context.Request.ContentLength > maxBody)
+            {
+                await ApiProblems.Write(context, ApiProblems.PayloadTooLarge, $"The request body is too large (at most {maxBody} bytes).");
+                return;
+            }
+            await next(context);
+        });
         return app;
+    }
+
+    /// <summary>
+    /// The database or the cluster cannot be reached right now. Errors thrown inside a grain arrive through Orleans,
+    /// sometimes as a fallback type that only names the original, so the chain is searched by type and by name.
+    /// </summary>
+    private static bool IsUnavailable(Exception? error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            if (e is NpgsqlException or TimeoutException or OrleansException or OperationCanceledException or System.Net.Sockets.SocketException)
+                return true;
+            if (e.GetType().FullName?.Contains("Npgsql", StringComparison.Ordinal) == true || e.Message.Contains("Npgsql", StringComparison.Ordinal))
+                return true;
+        }
+        return false;
     }
 
     public static WebApplication MapQubridDocs(this WebApplication app)

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Fault test, bounded (about 3 minutes), traffic only to 127.0.0.1: a throwaway PostgreSQL, 2 silo processes
+# and the API. Scenario 1 drives HTTP load (top-ups, inference charges, 60 sessions at a 5 s interval) and
+# kill -9s a silo in the middle; scenario 2 restarts PostgreSQL in the middle. After each: every acknowledged
+# operation is in the ledger exactly once, nothing unacknowledged is partial, every session's total equals the
+# metering formula, the killed silo's sessions resumed within two intervals, and reconcile is clean.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/postgres.sh
+work=$(mktemp -d /tmp/qubrid-fault.XXXXXX)
+chmod 755 "$work"
+export QUBRID_DATA_DIR=$work/data QUBRID_PG_PORT=$(pg_free_port)
+export ASPNETCORE_URLS="http://127.0.0.1:$(pg_free_port)"
+export QUBRID_SILO_PORT_BASE=$(pg_free_port) QUBRID_GATEWAY_PORT_BASE=$(pg_free_port) QUBRID_HTTP_PORT_BASE=$(pg_free_port)
+# A short charge interval, quick failure detection, and no rate limit in the way of the load.
+export Qubrid__Metering__ChargeInterval=00:00:05 Qubrid__Metering__MinimumRunway=00:01:00
+export Qubrid__Membership__ProbeTimeout=00:00:01 Qubrid__Membership__NumMissedProbesLimit=2
+export Qubrid__Api__RequestsPerSecondPerKey=1000000 Qubrid__Api__BurstPerKey=1000000
+mkdir -p "$QUBRID_DATA_DIR"; chmod 755 "$QUBRID_DATA_DIR"
+source scripts/lib/system.sh
+trap 'stop_all >/dev/null 2>&1; rm -rf "$work"' EXIT
+
+system_prepare > "$work/prepare.log"
+start_silo 1; start_silo 2; start_api
+wait_ready
+admin=$(sed -n 's/^admin_key=//p' "$QUBRID_DATA_DIR/secrets")
+driver=(dotnet tests/Qubrid.FaultDriver/bin/Release/net10.0/Qubrid.FaultDriver.dll)
+reconcile() { dotnet src/Silo/bin/Release/net10.0/Qubrid.Silo.dll reconcile; }
+now() { date +%s.%N; }
+# Waits (bounded) until the driver has finished its setup and started the load.
+wait_load_started() { for _ in $(seq 1 120); do grep -q '^setup:' "$1" && return 0; sleep 0.5; done; echo "driver setup did not finish" >&2; return 1; }
+
+result=0
+echo "== scenario 1: kill -9 a silo under load"
+"${driver[@]}" load --url "${ASPNETCORE_URLS}" --admin-key "$admin" --seconds 45 --wallets 20 --sessions 60 --workers 16 --out "$work/s1" > "$work/s1.log" 2>&1 &
+load=$!
+wait_load_started "$work/s1.log"
+sleep 15
+# How many sessions the victim hosts, from its own running-sessions gauge, just before it dies.
+on_victim=$(curl -fsS "http://127.0.0.1:$((QUBRID_HTTP_PORT_BASE + 2))/metrics" | sed -nE 's/^qubrid_sessions_running(\{[^}]*\})? ([0-9]+).*/\2/p' | head -1)
+kill_at=$(now)
+kill -9 "$(cat "$run/silo2.pid")"; rm -f "$run/silo2.pid"
+echo "   silo 2 killed (SIGKILL) at $kill_at"
+wait $load || result=1
+cat "$work/s1.log"
+"${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$work/s1" --interval 5 --kill-at "$kill_at" --sessions-on-killed-silo "${on_victim:-0}" || result=1
+reconcile || result=1
+
+echo "== scenario 2: restart PostgreSQL under load"
+start_silo 2
+wait_ready
+"${driver[@]}" load --url "${ASPNETCORE_URLS}" --admin-key "$admin" --seconds 40 --wallets 20 --sessions 60 --workers 16 --out "$work/s2" > "$work/s2.log" 2>&1 &
+load=$!
+wait_load_started "$work/s2.log"
+sleep 12
+outage_from=$(now)
+pg_stop "$QUBRID_DATA_DIR/pg"
+echo "   PostgreSQL stopped at $outage_from"
+sleep 6
+pg_start "$QUBRID_DATA_DIR/pg" "$QUBRID_PG_PORT" "$logs/postgres.log"
+outage_to=$(now)
+echo "   PostgreSQL back at $outage_to"
+wait $load || result=1
+cat "$work/s2.log"
+"${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$work/s2" --interval 5 --outage-from "$outage_from" --outage-to "$outage_to" || result=1
+reconcile || result=1
+
+if [ $result = 0 ]; then echo "fault test: OK"; else echo "fault test: FAILED"; tail -n 40 "$logs"/silo*.log "$logs/api.log"; fi
+exit $result

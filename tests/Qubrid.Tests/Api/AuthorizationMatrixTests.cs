@@ -1,0 +1,187 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Qubrid.Tests.Infrastructure;
+
+namespace Qubrid.Tests.Api;
+
+/// <summary>
+/// Every endpoint of the HTTP API against every kind of caller (SPEC "Who may do what"): no key and a bad key
+/// are 401 except on the anonymous endpoints, a role that may not call the endpoint is 403, a user reaching
+/// another user's wallet or session is 404 (its existence is not revealed), and the right caller succeeds.
+/// Each row builds its own wallet, keys, sessions and idempotency keys, so rows are independent.
+/// </summary>
+[Collection(ApiCollection.Name)]
+public class AuthorizationMatrixTests(ApiHost api)
+{
+    /// <summary>Who calls. <see cref="OwnerUser"/> is the user whose wallet or session the row targets; <see cref="OtherUser"/> is a user key of someone else.</summary>
+    public enum Caller { NoKey, BadKey, OwnerUser, OtherUser, Orchestrator, Admin }
+
+    private const string BadKey = "qbk_user_this_key_was_never_issued_0000000000";
+
+    /// <summary>Expected statuses, in the order of <see cref="Caller"/>.</summary>
+    private sealed record Endpoint(string Name, Func<Row, Task<HttpRequestMessage>> Build, int[] Expected, bool EventStream = false);
+
+    private static int[] SignedIn(int owner, int other, int orchestrator, int admin) => [401, 401, owner, other, orchestrator, admin];
+
+    private static readonly int[] Anonymous = [200, 200, 200, 200, 200, 200];
+
+    private static readonly IReadOnlyList<Endpoint> Endpoints =
+    [
+        new("POST /v1/api-keys", r => Task.FromResult(Json(HttpMethod.Post, "/v1/api-keys", new { role = "user", userId = r.OwnerId })),
+            SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 201)),
+        new("PUT /v1/wallets/{id}", r => Task.FromResult(new HttpRequestMessage(HttpMethod.Put, $"/v1/wallets/{r.OwnerId}")),
+            SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 200)),
+        new("GET /v1/wallets/{id}", r => Get($"/v1/wallets/{r.OwnerId}"), SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("GET /v1/wallets/{id}/lots", r => Get($"/v1/wallets/{r.OwnerId}/lots"), SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("GET /v1/wallets/{id}/ledger", r => Get($"/v1/wallets/{r.OwnerId}/ledger"), SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("GET /v1/wallets/{id}/ledger.csv", r => Get($"/v1/wallets/{r.OwnerId}/ledger.csv"), SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("GET /v1/wallets/{id}/usage", r => Get($"/v1/wallets/{r.OwnerId}/usage?groupBy=model"), SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("GET /v1/topup-options", _ => Get("/v1/topup-options"), SignedIn(owner: 200, other: 200, orchestrator: 200, admin: 200)),
+        new("POST /v1/wallets/{id}/topups", r => Task.FromResult(Json(HttpMethod.Post, $"/v1/wallets/{r.OwnerId}/topups", new { amount = 10, paymentToken = "tok_visa" }, Key())),
+            SignedIn(owner: 201, other: 404, orchestrator: 403, admin: 403)),
+        new("POST /v1/wallets/{id}/grants", r => Task.FromResult(Json(HttpMethod.Post, $"/v1/wallets/{r.OwnerId}/grants",
+                new { amount = 1, expiresAt = DateTimeOffset.UtcNow.AddDays(7), reason = "authz matrix" }, Key())),
+            SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 201)),
+        new("POST /v1/wallets/{id}/adjustments", r => Task.FromResult(Json(HttpMethod.Post, $"/v1/wallets/{r.OwnerId}/adjustments", new { amount = 1, reason = "authz matrix" }, Key())),
+            SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 201)),
+        new("POST /v1/wallets/{id}/refunds", r => Task.FromResult(Json(HttpMethod.Post, $"/v1/wallets/{r.OwnerId}/refunds", new { amount = 1, reason = "authz matrix" }, Key())),
+            SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 201)),
+        new("POST /v1/sessions", r => Task.FromResult(Json(HttpMethod.Post, "/v1/sessions", new { sessionId = r.NewSessionId(), userId = r.OwnerId, instanceType = "T4" })),
+            SignedIn(owner: 403, other: 403, orchestrator: 201, admin: 403)),
+        new("GET /v1/sessions/{id}", async r => new HttpRequestMessage(HttpMethod.Get, $"/v1/sessions/{await r.StartSessionAsync()}"),
+            SignedIn(owner: 200, other: 404, orchestrator: 200, admin: 200)),
+        new("POST /v1/sessions/{id}/stop", async r => new HttpRequestMessage(HttpMethod.Post, $"/v1/sessions/{await r.StartSessionAsync()}/stop"),
+            SignedIn(owner: 403, other: 403, orchestrator: 200, admin: 403)),
+        new("GET /v1/sessions/events", _ => Get("/v1/sessions/events"), SignedIn(owner: 403, other: 403, orchestrator: 200, admin: 403), EventStream: true),
+        new("POST /v1/inference/charges", r => Task.FromResult(Json(HttpMethod.Post, "/v1/inference/charges",
+                new { userId = r.OwnerId, model = "llama-3.1-8b-instruct", inputTokens = 1000, outputTokens = 1000 }, Key())),
+            SignedIn(owner: 403, other: 403, orchestrator: 201, admin: 403)),
+        new("POST /v1/premium/charges", r => Task.FromResult(Json(HttpMethod.Post, "/v1/premium/charges", new { userId = r.OwnerId, name = "flux-pro-image" }, Key())),
+            SignedIn(owner: 403, other: 403, orchestrator: 201, admin: 403)),
+        new("GET /v1/rates", _ => Get("/v1/rates"), Anonymous),
+        new("PUT /v1/rates/{type}", _ => Task.FromResult(Json(HttpMethod.Put, $"/v1/rates/AUTHZ{Guid.NewGuid().ToString("N")[..12]}", new { usdPerHour = 1.5m })),
+            SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 200)),
+        new("GET /v1/models", _ => Get("/v1/models"), SignedIn(owner: 200, other: 200, orchestrator: 200, admin: 200)),
+        new("GET /v1/me", _ => Get("/v1/me"), SignedIn(owner: 200, other: 200, orchestrator: 200, admin: 200)),
+        new("GET /health/live", _ => Get("/health/live"), Anonymous),
+        new("GET /health/ready", _ => Get("/health/ready"), Anonymous),
+        new("GET /openapi/v1.json", _ => Get("/openapi/v1.json"), Anonymous),
+    ];
+
+    public static TheoryData<string, Caller> Rows
+    {
+        get
+        {
+            var rows = new TheoryData<string, Caller>();
+            foreach (var endpoint in Endpoints)
+            foreach (var caller in Enum.GetValues<Caller>())
+                rows.Add(endpoint.Name, caller);
+            return rows;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Rows))]
+    public async Task Every_endpoint_answers_each_caller_with_the_expected_status(string endpoint, Caller caller)
+    {
+        var e = Endpoints.Single(x => x.Name == endpoint);
+        int expected = e.Expected[(int)caller];
+        string row = $"{endpoint} as {caller}";
+
+        await using var context = await Row.CreateAsync(api);
+        using var request = await e.Build(context);
+        if (context.KeyOf(caller) is { } key) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        using var client = api.Client();
+        using var timeout = new CancellationTokenSource();
+        // Headers only: the event stream never ends by itself. The wait is bounded separately from the request's own
+        // token, because cancelling the request would end the stream and let a late response look like a prompt one.
+        var sending = client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        if (await Task.WhenAny(sending, Task.Delay(TimeSpan.FromSeconds(20))) != sending)
+        {
+            await timeout.CancelAsync();
+            try { (await sending).Dispose(); } catch (OperationCanceledException) { }
+            Assert.Fail($"{row}: expected {expected}, but no response headers arrived within 20 s.");
+        }
+        using (var response = await sending)
+        {
+            int actual = (int)response.StatusCode;
+            var mediaType = response.Content.Headers.ContentType?.MediaType;
+            string body = e.EventStream && actual == 200 ? "(event stream)" : await response.Content.ReadAsStringAsync(timeout.Token);
+            Assert.True(actual == expected, $"{row}: expected {expected}, got {actual}: {body}");
+            if (expected >= 400)
+                Assert.True(mediaType == "application/problem+json", $"{row}: an error must be application/problem+json, was {mediaType}: {body}");
+            if (e.EventStream && expected == 200)
+                Assert.True(mediaType == "text/event-stream", $"{row}: expected text/event-stream, was {mediaType}");
+            await timeout.CancelAsync();
+        }
+    }
+
+    private static Task<HttpRequestMessage> Get(string url) => Task.FromResult(new HttpRequestMessage(HttpMethod.Get, url));
+
+    private static string Key() => $"authz-{Guid.NewGuid():N}";
+
+    private static HttpRequestMessage Json(HttpMethod method, string url, object body, string? idempotencyKey = null)
+    {
+        var request = new HttpRequestMessage(method, url) { Content = JsonContent.Create(body) };
+        if (idempotencyKey is not null) request.Headers.Add("Idempotency-Key", idempotencyKey);
+        return request;
+    }
+
+    /// <summary>One row's world: the owner's wallet (5 USD bonus) and key, another user's key, an orchestrator key; sessions it started are stopped at the end.</summary>
+    private sealed class Row(ApiHost api) : IAsyncDisposable
+    {
+        private readonly List<string> _sessions = [];
+        public string OwnerId { get; private set; } = "";
+        private string _ownerKey = "";
+        private string _otherKey = "";
+        private string _orchestratorKey = "";
+
+        public static async Task<Row> CreateAsync(ApiHost api)
+        {
+            var row = new Row(api);
+            row.OwnerId = $"authz-{Guid.NewGuid():N}";
+            using var admin = api.Client(api.AdminKey);
+            var created = await admin.PutAsync($"/v1/wallets/{row.OwnerId}", null);
+            Assert.True(created.IsSuccessStatusCode, $"setup: creating the wallet answered {(int)created.StatusCode}");
+            var otherId = $"authz-other-{Guid.NewGuid():N}";
+            (await admin.PutAsync($"/v1/wallets/{otherId}", null)).EnsureSuccessStatusCode();
+            row._ownerKey = await api.IssueKeyAsync("user", row.OwnerId);
+            row._otherKey = await api.IssueKeyAsync("user", otherId);
+            row._orchestratorKey = await api.IssueKeyAsync("orchestrator");
+            return row;
+        }
+
+        public string? KeyOf(Caller caller) => caller switch
+        {
+            Caller.NoKey => null,
+            Caller.BadKey => BadKey,
+            Caller.OwnerUser => _ownerKey,
+            Caller.OtherUser => _otherKey,
+            Caller.Orchestrator => _orchestratorKey,
+            _ => api.AdminKey,
+        };
+
+        public string NewSessionId()
+        {
+            var id = $"authz-s-{Guid.NewGuid():N}";
+            _sessions.Add(id);
+            return id;
+        }
+
+        /// <summary>A running T4 session of the owner, started by the orchestrator.</summary>
+        public async Task<string> StartSessionAsync()
+        {
+            var id = NewSessionId();
+            using var orchestrator = api.Client(_orchestratorKey);
+            var started = await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId = id, userId = OwnerId, instanceType = "T4" });
+            Assert.True((int)started.StatusCode == 201, $"setup: starting a session answered {(int)started.StatusCode}: {await started.Content.ReadAsStringAsync()}");
+            return id;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            using var orchestrator = api.Client(_orchestratorKey);
+            foreach (var id in _sessions) (await orchestrator.PostAsync($"/v1/sessions/{id}/stop", null)).Dispose();
+        }
+    }
+}
