@@ -1,3 +1,4 @@
+using Qubrid.ServiceDefaults;
 using Npgsql;
 using Qubrid.Storage;
 

@@ -1,3 +1,4 @@
+using Qubrid.ServiceDefaults;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -34,16 +35,6 @@ public sealed class SiloOptions
 public static class SiloHostingExtensions
 {
     public const string StorageName = "qubrid";
-    public const string ConnectionStringName = "Qubrid";
-
-    /// <summary>Reads ConnectionStrings:Qubrid or stops with a message that says how to set it.</summary>
-    public static string RequireConnectionString(this IConfiguration configuration) =>
-        configuration.GetConnectionString(ConnectionStringName) is { Length: > 0 } cs
-            ? cs
-            : throw new InvalidOperationException(
-                "No PostgreSQL connection string: set ConnectionStrings:Qubrid, e.g. the environment variable " +
-                "ConnectionStrings__Qubrid=\"Host=127.0.0.1;Port=5432;Database=qubrid;Username=qubrid;Password=...\". " +
-                "Qubrid never falls back to in-memory storage.");
 
     /// <summary>Billing services (options, ledger store, clock) every silo needs.</summary>
     public static IServiceCollection AddQubridBilling(this IServiceCollection services, IConfiguration configuration, string connectionString)

@@ -1,3 +1,4 @@
+using Qubrid.ServiceDefaults;
 using Npgsql;
 using Orleans.Configuration;
 
@@ -6,14 +7,6 @@ namespace Qubrid.Api.Extensions;
 /// <summary>The API is an Orleans client: it finds the silos through the PostgreSQL membership table.</summary>
 public static class ClusterClientExtensions
 {
-    public static string RequireConnectionString(this IConfiguration configuration) =>
-        configuration.GetConnectionString("Qubrid") is { Length: > 0 } cs
-            ? cs
-            : throw new InvalidOperationException(
-                "No PostgreSQL connection string: set ConnectionStrings:Qubrid, e.g. the environment variable " +
-                "ConnectionStrings__Qubrid=\"Host=127.0.0.1;Port=5432;Database=qubrid;Username=qubrid;Password=...\". " +
-                "Qubrid never falls back to in-memory storage.");
-
     public static WebApplicationBuilder AddQubridClusterClient(this WebApplicationBuilder builder, string connectionString)
     {
         var clusterId = builder.Configuration["Qubrid:Silo:ClusterId"] ?? "qubrid";
