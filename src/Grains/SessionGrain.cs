@@ -60,10 +60,17 @@ public sealed partial class SessionGrain(
 
         if (Exists)
         {
-            return S.UserId == request.UserId && S.InstanceType == request.InstanceType && S.Workload == workload
-                ? new SessionOpResult(WalletOpStatus.Applied, await ViewAsync())
-                : SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.SessionConflict,
+            if (S.UserId != request.UserId || S.InstanceType != request.InstanceType || S.Workload != workload)
+                return SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.SessionConflict,
                     $"Session '{SessionId}' was started for user {S.UserId} on {S.InstanceType} ({S.Workload}).");
+            // A retried start may follow a first attempt that failed after the wallet opened the session:
+            // make sure the state is stored and the charge reminder exists (both are safe to repeat).
+            if (S.State == SessionState.Running)
+            {
+                await state.WriteStateAsync();
+                await this.RegisterOrUpdateReminder(ChargeReminder, meteringOptions.Value.ChargeInterval, meteringOptions.Value.ChargeInterval);
+            }
+            return new SessionOpResult(WalletOpStatus.Applied, await ViewAsync());
         }
 
         var rate = await GrainFactory.GetGrain<IRateCardGrain>(0).GetRate(request.InstanceType ?? "");
@@ -77,7 +84,15 @@ public sealed partial class SessionGrain(
 
         // The wallet's record wins: after a crash and a retried start it holds the first start's time and rate.
         Adopt(opened.Session!);
-        await state.WriteStateAsync();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            state.State = new SessionGrainState(); // not stored: the retried start opens (idempotently) and stores again
+            throw;
+        }
         if (S.State == SessionState.Running) BillingMetrics.SessionStartedRunning();
         await this.RegisterOrUpdateReminder(ChargeReminder, metering.ChargeInterval, metering.ChargeInterval);
         LogStarted(logger, SessionId, S.UserId!, S.InstanceType, S.UsdPerHour);

@@ -40,7 +40,15 @@ public sealed partial class WalletGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         await ReloadAsync(cancellationToken);
-        await ScheduleExpiryAsync(initial: true);
+        try
+        {
+            await ScheduleExpiryAsync(initial: true);
+        }
+        catch (Exception e)
+        {
+            _reminderFor = DateTimeOffset.MinValue; // forces a new attempt after the next batch
+            LogReminderFailed(logger, e, WalletId);
+        }
     }
 
     public async Task<CreateWalletResult> Create()
@@ -91,15 +99,33 @@ public sealed partial class WalletGrain(
 
     public async Task<SessionView?> GetSession(string sessionId)
     {
+        await RefreshIfStaleAsync();
         if (_book?.FindSession(sessionId) is { } known) return known;
         if (_book is null) return null;
         return (await store.FindSessionsAsync(WalletId, [sessionId])).SingleOrDefault();
     }
 
-    public Task<WalletBalance?> GetBalance() => Task.FromResult(_book?.ToBalance(clock.UtcNow));
+    public async Task<WalletBalance?> GetBalance()
+    {
+        await RefreshIfStaleAsync();
+        return _book?.ToBalance(clock.UtcNow);
+    }
 
-    public async Task<IReadOnlyList<LotView>?> GetLots() =>
-        _book is null ? null : await store.ListLotsAsync(WalletId, _options.MaxLotsListed);
+    /// <summary>Lots as stored, except that an expired lot never shows a remainder, even before its expiration entry.</summary>
+    public async Task<IReadOnlyList<LotView>?> GetLots()
+    {
+        await RefreshIfStaleAsync();
+        if (_book is null) return null;
+        var now = clock.UtcNow;
+        return (await store.ListLotsAsync(WalletId, _options.MaxLotsListed))
+            .Select(l => l.ExpiresAt is { } at && at <= now ? l with { Remaining = Micros.Zero } : l).ToList();
+    }
+
+    /// <summary>After a failed commit the in-memory book may be behind the database: reads wait for the flush loop to reload it.</summary>
+    private async Task RefreshIfStaleAsync()
+    {
+        if (_stale) await Enqueue(Pending.Maintenance());
+    }
 
     public async Task<LedgerPage?> GetLedger(LedgerQuery query) =>
         _book is null ? null : await store.ReadLedgerAsync(WalletId, query);
@@ -137,6 +163,7 @@ public sealed partial class WalletGrain(
         finally
         {
             _flushing = null;
+            if (_queue.Count > 0) _flushing = FlushLoopAsync(); // whatever happened, queued callers are never stranded
         }
     }
 
@@ -161,7 +188,15 @@ public sealed partial class WalletGrain(
             foreach (var p in batch) p.Completion.TrySetException(e);
             return;
         }
-        await ScheduleExpiryAsync(initial: false);
+        try
+        {
+            await ScheduleExpiryAsync(initial: false);
+        }
+        catch (Exception e)
+        {
+            // The reminder table is unreachable: the next batch tries again; the callers already have their answers.
+            LogReminderFailed(logger, e, WalletId);
+        }
     }
 
     private async Task<object[]> DecideAndCommitAsync(List<Pending> batch)
@@ -353,6 +388,9 @@ public sealed partial class WalletGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Wallet {WalletId} raised {EventKind} (session {SessionId})")]
     private static partial void LogEvent(ILogger logger, string walletId, string eventKind, string? sessionId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: the expiry reminder could not be scheduled; retrying after the next batch")]
+    private static partial void LogReminderFailed(ILogger logger, Exception exception, string walletId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: commit of {Count} operations failed; state will be reloaded")]
     private static partial void LogCommitFailed(ILogger logger, Exception exception, string walletId, int count);

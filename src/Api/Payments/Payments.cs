@@ -169,8 +169,21 @@ public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, I
             await using var reader = await cmd.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct)) stale.Add((reader.GetString(0), Read(reader, 1)));
         }
-        foreach (var (userId, payment) in stale) await SettleAsync(userId, payment, token: null, ct);
-        return stale.Count;
+        int settled = 0;
+        foreach (var (userId, payment) in stale)
+        {
+            try
+            {
+                await SettleAsync(userId, payment, token: null, ct);
+                settled++;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Try it again later, behind the others: one stuck payment must not hold up the rest.
+                await UpdateAsync(payment, payment.Status, null, payment.Failure, ct);
+            }
+        }
+        return settled;
     }
 
     private async Task<Payment?> FindAsync(string userId, string key, CancellationToken ct)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -72,11 +73,17 @@ public static class RequestRules
 
     /// <summary>A stable digest of everything that makes two requests "the same request".</summary>
     public static string Fingerprint(CreditRequest r) =>
-        Digest($"credit|{r.Kind.ToWire()}|{r.Amount.Value}|{r.Reference}|{r.ExpiresAt?.UtcTicks}");
+        Digest("credit", r.Kind.ToWire(), r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.Reference, r.ExpiresAt?.UtcTicks.ToString(CultureInfo.InvariantCulture));
 
     public static string Fingerprint(DebitRequest r) =>
-        Digest($"debit|{r.Kind.ToWire()}|{r.Amount.Value}|{r.Reference}|{r.AllowPartial}|{r.Usage?.SessionId}|{r.Usage?.InstanceType}|{r.Usage?.Model}|{r.Usage?.Workload}");
+        Digest("debit", r.Kind.ToWire(), r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.Reference, r.AllowPartial ? "partial" : "whole",
+            r.Usage?.SessionId, r.Usage?.InstanceType, r.Usage?.Model, r.Usage?.Workload);
 
-    private static string Digest(string canonical) =>
-        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)), 0, 16);
+    /// <summary>Each field length-prefixed (null distinct from empty), so no two different requests share a canonical form.</summary>
+    private static string Digest(params string?[] fields)
+    {
+        var canonical = new StringBuilder();
+        foreach (var f in fields) canonical.Append(f is null ? "-1:" : $"{f.Length}:{f}").Append(';');
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(canonical.ToString())), 0, 16);
+    }
 }

@@ -134,7 +134,8 @@ public sealed class WalletBook
             var outcome = Debit(debit, now);
             if (outcome.Entry is { } entry) debited = -entry.Amount;
             session = session with { Charged = session.Charged + debited };
-            if (debited < due)
+            // Out of credits: it could not all be paid, or nothing is left for the next interval.
+            if (debited < due || (!request.Final && !Available(now).IsPositive))
             {
                 session = session with { State = SessionState.Terminated, StoppedAt = request.StoppedAt ?? now, EndReason = EndReasons.InsufficientCredits };
                 Changes.Events.Add(new BillingEvent(0, now, EventKinds.SessionTerminated, WalletId, session.SessionId,
@@ -143,7 +144,7 @@ public sealed class WalletBook
         }
         if (request.Final && session.State == SessionState.Running)
             session = session with { State = SessionState.Stopped, StoppedAt = request.StoppedAt ?? now, EndReason = EndReasons.Stopped };
-        Track(session);
+        if (session != _sessions[request.SessionId]) Track(session); // a tick that owes nothing writes nothing
         return new SessionOpResult(WalletOpStatus.Applied, session, debited);
     }
 

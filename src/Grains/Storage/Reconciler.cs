@@ -59,6 +59,13 @@ public static class Reconciler
             FROM qubrid_wallets w LEFT JOIN (SELECT wallet_id, count(*) AS n, max(seq) AS top FROM qubrid_ledger GROUP BY wallet_id) s USING (wallet_id)
             WHERE coalesce(s.n, 0) <> coalesce(s.top, 0) OR w.next_seq <> coalesce(s.top, 0) + 1
             """),
+        ("session charged = sum of its charges", """
+            SELECT s.wallet_id, format('session %s: charged %s, ledger holds %s', s.session_id, s.charged, coalesce(c.total, 0))
+            FROM qubrid_wallet_sessions s LEFT JOIN (
+                SELECT wallet_id, session_id, -sum(amount) AS total FROM qubrid_ledger WHERE kind = 'session_charge' GROUP BY wallet_id, session_id) c
+                USING (wallet_id, session_id)
+            WHERE s.charged <> coalesce(c.total, 0)
+            """),
     ];
 
     public static async Task<ReconcileReport> RunAsync(NpgsqlDataSource dataSource, CancellationToken ct = default)

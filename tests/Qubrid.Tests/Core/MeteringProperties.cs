@@ -61,4 +61,27 @@ public class MeteringProperties
         var ev = Assert.Single(book.Changes.Events);
         Assert.Equal(EventKinds.SessionTerminated, ev.Kind);
     }
+
+    [Fact]
+    public void A_session_whose_charge_empties_the_wallet_exactly_is_terminated_before_it_runs_unpaid()
+    {
+        var book = WalletBook.New("w");
+        book.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(1m), "p"), LotKind.Purchased, Start);
+        book.OpenSession(new OpenSessionRequest("s", "T4", Workloads.Instance, 0.68m, Start, TimeSpan.Zero), Start);
+        var result = book.ChargeSession(new SessionChargeRequest("s", Micros.FromUsd(1m), false, null), Start.AddHours(2));
+        Assert.Equal(Micros.FromUsd(1m), result.Debited);
+        Assert.Equal(SessionState.Terminated, result.Session!.State);
+    }
+
+    [Fact]
+    public void A_tick_that_owes_nothing_new_changes_nothing()
+    {
+        var book = WalletBook.New("w");
+        book.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(10m), "p"), LotKind.Purchased, Start);
+        book.OpenSession(new OpenSessionRequest("s", "T4", Workloads.Instance, 0.68m, Start, TimeSpan.Zero), Start);
+        book.ChargeSession(new SessionChargeRequest("s", new Micros(500), false, null), Start.AddSeconds(3));
+        book.TakeChanges();
+        book.ChargeSession(new SessionChargeRequest("s", new Micros(400), false, null), Start.AddSeconds(2)); // late tick
+        Assert.True(book.TakeChanges().IsEmpty);
+    }
 }
