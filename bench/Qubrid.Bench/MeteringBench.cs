@@ -1,0 +1,201 @@
+using System.Diagnostics;
+using Npgsql;
+using Qubrid.Core;
+
+namespace Qubrid.Bench;
+
+/// <summary>What one metering scenario measured.</summary>
+public sealed record MeteringResult(
+    int Sessions,
+    double IntervalSeconds,
+    double StartSeconds,
+    double StartsPerSecond,
+    double WindowSeconds,
+    long Ticks,
+    double TickLagP50Ms,
+    double TickLagP99Ms,
+    double TickLagMaxMs,
+    double AllTickLagP99Ms,
+    double ChargesPerSecond,
+    double ExpectedChargesPerSecond,
+    double BytesPerSession,
+    double CpuCores,
+    double PostgresCores,
+    double MachineCores,
+    double StopSeconds,
+    long SessionsChecked,
+    long SessionsMismatched,
+    long DriftMicros,
+    long GrainViewsChecked,
+    double CommitP50Ms,
+    double CommitP99Ms,
+    double MeanBatch,
+    IReadOnlyList<PgStatement> StartProfile,
+    IReadOnlyList<PgStatement> WindowProfile,
+    IReadOnlyList<PgStatement> StopProfile,
+    double WalSyncsPerSecond,
+    double WalSyncMeanMs)
+{
+    public double OtherCores => Math.Max(0, MachineCores - CpuCores - PostgresCores);
+}
+
+/// <summary>
+/// Many concurrent sessions on one silo, charged by their reminders. Measures tick lag and committed charges
+/// while they run, memory per session and CPU; then stops them all and proves zero drift against the ledger.
+/// </summary>
+public static class MeteringBench
+{
+    private const string InstanceType = "T4";
+    private const int Concurrency = 512;
+
+    public static async Task<MeteringResult> RunAsync(MeteringScenario scenario, BillingListener listener)
+    {
+        string name = $"metering_{scenario.Sessions}_{(int)scenario.Interval.TotalSeconds}s";
+        Console.WriteLine($"== metering: {scenario.Sessions:N0} sessions at {scenario.Interval.TotalSeconds:0} s ({scenario.Wallets:N0} wallets)");
+        var cs = await Databases.CreateAsync(name);
+        var phase = Stopwatch.StartNew();
+        await using var host = await SystemHost.StartAsync(cs, new Dictionary<string, string?>
+        {
+            ["Qubrid:Metering:ChargeInterval"] = scenario.Interval.ToString("c"),
+        });
+        var wallets = Enumerable.Range(0, scenario.Wallets).Select(i => $"mw{i}").ToList();
+        await host.FundAsync(wallets);
+        var sessions = Enumerable.Range(0, scenario.Sessions).Select(i => (Id: $"s{i}", Wallet: wallets[i % wallets.Count])).ToList();
+
+        long before = FullGcHeapBytes();
+        var allLag = new LatencyHistogram();
+        listener.Reset();
+        await PgProfile.ResetAsync();
+        var started = Stopwatch.StartNew();
+        int failures = 0;
+        await Parallel.ForEachAsync(sessions, new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (s, _) =>
+        {
+            var result = await host.Client.GetGrain<ISessionGrain>(s.Id).Start(new StartSessionRequest(s.Wallet, InstanceType));
+            if (!result.Succeeded && Interlocked.Increment(ref failures) <= 3) Console.Error.WriteLine($"  start {s.Id}: {result.Detail}");
+        });
+        double startSeconds = started.Elapsed.TotalSeconds;
+        var startProfile = await PgProfile.TopAsync();
+        if (failures > 0) throw new InvalidOperationException($"{failures} sessions did not start.");
+        Console.WriteLine($"  started {scenario.Sessions:N0} sessions in {startSeconds:0.0} s ({scenario.Sessions / startSeconds:N0}/s); {listener.Ticks:N0} ticks meanwhile");
+        long after = FullGcHeapBytes();
+        double bytesPerSession = (double)(after - before) / scenario.Sessions;
+        await Task.Delay(TimeSpan.FromSeconds(2)); // let the ticks held up by that forced full GC fire before the window opens
+
+        // The steady window: every session running, nothing else going on.
+        AddTo(allLag, listener.TickLagMicros);
+        listener.Reset();
+        await PgProfile.ResetAsync();
+        await PgProfile.ResetWalAsync();
+        var cpu = CpuMeter.Start();
+        var window = Stopwatch.StartNew();
+        await Task.Delay(scenario.RunFor);
+        double windowSeconds = window.Elapsed.TotalSeconds;
+        double cores = cpu.CoresBusy(), postgres = cpu.PostgresCoresBusy(), machine = cpu.MachineCoresBusy();
+        long ticks = listener.Ticks, charges = listener.Charges;
+        var lag = Snapshot(listener.TickLagMicros);
+        var commit = listener.CommitStats();
+        var windowProfile = await PgProfile.TopAsync();
+        var wal = await PgProfile.WalSyncsAsync();
+        AddTo(allLag, listener.TickLagMicros);
+        Console.WriteLine($"  window {windowSeconds:0.0} s: {ticks:N0} ticks, {charges / windowSeconds:N0} charges/s, tick lag p50 {lag.P50:0.0} ms p99 {lag.P99:0.0} ms max {lag.Max:0.0} ms, " +
+            $"cpu {cores:0.00}+{postgres:0.00}/{machine:0.00} cores, {bytesPerSession:N0} B/session, commit p50/p99 {commit.CommitP50Ms:0.00}/{commit.CommitP99Ms:0.00} ms, batch {commit.MeanBatch:0.0}, fsync {wal.Syncs / windowSeconds:N0}/s × {(wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs):0.00} ms");
+
+        await PgProfile.ResetAsync();
+        var stopping = Stopwatch.StartNew();
+        failures = 0;
+        await Parallel.ForEachAsync(sessions, new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (s, _) =>
+        {
+            var result = await host.Client.GetGrain<ISessionGrain>(s.Id).Stop();
+            if (!result.Succeeded && Interlocked.Increment(ref failures) <= 3) Console.Error.WriteLine($"  stop {s.Id}: {result.Detail}");
+        });
+        double stopSeconds = stopping.Elapsed.TotalSeconds;
+        var stopProfile = await PgProfile.TopAsync();
+        if (failures > 0) throw new InvalidOperationException($"{failures} sessions did not stop.");
+        Console.WriteLine($"  stopped them in {stopSeconds:0.0} s");
+
+        var drift = await CheckDriftAsync(cs, scenario.Sessions);
+        int viewsChecked = await CheckGrainViewsAsync(host, cs, Math.Min(1_000, scenario.Sessions));
+        Console.WriteLine($"  drift: {drift.Checked:N0} sessions checked, {drift.Mismatched} mismatched, total drift {drift.DriftMicros} micro-USD; {viewsChecked} grain views match");
+
+        Console.WriteLine($"  scenario took {phase.Elapsed.TotalSeconds:0} s");
+        return new MeteringResult(scenario.Sessions, scenario.Interval.TotalSeconds, startSeconds, scenario.Sessions / startSeconds,
+            windowSeconds, ticks, lag.P50, lag.P99, lag.Max, allLag.Quantile(0.99) / 1000, charges / windowSeconds,
+            scenario.Sessions / scenario.Interval.TotalSeconds, bytesPerSession, cores, postgres, machine, stopSeconds,
+            drift.Checked, drift.Mismatched, drift.DriftMicros, viewsChecked, commit.CommitP50Ms, commit.CommitP99Ms, commit.MeanBatch,
+            startProfile, windowProfile, stopProfile, wal.Syncs / windowSeconds, wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs);
+    }
+
+    private static (double P50, double P99, double Max) Snapshot(LatencyHistogram h) =>
+        (h.Quantile(0.5) / 1000, h.Quantile(0.99) / 1000, h.Quantile(1.0) / 1000);
+
+    private static void AddTo(LatencyHistogram total, LatencyHistogram part) => total.Add(part);
+
+    private static long FullGcHeapBytes()
+    {
+        for (int i = 0; i < 3; i++)
+        {
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+        }
+        return GC.GetTotalMemory(forceFullCollection: true);
+    }
+
+    /// <summary>
+    /// For every session the wallet recorded: it stopped, charged = round_down(rate × (stoppedAt − startedAt)),
+    /// and its session_charge ledger entries sum to exactly that. Drift is the sum of both differences.
+    /// </summary>
+    private static async Task<(long Checked, long Mismatched, long DriftMicros)> CheckDriftAsync(string cs, int expectedSessions)
+    {
+        await using var db = NpgsqlDataSource.Create(cs);
+        await using var cmd = db.CreateCommand(
+            """
+            SELECT s.session_id, s.usd_per_hour, s.started_at, s.stopped_at, s.state, s.charged, coalesce(l.taken, 0)
+            FROM qubrid_wallet_sessions s
+            LEFT JOIN (SELECT wallet_id, session_id, -sum(amount) AS taken FROM qubrid_ledger
+                       WHERE kind = 'session_charge' GROUP BY wallet_id, session_id) l
+              ON l.wallet_id = s.wallet_id AND l.session_id = s.session_id
+            """);
+        await using var reader = await cmd.ExecuteReaderAsync();
+        long count = 0, mismatched = 0, drift = 0;
+        while (await reader.ReadAsync())
+        {
+            count++;
+            decimal rate = reader.GetDecimal(1);
+            var startedAt = new DateTimeOffset(reader.GetDateTime(2), TimeSpan.Zero);
+            DateTimeOffset? stoppedAt = reader.IsDBNull(3) ? null : new DateTimeOffset(reader.GetDateTime(3), TimeSpan.Zero);
+            string state = reader.GetString(4);
+            long charged = reader.GetInt64(5), taken = reader.GetInt64(6);
+            long owed = stoppedAt is { } end ? Metering.Owed(rate, startedAt, end).Value : -1;
+            long d = Math.Abs(charged - owed) + Math.Abs(taken - charged);
+            if (state != "stopped" || owed < 0 || d != 0)
+            {
+                mismatched++;
+                drift += owed < 0 ? Math.Abs(taken - charged) : d;
+                if (mismatched <= 3) Console.Error.WriteLine($"  drift in {reader.GetString(0)}: state {state}, charged {charged}, owed {owed}, ledger {taken}");
+            }
+        }
+        if (count != expectedSessions) mismatched += Math.Abs(expectedSessions - count);
+        return (count, mismatched, drift);
+    }
+
+    /// <summary>The session grains' own views (ISessionGrain.Get) agree with the wallet's record, for a sample.</summary>
+    private static async Task<int> CheckGrainViewsAsync(SystemHost host, string cs, int sample)
+    {
+        await using var db = NpgsqlDataSource.Create(cs);
+        await using var cmd = db.CreateCommand("SELECT session_id, charged, stopped_at FROM qubrid_wallet_sessions ORDER BY session_id LIMIT $1");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = sample });
+        var rows = new List<(string Id, long Charged, DateTime StoppedAt)>();
+        await using (var reader = await cmd.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync()) rows.Add((reader.GetString(0), reader.GetInt64(1), reader.GetDateTime(2)));
+        }
+        int ok = 0;
+        foreach (var row in rows)
+        {
+            var view = await host.Client.GetGrain<ISessionGrain>(row.Id).Get();
+            if (view is { State: SessionState.Stopped } v && v.Charged.Value == row.Charged && v.StoppedAt?.UtcDateTime == row.StoppedAt) ok++;
+            else Console.Error.WriteLine($"  session {row.Id}: grain view {view} differs from the wallet's record");
+        }
+        return ok;
+    }
+}

@@ -1,0 +1,47 @@
+namespace Qubrid.Bench;
+
+/// <summary>The two debit workloads: every caller on one hot wallet, or callers on random wallets out of many.</summary>
+public static class WalletWorkloads
+{
+    public const string HotWorkload = "hot wallet";
+    public const string ManyWorkload = "10k wallets";
+    public const string HotWallet = "hot";
+
+    public static string ManyWallet(int index) => $"m{index}";
+
+    public static IReadOnlyList<string> ManyWallets(int count) => Enumerable.Range(0, count).Select(ManyWallet).ToList();
+
+    /// <summary>A debit on (wallet, idempotency key).</summary>
+    public delegate Task<bool> Charge(string walletId, string idempotencyKey);
+
+    public static async Task<List<RunResult>> RunAsync(string target, BenchSettings settings, Charge charge,
+        BillingListener? listener = null, bool hot = true, bool many = true, int[]? callers = null, bool profile = true)
+    {
+        var results = new List<RunResult>();
+        string tag = target.Replace(' ', '_').Replace(",", "");
+        Func<Task>? reset = listener is null ? null : () => { listener.Reset(); return Task.CompletedTask; };
+        bool first = true;
+        TimeSpan Warmup()
+        {
+            var warmup = first ? settings.FirstWarmup : settings.Warmup;
+            first = false;
+            return warmup;
+        }
+        foreach (int n in callers ?? settings.Callers)
+        {
+            if (!hot) break;
+            results.Add(await LoadRunner.RunAsync(target, HotWorkload, n, settings,
+                (caller, seq) => charge(HotWallet, $"{tag}-h{n}-{caller}-{seq}"),
+                listener is null ? null : listener.CommitStats, reset, Warmup(), profile: profile && n == 32));
+        }
+        foreach (int n in callers ?? settings.Callers)
+        {
+            if (!many) break;
+            var random = Enumerable.Range(0, n).Select(i => new Random(1000 * n + i)).ToArray();
+            results.Add(await LoadRunner.RunAsync(target, ManyWorkload, n, settings,
+                (caller, seq) => charge(ManyWallet(random[caller].Next(settings.ManyWallets)), $"{tag}-m{n}-{caller}-{seq}"),
+                listener is null ? null : listener.CommitStats, reset, Warmup(), profile: profile && n == 32));
+        }
+        return results;
+    }
+}
