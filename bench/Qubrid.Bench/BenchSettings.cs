@@ -23,7 +23,7 @@ public sealed record BenchSettings(
     public static BenchSettings FromEnvironment()
     {
         bool quick = Environment.GetEnvironmentVariable("QUBRID_BENCH_QUICK") == "1";
-        return quick
+        var settings = quick
             ? new BenchSettings(true, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), [1, 8, 32, 128], 10_000,
                 [new MeteringScenario(10_000, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(16), 100)])
             : new BenchSettings(false, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(6), [1, 8, 32, 128], 10_000,
@@ -31,5 +31,18 @@ public sealed record BenchSettings(
                     new MeteringScenario(10_000, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(25), 100),
                     new MeteringScenario(100_000, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(120), 1_000),
                 ]);
+        // QUBRID_BENCH_METERING="sessions:intervalSeconds:runSeconds:wallets;..." replaces the metering scenarios (development).
+        if (Environment.GetEnvironmentVariable("QUBRID_BENCH_METERING") is { Length: > 0 } custom)
+        {
+            settings = settings with
+            {
+                Metering = custom.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(spec =>
+                {
+                    var f = spec.Split(':').Select(x => int.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+                    return new MeteringScenario(f[0], TimeSpan.FromSeconds(f[1]), TimeSpan.FromSeconds(f[2]), f[3]);
+                }).ToList(),
+            };
+        }
+        return settings;
     }
 }
