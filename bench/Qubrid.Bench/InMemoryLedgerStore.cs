@@ -79,6 +79,7 @@ public sealed class InMemoryLedgerStore : ILedgerStore
         lock (s)
         {
             if (s.Book.Version != book.Version) throw new WalletConcurrencyException(book.WalletId);
+            if (outcomes.Any(o => s.Outcomes.ContainsKey(o.Key))) throw new IdempotencyKeyTakenException(book.WalletId);
             long version = book.Version + 1;
             s.Book = new WalletBook(book.WalletId, book.Balance, book.NextSeq, version, book.OpenLots, [], book.LowBalanceNotified);
             foreach (var (id, session) in changes.Sessions) s.Sessions[id] = session;

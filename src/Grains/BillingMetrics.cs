@@ -13,10 +13,16 @@ public static class BillingMetrics
         Meter.CreateCounter<long>("qubrid.wallet.operations", description: "Wallet operations answered, by kind and status.");
 
     public static readonly Histogram<long> CommitMicros =
-        Meter.CreateHistogram<long>("qubrid.ledger.commit.duration", unit: "us", description: "Time to commit one ledger batch.");
+        Meter.CreateHistogram<long>("qubrid.ledger.commit.duration", unit: "us", description: "Time for a wallet to get one batch committed, queueing for the writer included.");
 
     public static readonly Histogram<long> BatchSize =
-        Meter.CreateHistogram<long>("qubrid.ledger.batch.size", unit: "{operation}", description: "Operations committed in one ledger transaction.");
+        Meter.CreateHistogram<long>("qubrid.ledger.batch.size", unit: "{operation}", description: "Operations of one wallet committed together (one wallet batch).");
+
+    public static readonly Histogram<long> TransactionMicros =
+        Meter.CreateHistogram<long>("qubrid.ledger.transaction.duration", unit: "us", description: "Time of one ledger transaction (one round trip) of the silo's writer.");
+
+    public static readonly Histogram<long> TransactionWallets =
+        Meter.CreateHistogram<long>("qubrid.ledger.transaction.wallets", unit: "{wallet}", description: "Wallet batches written in one ledger transaction.");
 
     public static readonly Histogram<long> TickLagMicros =
         Meter.CreateHistogram<long>("qubrid.session.tick.lag", unit: "us", description: "How late a session's charge reminder fired.");

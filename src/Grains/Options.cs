@@ -40,6 +40,20 @@ public sealed class WalletOptions
     public int MaxLotsListed { get; set; } = 1_000;
 }
 
+/// <summary>How the silo's ledger writer turns wallet batches into PostgreSQL transactions.</summary>
+public sealed class LedgerOptions
+{
+    public const string Section = "Qubrid:Ledger";
+
+    /// <summary>Transactions in flight at once, each on its own connection.</summary>
+    [Range(1, 64)]
+    public int Writers { get; set; } = 2;
+
+    /// <summary>Most wallets' batches committed in one transaction (1: one transaction per wallet batch).</summary>
+    [Range(1, 10_000)]
+    public int MaxWalletsPerCommit { get; set; } = 256;
+}
+
 /// <summary>The clock every billing rule reads. A holder, so tests can shift time without touching Orleans' own clock.</summary>
 public sealed class BillingClock(TimeProvider time)
 {

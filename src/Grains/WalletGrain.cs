@@ -25,6 +25,7 @@ public sealed partial class WalletGrain(
     private const string ExpiryReminder = "expiry";
     private static readonly TimeSpan MaxReminderDue = TimeSpan.FromDays(7);
     private static readonly TimeSpan ExpiryRetryPeriod = TimeSpan.FromHours(1);
+    private const int MaxDecideAttempts = 3;
 
     private readonly WalletOptions _options = walletOptions.Value;
     private readonly Queue<Pending> _queue = new();
@@ -199,12 +200,32 @@ public sealed partial class WalletGrain(
         }
     }
 
+    /// <summary>
+    /// Idempotency keys the wallet does not remember are checked by the commit itself: a key already
+    /// recorded refuses the whole batch, and only then are the batch's keys looked up and the batch
+    /// decided again, its replays answered from the record. A first-time request costs no lookup.
+    /// </summary>
     private async Task<object[]> DecideAndCommitAsync(List<Pending> batch)
+    {
+        var stored = new Dictionary<string, StoredOutcome>(StringComparer.Ordinal);
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await DecideAndCommitAsync(batch, stored);
+            }
+            catch (IdempotencyKeyTakenException) when (attempt < MaxDecideAttempts)
+            {
+                var keys = batch.Select(p => p.Key).OfType<string>().Where(k => !_recent.ContainsKey(k)).Distinct().ToList();
+                stored = await store.FindOutcomesAsync(WalletId, keys);
+            }
+        }
+    }
+
+    private async Task<object[]> DecideAndCommitAsync(List<Pending> batch, Dictionary<string, StoredOutcome> stored)
     {
         var now = clock.UtcNow;
         var work = _book?.Clone();
-        var keys = batch.Select(p => p.Key).OfType<string>().Where(k => !_recent.ContainsKey(k)).Distinct().ToList();
-        var stored = work is null ? [] : await store.FindOutcomesAsync(WalletId, keys);
         var unknownSessions = batch.Select(p => p.SessionId).OfType<string>().Where(id => work?.FindSession(id) is null).Distinct().ToList();
         if (work is not null && unknownSessions.Count > 0)
         {

@@ -45,6 +45,7 @@ public static class SiloHostingExtensions
             .Validate(o => o.ValidFor > TimeSpan.Zero, "Qubrid:SignupBonus:ValidFor must be positive.")
             .ValidateOnStart();
         services.AddOptions<WalletOptions>().Bind(configuration.GetSection(WalletOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<LedgerOptions>().Bind(configuration.GetSection(LedgerOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<MeteringOptions>().Bind(configuration.GetSection(MeteringOptions.Section))
             .Validate(o => o.ChargeInterval >= TimeSpan.FromSeconds(1) && o.ChargeInterval <= TimeSpan.FromHours(1), "Qubrid:Metering:ChargeInterval must be 1 s to 1 h.")
             .Validate(o => o.MinimumRunway >= TimeSpan.Zero && o.LowBalanceRunway >= TimeSpan.Zero, "Qubrid:Metering runways must not be negative.")
@@ -61,10 +62,21 @@ public static class SiloHostingExtensions
             if (interval < o.MinimumReminderPeriod) o.MinimumReminderPeriod = interval;
         });
         services.TryAddSingleton(BillingClock.System);
-        services.TryAddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+        services.TryAddSingleton(_ => CreateDataSource(connectionString));
         services.TryAddSingleton<LedgerStore>();
         services.TryAddSingleton<ILedgerStore>(sp => sp.GetRequiredService<LedgerStore>());
         return services;
+    }
+
+    /// <summary>
+    /// The silo's own connections. The ledger writer sends the same few statements thousands of times a
+    /// second, so Npgsql prepares them automatically (unless the connection string says otherwise).
+    /// </summary>
+    public static NpgsqlDataSource CreateDataSource(string connectionString)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase)) builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
+        return builder.Build();
     }
 
     /// <summary>Orleans on PostgreSQL: ADO.NET clustering, reminders and grain storage, all through Npgsql.</summary>

@@ -12,7 +12,10 @@ public interface ILedgerStore
     Task<List<SessionView>> FindSessionsAsync(string walletId, IReadOnlyCollection<string> sessionIds, CancellationToken ct = default);
     Task<Dictionary<string, StoredOutcome>> FindOutcomesAsync(string walletId, IReadOnlyCollection<string> keys, CancellationToken ct = default);
 
-    /// <summary>Writes one batch atomically; returns the wallet's new version. Throws <see cref="WalletConcurrencyException"/> when it moved.</summary>
+    /// <summary>
+    /// Writes one batch atomically; returns the wallet's new version. Throws <see cref="WalletConcurrencyException"/>
+    /// when the wallet moved and <see cref="IdempotencyKeyTakenException"/> when an outcome's key is already recorded.
+    /// </summary>
     Task<long> CommitAsync(WalletBook book, BookChanges changes, IReadOnlyList<StoredOutcome> outcomes, DateTimeOffset now, CancellationToken ct = default);
 
     Task<IReadOnlyList<LotView>> ListLotsAsync(string walletId, int limit, CancellationToken ct = default);

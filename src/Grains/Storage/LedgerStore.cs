@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
 using Qubrid.Core;
@@ -15,12 +17,18 @@ public sealed record StoredOutcome(string Key, string Fingerprint, long? Seq, Mi
 public sealed class WalletConcurrencyException(string walletId)
     : Exception($"Wallet '{walletId}' was written by someone else; its state must be reloaded.");
 
+/// <summary>Raised when an idempotency key of the batch is already recorded (a retry the wallet did not remember): the grain looks it up and decides again.</summary>
+public sealed class IdempotencyKeyTakenException(string walletId)
+    : Exception($"Wallet '{walletId}': an idempotency key of the batch is already recorded.");
+
 /// <summary>
 /// Reads and writes the ledger tables with Npgsql. A commit writes a whole batch (entries, lot
 /// movements, lots, balance, idempotency records) in one transaction, checking the wallet's version.
 /// </summary>
-public sealed class LedgerStore(NpgsqlDataSource dataSource) : ILedgerStore
+public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOptions> options, ILogger<LedgerStore> logger) : ILedgerStore, IAsyncDisposable
 {
+    private readonly LedgerWriter _writer = new(dataSource, options.Value, logger);
+
     public NpgsqlDataSource DataSource => dataSource;
 
     /// <summary>Loads the wallet with its open lots, or null when it was never created.</summary>
@@ -74,13 +82,6 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource) : ILedgerStore
         new Micros(reader.GetInt64(8)),
         NullableString(reader, 9));
 
-    private static string StateName(SessionState state) => state switch
-    {
-        SessionState.Running => "running",
-        SessionState.Stopped => "stopped",
-        _ => "terminated",
-    };
-
     public async Task<Dictionary<string, StoredOutcome>> FindOutcomesAsync(string walletId, IReadOnlyCollection<string> keys, CancellationToken ct = default)
     {
         var found = new Dictionary<string, StoredOutcome>(StringComparer.Ordinal);
@@ -101,145 +102,16 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource) : ILedgerStore
     }
 
     /// <summary>
-    /// Writes one batch in one transaction. <paramref name="book"/> holds the state after the batch;
-    /// its <c>Version</c> is the version it was loaded with (0 for a wallet that does not exist yet).
-    /// Returns the new version. Throws <see cref="WalletConcurrencyException"/> when the row moved.
+    /// Writes one batch atomically through the silo's <see cref="LedgerWriter"/>. <paramref name="book"/> holds
+    /// the state after the batch; its <c>Version</c> is the version it was loaded with (0 for a wallet that
+    /// does not exist yet). Returns the new version. Throws <see cref="WalletConcurrencyException"/> when the
+    /// row moved and <see cref="IdempotencyKeyTakenException"/> when one of the outcomes' keys is already recorded.
     /// </summary>
-    public async Task<long> CommitAsync(WalletBook book, BookChanges changes, IReadOnlyList<StoredOutcome> outcomes,
-        DateTimeOffset now, CancellationToken ct = default)
-    {
-        string walletId = book.WalletId;
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await using var batch = new NpgsqlBatch(conn, tx);
+    public Task<long> CommitAsync(WalletBook book, BookChanges changes, IReadOnlyList<StoredOutcome> outcomes,
+        DateTimeOffset now, CancellationToken ct = default) =>
+        _writer.CommitAsync(new WalletCommit(book, changes, outcomes, now));
 
-        bool creating = book.Version == 0;
-        if (creating)
-        {
-            batch.BatchCommands.Add(Command(
-                "INSERT INTO qubrid_wallets (wallet_id, created_at, balance, next_seq, version, low_balance_notified) VALUES ($1, $2, $3, $4, 1, $5)",
-                walletId, now.UtcDateTime, book.Balance.Value, book.NextSeq, book.LowBalanceNotified));
-        }
-        else
-        {
-            batch.BatchCommands.Add(Command(
-                "UPDATE qubrid_wallets SET balance = $2, next_seq = $3, low_balance_notified = $5, version = version + 1 WHERE wallet_id = $1 AND version = $4",
-                walletId, book.Balance.Value, book.NextSeq, book.Version, book.LowBalanceNotified));
-        }
-        int walletCommand = 0;
-
-        foreach (var lot in changes.NewLots)
-        {
-            batch.BatchCommands.Add(Command(
-                "INSERT INTO qubrid_lots (wallet_id, lot_id, kind, amount, remaining, granted_at, expires_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                walletId, lot.Id, lot.Kind.ToWire(), lot.Amount.Value, book.RemainingOf(lot.Id).Value, lot.GrantedAt.UtcDateTime,
-                lot.ExpiresAt is { } exp ? exp.UtcDateTime : DBNull.Value, lot.Source));
-        }
-
-        var newLotIds = changes.NewLots.Select(l => l.Id).ToHashSet();
-        var updated = changes.TouchedLots.Where(id => !newLotIds.Contains(id)).ToArray();
-        if (updated.Length > 0)
-        {
-            batch.BatchCommands.Add(Command(
-                "UPDATE qubrid_lots l SET remaining = u.remaining FROM unnest($2::bigint[], $3::bigint[]) AS u(lot_id, remaining) WHERE l.wallet_id = $1 AND l.lot_id = u.lot_id",
-                walletId, updated, updated.Select(id => book.RemainingOf(id).Value).ToArray()));
-        }
-
-        var entries = changes.Entries;
-        if (entries.Count > 0)
-        {
-            batch.BatchCommands.Add(Command(
-                """
-                INSERT INTO qubrid_ledger (wallet_id, seq, at, kind, amount, balance_after, reference, idempotency_key, session_id, instance_type, model, workload)
-                SELECT $1, * FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-                """,
-                walletId,
-                entries.Select(e => e.Seq).ToArray(),
-                entries.Select(e => e.At.UtcDateTime).ToArray(),
-                entries.Select(e => e.Kind.ToWire()).ToArray(),
-                entries.Select(e => e.Amount.Value).ToArray(),
-                entries.Select(e => e.BalanceAfter.Value).ToArray(),
-                entries.Select(e => e.Reference).ToArray(),
-                entries.Select(e => e.IdempotencyKey).ToArray(),
-                entries.Select(e => e.Usage?.SessionId).ToArray(),
-                entries.Select(e => e.Usage?.InstanceType).ToArray(),
-                entries.Select(e => e.Usage?.Model).ToArray(),
-                entries.Select(e => e.Usage?.Workload).ToArray()));
-
-            var moves = entries.SelectMany(e => e.Lots.Select(m => (e.Seq, m.LotId, m.Amount.Value))).ToArray();
-            batch.BatchCommands.Add(Command(
-                "INSERT INTO qubrid_ledger_lots (wallet_id, seq, lot_id, amount) SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[])",
-                walletId, moves.Select(m => m.Seq).ToArray(), moves.Select(m => m.LotId).ToArray(), moves.Select(m => m.Value).ToArray()));
-        }
-
-        if (changes.Sessions.Count > 0)
-        {
-            var sessions = changes.Sessions.Values.ToArray();
-            batch.BatchCommands.Add(Command(
-                """
-                INSERT INTO qubrid_wallet_sessions (wallet_id, session_id, instance_type, workload, usd_per_hour, started_at, state, stopped_at, charged, end_reason)
-                SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::numeric[], $6::timestamptz[], $7::text[], $8::timestamptz[], $9::bigint[], $10::text[])
-                ON CONFLICT (wallet_id, session_id) DO UPDATE
-                SET state = EXCLUDED.state, stopped_at = EXCLUDED.stopped_at, charged = EXCLUDED.charged, end_reason = EXCLUDED.end_reason
-                """,
-                walletId,
-                sessions.Select(x => x.SessionId).ToArray(),
-                sessions.Select(x => x.InstanceType).ToArray(),
-                sessions.Select(x => x.Workload).ToArray(),
-                sessions.Select(x => x.UsdPerHour).ToArray(),
-                sessions.Select(x => x.StartedAt.UtcDateTime).ToArray(),
-                sessions.Select(x => StateName(x.State)).ToArray(),
-                sessions.Select(x => x.StoppedAt?.UtcDateTime).ToArray(),
-                sessions.Select(x => x.Charged.Value).ToArray(),
-                sessions.Select(x => x.EndReason).ToArray()));
-        }
-
-        if (changes.Events.Count > 0)
-        {
-            // Event ids must follow commit order so that a reader's cursor never skips one: event-writing
-            // transactions (rare) take this lock before drawing ids and hold it until they commit.
-            batch.BatchCommands.Add(Command("SELECT pg_advisory_xact_lock(81770001)"));
-            var events = changes.Events;
-            batch.BatchCommands.Add(Command(
-                "INSERT INTO qubrid_events (at, kind, wallet_id, session_id, reason, balance, runway_seconds) SELECT u.at, u.kind, $1, u.session_id, u.reason, u.balance, u.runway FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[]) AS u(at, kind, session_id, reason, balance, runway)",
-                walletId,
-                events.Select(e => e.At.UtcDateTime).ToArray(),
-                events.Select(e => e.Kind).ToArray(),
-                events.Select(e => e.SessionId).ToArray(),
-                events.Select(e => e.Reason).ToArray(),
-                events.Select(e => e.Balance.Value).ToArray(),
-                events.Select(e => e.RunwaySeconds).ToArray()));
-        }
-
-        if (outcomes.Count > 0)
-        {
-            batch.BatchCommands.Add(Command(
-                """
-                INSERT INTO qubrid_idempotency (wallet_id, idempotency_key, fingerprint, seq, amount, balance_after, lot_id, created_at)
-                SELECT $1, k, f, s, a, b, l, $8 FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[]) AS u(k, f, s, a, b, l)
-                """,
-                walletId,
-                outcomes.Select(o => o.Key).ToArray(),
-                outcomes.Select(o => o.Fingerprint).ToArray(),
-                outcomes.Select(o => o.Seq).ToArray(),
-                outcomes.Select(o => o.Amount.Value).ToArray(),
-                outcomes.Select(o => o.BalanceAfter.Value).ToArray(),
-                outcomes.Select(o => o.LotId).ToArray(),
-                now.UtcDateTime));
-        }
-
-        try
-        {
-            await batch.ExecuteNonQueryAsync(ct);
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && creating)
-        {
-            throw new WalletConcurrencyException(walletId);
-        }
-        if (batch.BatchCommands[walletCommand].RecordsAffected != 1) throw new WalletConcurrencyException(walletId);
-        await tx.CommitAsync(ct);
-        return book.Version + 1;
-    }
+    public ValueTask DisposeAsync() => _writer.DisposeAsync();
 
     public async Task<IReadOnlyList<LotView>> ListLotsAsync(string walletId, int limit, CancellationToken ct = default)
     {

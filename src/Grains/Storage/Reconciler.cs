@@ -49,6 +49,11 @@ public static class Reconciler
             FROM qubrid_ledger_lots m LEFT JOIN qubrid_lots l USING (wallet_id, lot_id)
             WHERE l.lot_id IS NULL
             """),
+        ("movements belong to an entry", """
+            SELECT m.wallet_id, format('lot %s has a movement of %s for entry %s, which does not exist', m.lot_id, m.amount, m.seq)
+            FROM qubrid_ledger_lots m LEFT JOIN qubrid_ledger e USING (wallet_id, seq)
+            WHERE e.seq IS NULL
+            """),
         ("balance_after is the running sum", """
             SELECT wallet_id, format('entry %s says balance %s, running sum is %s', seq, balance_after, running)
             FROM (SELECT wallet_id, seq, balance_after, sum(amount) OVER (PARTITION BY wallet_id ORDER BY seq) AS running FROM qubrid_ledger) r
