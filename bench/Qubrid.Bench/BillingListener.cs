@@ -6,9 +6,10 @@ namespace Qubrid.Bench;
 public sealed class BillingListener : IDisposable
 {
     private readonly MeterListener _listener = new();
-    private long _batches, _batchedOps, _charges;
+    private long _batches, _batchedOps, _charges, _transactions, _transactionWallets;
 
     public LatencyHistogram CommitMicros { get; } = new();
+    public LatencyHistogram TransactionMicros { get; } = new();
     public LatencyHistogram TickLagMicros { get; } = new();
     public long Charges => Interlocked.Read(ref _charges);
     public long Ticks => TickLagMicros.Count;
@@ -30,6 +31,13 @@ public sealed class BillingListener : IDisposable
                     Interlocked.Increment(ref _batches);
                     Interlocked.Add(ref _batchedOps, value);
                     break;
+                case "qubrid.ledger.transaction.duration":
+                    TransactionMicros.RecordConcurrent(value);
+                    break;
+                case "qubrid.ledger.transaction.wallets":
+                    Interlocked.Increment(ref _transactions);
+                    Interlocked.Add(ref _transactionWallets, value);
+                    break;
                 case "qubrid.session.tick.lag":
                     TickLagMicros.RecordConcurrent(value);
                     break;
@@ -44,6 +52,9 @@ public sealed class BillingListener : IDisposable
     public void Reset()
     {
         CommitMicros.Reset();
+        TransactionMicros.Reset();
+        Interlocked.Exchange(ref _transactions, 0);
+        Interlocked.Exchange(ref _transactionWallets, 0);
         TickLagMicros.Reset();
         Interlocked.Exchange(ref _batches, 0);
         Interlocked.Exchange(ref _batchedOps, 0);
@@ -52,13 +63,24 @@ public sealed class BillingListener : IDisposable
 
     public long Commits => Interlocked.Read(ref _batches);
 
-    /// <summary>Mean operations per ledger transaction, commit p50 and p99 in ms, since the last reset.</summary>
-    public (double MeanBatch, double CommitP50Ms, double CommitP99Ms) CommitStats()
+    /// <summary>Since the last reset: operations per wallet batch, a wallet's commit wait, wallet batches per transaction, a transaction's time.</summary>
+    public CommitStats CommitStats()
     {
         long batches = Interlocked.Read(ref _batches);
-        double mean = batches == 0 ? 0 : (double)Interlocked.Read(ref _batchedOps) / batches;
-        return (mean, CommitMicros.Quantile(0.5) / 1000, CommitMicros.Quantile(0.99) / 1000);
+        long transactions = Interlocked.Read(ref _transactions);
+        return new CommitStats(
+            batches == 0 ? 0 : (double)Interlocked.Read(ref _batchedOps) / batches,
+            CommitMicros.Quantile(0.5) / 1000,
+            CommitMicros.Quantile(0.99) / 1000,
+            transactions == 0 ? 0 : (double)Interlocked.Read(ref _transactionWallets) / transactions,
+            TransactionMicros.Quantile(0.5) / 1000);
     }
 
     public void Dispose() => _listener.Dispose();
 }
+
+/// <summary>
+/// The ledger as the benchmark saw it: operations per wallet batch, how long a wallet waited for its batch to commit
+/// (p50/p99, queueing for the writer included), wallet batches per PostgreSQL transaction, and one transaction's time (p50).
+/// </summary>
+public readonly record struct CommitStats(double MeanBatch, double CommitP50Ms, double CommitP99Ms, double MeanWallets, double TransactionP50Ms);

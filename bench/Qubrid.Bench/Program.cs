@@ -103,11 +103,12 @@ public static class BenchProgram
             results.Runs.AddRange(await WalletWorkloads.RunAsync(Http, settings, host.ChargeOverHttpAsync, listener));
         }
 
-        Console.WriteLine("== system with Qubrid:Wallet:GroupCommit=false (one transaction per operation)");
-        await using (var host = await SystemHost.StartAsync(cs, new Dictionary<string, string?> { ["Qubrid:Wallet:GroupCommit"] = "false" }))
+        Console.WriteLine("== system with group commit off: Qubrid:Wallet:GroupCommit=false, Qubrid:Ledger:MaxWalletsPerCommit=1 (one transaction per operation)");
+        var noGroupCommit = new Dictionary<string, string?> { ["Qubrid:Wallet:GroupCommit"] = "false", ["Qubrid:Ledger:MaxWalletsPerCommit"] = "1" };
+        await using (var host = await SystemHost.StartAsync(cs, noGroupCommit))
         {
             await CheckpointAsync();
-            results.Runs.AddRange(await WalletWorkloads.RunAsync(NoGroupCommit, settings, host.ChargeAsync, listener, many: false, callers: [32]));
+            results.Runs.AddRange(await WalletWorkloads.RunAsync(NoGroupCommit, settings, host.ChargeAsync, listener, callers: [32]));
         }
         long acknowledged = LoadRunner.Totals.Of(System) + LoadRunner.Totals.Of(Http) + LoadRunner.Totals.Of(NoGroupCommit);
         results.Checks.Add(("system: inference_charge ledger rows = debits acknowledged", acknowledged,

@@ -49,6 +49,13 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
         return commit.Completion.Task;
     }
 
+    /// <summary>Writes these batches in one transaction attempt, exactly as a writer loop would; lets a test choose what shares a transaction.</summary>
+    internal async Task WriteTogetherAsync(IReadOnlyList<WalletCommit> commits)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync();
+        await WriteAsync(connection, commits.ToList());
+    }
+
     private async Task WriteLoopAsync()
     {
         NpgsqlConnection? connection = null;

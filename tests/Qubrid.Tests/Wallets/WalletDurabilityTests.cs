@@ -33,6 +33,32 @@ public class WalletDurabilityTests
     }
 
     [Fact]
+    public async Task A_replay_the_wallet_does_not_remember_is_caught_by_the_commit_and_the_rest_of_its_batch_still_applies()
+    {
+        await using var cluster = await BillingCluster.StartAsync(settings: new() { ["Qubrid:Wallet:RecentOutcomeCacheSize"] = "0" });
+        var wallet = await cluster.NewWalletAsync("forgetful");
+        var id = wallet.GetPrimaryKeyString();
+        await wallet.Credit(new CreditRequest("top", LedgerEntryKind.Topup, Usd(20m), "pay_1"));
+        var first = await wallet.Debit(new DebitRequest("q-1", LedgerEntryKind.InferenceCharge, Usd(1m), "m"));
+        var before = (await wallet.GetBalance())!.Total;
+        long rowsBefore = await cluster.LedgerRowsAsync(id);
+
+        var results = await Task.WhenAll(
+            wallet.Debit(new DebitRequest("q-1", LedgerEntryKind.InferenceCharge, Usd(1m), "m")),
+            wallet.Debit(new DebitRequest("q-2", LedgerEntryKind.InferenceCharge, Usd(2m), "m")),
+            wallet.Debit(new DebitRequest("q-1", LedgerEntryKind.InferenceCharge, Usd(5m), "m")),
+            wallet.Debit(new DebitRequest("q-3", LedgerEntryKind.InferenceCharge, Usd(3m), "m")));
+
+        Assert.Equal(first with { Replayed = true }, results[0]);
+        Assert.True(results[1].Succeeded && !results[1].Replayed);
+        Assert.Equal(WalletOpStatus.IdempotencyConflict, results[2].Status);
+        Assert.True(results[3].Succeeded && !results[3].Replayed);
+        Assert.Equal(before - Usd(5m), (await wallet.GetBalance())!.Total);
+        Assert.Equal(rowsBefore + 2, await cluster.LedgerRowsAsync(id));
+        Assert.True((await Reconciler.RunAsync(cluster.Db)).IsClean);
+    }
+
+    [Fact]
     public async Task A_read_just_after_expiry_excludes_the_lot_and_the_expiration_entry_removes_it()
     {
         await using var cluster = await StartAsync();
