@@ -85,7 +85,8 @@ public static class Report
         md.AppendLine($"- **{BenchProgram.Baseline}**: written directly with Npgsql, one transaction per debit: `UPDATE … SET balance = balance - $2 WHERE … AND balance >= $2 RETURNING balance`, " +
                       "then `INSERT` of the ledger row (unique idempotency key), then `COMMIT`.");
         md.AppendLine($"- **{BenchProgram.System}**: an Orleans cluster client → the silo's gateway (loopback TCP) → `IWalletGrain.ChargeInference` → the real ledger " +
-                      "store (PostgreSQL: wallet row, lots, ledger entry, lot movements, idempotency row, all in one transaction per batch).");
+                      "store (PostgreSQL: wallet rows, lots, ledger entries, lot movements, idempotency rows; the silo's ledger writer puts the batches of all wallets " +
+                      "waiting at that moment in one transaction, sent in one round trip, its statements prepared automatically by Npgsql).");
         md.AppendLine($"- **{BenchProgram.Http}**: `POST /v1/inference/charges` with an orchestrator key to the real API on Kestrel (loopback), which is itself a cluster client of the same silo.");
         md.AppendLine($"- **{BenchProgram.InMemory}**: the system path with the `ILedgerStore` replaced by an in-memory one — the upper bound without the ledger write.");
         md.AppendLine();
