@@ -204,25 +204,30 @@ public sealed partial class WalletGrain(
     /// Idempotency keys the wallet does not remember are checked by the commit itself: a key already
     /// recorded refuses the whole batch, and only then are the batch's keys looked up and the batch
     /// decided again, its replays answered from the record. A first-time request costs no lookup.
+    /// A refused request writes nothing, so the commit cannot vouch for its key: before a refusal is
+    /// answered, the keys are looked up (a retry of an acknowledged debit must replay, not be refused).
     /// </summary>
     private async Task<object[]> DecideAndCommitAsync(List<Pending> batch)
     {
         var stored = new Dictionary<string, StoredOutcome>(StringComparer.Ordinal);
+        bool lookedUp = false;
         for (int attempt = 1; ; attempt++)
         {
             try
             {
-                return await DecideAndCommitAsync(batch, stored);
+                if (await DecideAndCommitAsync(batch, stored, lookedUp) is { } results) return results;
             }
             catch (IdempotencyKeyTakenException) when (attempt < MaxDecideAttempts)
             {
-                var keys = batch.Select(p => p.Key).OfType<string>().Where(k => !_recent.ContainsKey(k)).Distinct().ToList();
-                stored = await store.FindOutcomesAsync(WalletId, keys);
             }
+            var keys = batch.Select(p => p.Key).OfType<string>().Where(k => !_recent.ContainsKey(k)).Distinct().ToList();
+            stored = await store.FindOutcomesAsync(WalletId, keys);
+            lookedUp = true;
         }
     }
 
-    private async Task<object[]> DecideAndCommitAsync(List<Pending> batch, Dictionary<string, StoredOutcome> stored)
+    /// <summary>Decides the batch and commits it; null (nothing written) when a refusal needs the keys looked up first.</summary>
+    private async Task<object[]?> DecideAndCommitAsync(List<Pending> batch, Dictionary<string, StoredOutcome> stored, bool keysLookedUp)
     {
         var now = clock.UtcNow;
         var work = _book?.Clone();
@@ -294,6 +299,7 @@ public sealed partial class WalletGrain(
             var outcome = p.Kind == OpKind.Credit ? ApplyCredit(work, p.Credit!, now) : work.Debit(p.Debit!, now);
             if (outcome.Status != WalletOpStatus.Applied)
             {
+                if (!keysLookedUp) return null;
                 results[i] = new WalletOpResult(outcome.Status, Amount: outcome.Available, BalanceAfter: outcome.Available,
                     ErrorCode: ErrorCodes.InsufficientCredits,
                     Detail: $"The wallet holds {outcome.Available.ToUsd():0.######} USD, less than {p.Debit!.Amount.ToUsd():0.######} USD.");

@@ -1,3 +1,4 @@
+using System.Data;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -25,6 +26,7 @@ internal sealed class WalletCommit(WalletBook book, BookChanges changes, IReadOn
 /// of the batch goes in one implicit transaction, which PostgreSQL commits only if none fails. When
 /// one wallet's batch is refused (its version moved, an idempotency key was already taken) the whole
 /// transaction wrote nothing, and each batch is written again on its own so that only the refused one fails.
+/// Only a lost connection fails every batch of a transaction: then nobody knows whether it committed.
 /// </summary>
 internal sealed partial class LedgerWriter : IAsyncDisposable
 {
@@ -60,32 +62,30 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
     {
         NpgsqlConnection? connection = null;
         var batch = new List<WalletCommit>(_maxWallets);
-        try
+        while (await _queue.Reader.WaitToReadAsync())
         {
-            while (await _queue.Reader.WaitToReadAsync())
+            batch.Clear();
+            while (batch.Count < _maxWallets && _queue.Reader.TryRead(out var next)) batch.Add(next);
+            if (batch.Count == 0) continue;
+            try
             {
-                batch.Clear();
-                while (batch.Count < _maxWallets && _queue.Reader.TryRead(out var next)) batch.Add(next);
-                if (batch.Count == 0) continue;
-                try
-                {
-                    connection ??= await _dataSource.OpenConnectionAsync();
-                    await WriteAsync(connection, batch);
-                }
-                catch (Exception e)
-                {
-                    // The connection may be broken: nobody knows whether the last transaction committed. Its
-                    // wallets reload from the tables; the next batch gets a fresh connection.
-                    foreach (var c in batch) c.Completion.TrySetException(e);
-                    if (connection is not null) await connection.DisposeAsync();
-                    connection = null;
-                }
+                connection ??= await _dataSource.OpenConnectionAsync();
+                await WriteAsync(connection, batch);
+            }
+            catch (Exception e)
+            {
+                // Perhaps the connection was lost mid-transaction: nobody knows whether it committed, so every
+                // wallet of it fails and reloads from the tables.
+                foreach (var c in batch) c.Completion.TrySetException(e);
+            }
+            // A connection the server closed (a fatal error, a lost socket) is replaced before the next batch.
+            if (connection is not null && connection.FullState != ConnectionState.Open)
+            {
+                await DisposeQuietlyAsync(connection);
+                connection = null;
             }
         }
-        finally
-        {
-            if (connection is not null) await connection.DisposeAsync();
-        }
+        if (connection is not null) await DisposeQuietlyAsync(connection);
     }
 
     private async Task WriteAsync(NpgsqlConnection connection, List<WalletCommit> batch)
@@ -97,10 +97,10 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
             Completed(batch, started);
             return;
         }
-        catch (PostgresException e) when (batch.Count > 1 && IsRefusal(e))
+        catch (Exception e) when (batch.Count > 1 && WroteNothing(e, connection))
         {
-            // Nothing of this transaction was written; find out whose batch was refused.
-            LogRetryingAlone(_logger, batch.Count, e.SqlState, e.ConstraintName);
+            // Nothing of this transaction was written; write each batch alone so that only a bad one fails.
+            LogWritingAlone(_logger, e, batch.Count);
         }
         catch (PostgresException e)
         {
@@ -115,10 +115,30 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
                 await ExecuteAsync(connection, [c]);
                 Completed([c], started);
             }
-            catch (PostgresException e)
+            catch (Exception e) when (WroteNothing(e, connection))
             {
-                c.Completion.TrySetException(Translate(e, c));
+                c.Completion.TrySetException(e is PostgresException pg ? Translate(pg, c) : e);
             }
+        }
+    }
+
+    /// <summary>
+    /// Whether a failed attempt certainly wrote nothing: the server refused a statement (the implicit
+    /// transaction rolled back) or this process failed before sending; not when the connection was lost.
+    /// </summary>
+    private static bool WroteNothing(Exception e, NpgsqlConnection connection) =>
+        connection.FullState == ConnectionState.Open
+        && (e is PostgresException || e is not (NpgsqlException or OperationCanceledException or TimeoutException));
+
+    private static async Task DisposeQuietlyAsync(NpgsqlConnection connection)
+    {
+        try
+        {
+            await connection.DisposeAsync();
+        }
+        catch (Exception)
+        {
+            // A broken connection may fail to close; it is gone either way.
         }
     }
 
@@ -135,11 +155,6 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
         CommitStatements.AddTo(batch, commits);
         await batch.ExecuteNonQueryAsync();
     }
-
-    /// <summary>A refusal of one wallet's batch (as opposed to a fault of the database): integrity, version or deadlock.</summary>
-    private static bool IsRefusal(PostgresException e) =>
-        e.SqlState is CommitStatements.VersionMoved or PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
-        || e.SqlState.StartsWith("23", StringComparison.Ordinal);
 
     private static Exception Translate(PostgresException e, WalletCommit commit)
     {
@@ -160,8 +175,8 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
         await Task.WhenAll(_loops);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "A ledger transaction of {Wallets} wallets was refused ({SqlState} {Constraint}); writing each wallet alone")]
-    private static partial void LogRetryingAlone(ILogger logger, int wallets, string sqlState, string? constraint);
+    [LoggerMessage(Level = LogLevel.Information, Message = "A ledger transaction of {Wallets} wallets was refused; writing each wallet alone")]
+    private static partial void LogWritingAlone(ILogger logger, Exception exception, int wallets);
 }
 
 /// <summary>The statements of one ledger transaction over any number of wallets' batches, one per table, rows passed as arrays.</summary>

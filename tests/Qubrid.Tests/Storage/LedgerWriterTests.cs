@@ -68,6 +68,39 @@ public sealed class LedgerWriterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_taken_idempotency_key_fails_only_its_own_wallet_batch()
+    {
+        var books = await CreateWalletsAsync("good", "replayed");
+        var earlier = DebitCommit(books[1], "used-key", 1m);
+        var replayed = earlier.Book;
+        replayed.Version = await _writer.CommitAsync(earlier);
+        var goodCommit = DebitCommit(books[0], "g-1", 2m);
+        var replayCommit = DebitCommit(replayed, "used-key", 1m);
+
+        await _writer.WriteTogetherAsync([goodCommit, replayCommit]);
+
+        Assert.Equal(2, await goodCommit.Completion.Task);
+        await Assert.ThrowsAsync<IdempotencyKeyTakenException>(() => replayCommit.Completion.Task);
+        Assert.Equal(2, await LedgerRowsAsync(books[0].WalletId));
+        Assert.Equal(2, await LedgerRowsAsync(replayed.WalletId));
+    }
+
+    [Fact]
+    public async Task A_batch_the_server_cannot_store_fails_alone_and_the_others_of_its_transaction_commit()
+    {
+        var books = await CreateWalletsAsync("good", "bad");
+        var goodCommit = DebitCommit(books[0], "g-1", 2m);
+        var badCommit = DebitCommit(books[1], "b-1", 2m, reference: "nul\0in text"); // PostgreSQL text cannot hold NUL
+
+        await _writer.WriteTogetherAsync([goodCommit, badCommit]);
+
+        Assert.Equal(2, await goodCommit.Completion.Task);
+        await Assert.ThrowsAsync<PostgresException>(() => badCommit.Completion.Task);
+        Assert.Equal(2, await LedgerRowsAsync(books[0].WalletId));
+        Assert.Equal(1, await LedgerRowsAsync(books[1].WalletId));
+    }
+
+    [Fact]
     public async Task Creating_a_wallet_that_exists_is_refused_as_a_concurrent_write()
     {
         var existing = (await CreateWalletsAsync("dup"))[0];
@@ -109,10 +142,10 @@ public sealed class LedgerWriterTests : IAsyncLifetime
     }
 
     /// <summary>A debit decided on a copy of <paramref name="book"/>, with its idempotency record.</summary>
-    private static WalletCommit DebitCommit(WalletBook book, string key, decimal usd)
+    private static WalletCommit DebitCommit(WalletBook book, string key, decimal usd, string reference = "model-x")
     {
         var work = book.Clone();
-        var request = new DebitRequest(key, LedgerEntryKind.InferenceCharge, Micros.FromUsd(usd), "model-x");
+        var request = new DebitRequest(key, LedgerEntryKind.InferenceCharge, Micros.FromUsd(usd), reference);
         var outcome = work.Debit(request, Now);
         Assert.Equal(WalletOpStatus.Applied, outcome.Status);
         var entry = outcome.Entry!;

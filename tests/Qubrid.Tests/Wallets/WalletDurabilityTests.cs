@@ -59,6 +59,27 @@ public class WalletDurabilityTests
     }
 
     [Fact]
+    public async Task A_forgotten_replay_of_a_debit_the_balance_no_longer_covers_returns_the_first_result()
+    {
+        await using var cluster = await BillingCluster.StartAsync(settings: new() { ["Qubrid:Wallet:RecentOutcomeCacheSize"] = "0" });
+        var wallet = await cluster.NewWalletAsync("forgot-poor");
+        var id = wallet.GetPrimaryKeyString();
+        var all = (await wallet.GetBalance())!.Total;
+        var request = new DebitRequest("take-most", LedgerEntryKind.InferenceCharge, all - Usd(0.5m), "m");
+        var first = await wallet.Debit(request);
+        long rows = await cluster.LedgerRowsAsync(id);
+
+        var replay = await wallet.Debit(request);
+        var different = await wallet.Debit(request with { Amount = all });
+
+        Assert.True(first.Succeeded);
+        Assert.Equal(first with { Replayed = true }, replay);
+        Assert.Equal(WalletOpStatus.IdempotencyConflict, different.Status);
+        Assert.Equal(Usd(0.5m), (await wallet.GetBalance())!.Total);
+        Assert.Equal(rows, await cluster.LedgerRowsAsync(id));
+    }
+
+    [Fact]
     public async Task A_read_just_after_expiry_excludes_the_lot_and_the_expiration_entry_removes_it()
     {
         await using var cluster = await StartAsync();
