@@ -216,17 +216,34 @@ public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, I
         return (await FindAsync(userId, key, ct))!; // ours, or the one a concurrent request with the same key wrote
     }
 
+    /// <summary>
+    /// Moves the payment from the status it was read with to <paramref name="status"/>. A payment only moves
+    /// forward: when a concurrent request or the recovery loop moved it first, nothing is overwritten and the
+    /// row as it now stands is returned, so the caller carries on from there.
+    /// </summary>
     private async Task<Payment> UpdateAsync(Payment payment, string status, long? lotId, string? failure, CancellationToken ct)
     {
         await using var cmd = db.CreateCommand(
-            "UPDATE qubrid_payments SET status = $2, lot_id = coalesce($3, lot_id), failure = $4, updated_at = $5 WHERE payment_id = $1");
+            """
+            UPDATE qubrid_payments SET status = $2, lot_id = coalesce($3, lot_id), failure = $4, updated_at = $5
+            WHERE payment_id = $1 AND status = $6
+            RETURNING payment_id, fingerprint, amount, status, lot_id, failure
+            """);
         cmd.Parameters.Add(new NpgsqlParameter { Value = payment.PaymentId });
         cmd.Parameters.Add(new NpgsqlParameter { Value = status });
         cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)lotId ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });
         cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)failure ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = time.GetUtcNow().UtcDateTime });
-        await cmd.ExecuteNonQueryAsync(ct);
-        return payment with { Status = status, LotId = lotId ?? payment.LotId, Failure = failure };
+        cmd.Parameters.Add(new NpgsqlParameter { Value = payment.Status });
+        await using (var reader = await cmd.ExecuteReaderAsync(ct))
+        {
+            if (await reader.ReadAsync(ct)) return Read(reader, 0);
+        }
+        await using var current = db.CreateCommand(
+            "SELECT payment_id, fingerprint, amount, status, lot_id, failure FROM qubrid_payments WHERE payment_id = $1");
+        current.Parameters.Add(new NpgsqlParameter { Value = payment.PaymentId });
+        await using var row = await current.ExecuteReaderAsync(ct);
+        return await row.ReadAsync(ct) ? Read(row, 0) : throw new InvalidOperationException($"Payment {payment.PaymentId} disappeared.");
     }
 
     private static Payment Read(NpgsqlDataReader r, int o) => new(r.GetString(o), r.GetString(o + 1), r.GetInt64(o + 2), r.GetString(o + 3),

@@ -59,6 +59,27 @@ public class TopupApiTests(ApiHost api)
     }
 
     [Fact]
+    public async Task Concurrent_retries_of_a_topup_and_the_recovery_loop_credit_it_once_and_leave_it_succeeded()
+    {
+        var (userId, user) = await api.NewUserAsync("race");
+        var topups = (Qubrid.Api.Payments.TopupService)api.Factory.Services.GetService(typeof(Qubrid.Api.Payments.TopupService))!;
+
+        var posts = Enumerable.Range(0, 8).Select(_ => user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/topups", new { amount = 10, paymentToken = "tok_visa" }, "race-key")));
+        var recovery = Enumerable.Range(0, 2).Select(_ => topups.SettleStaleAsync(TimeSpan.Zero, CancellationToken.None));
+        var responses = await Task.WhenAll(posts);
+        await Task.WhenAll(recovery);
+
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
+        var bodies = await Task.WhenAll(responses.Select(r => r.Content.ReadAsStringAsync()));
+        Assert.Single(bodies.Distinct());
+        Assert.Equal(15m, (await Json(await user.GetAsync($"/v1/wallets/{userId}"))).GetProperty("total").GetDecimal());
+        Assert.Equal("succeeded", (await Json(responses[0])).GetProperty("status").GetString());
+        await using var cmd = api.Db.CreateCommand("SELECT status FROM qubrid_payments WHERE user_id = $1");
+        cmd.Parameters.Add(new Npgsql.NpgsqlParameter { Value = userId });
+        Assert.Equal("succeeded", (string)(await cmd.ExecuteScalarAsync())!);
+    }
+
+    [Fact]
     public async Task A_payment_a_crash_left_charged_but_not_credited_is_credited_once_by_recovery()
     {
         var (userId, user) = await api.NewUserAsync("recover");
