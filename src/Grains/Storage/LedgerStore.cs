@@ -31,10 +31,12 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
 
     public NpgsqlDataSource DataSource => dataSource;
 
-    /// <summary>Loads the wallet with its open lots, or null when it was never created.</summary>
+    /// <summary>Loads the wallet with its open lots and running sessions, all from one snapshot, or null when it was never created.</summary>
     public async Task<WalletBook?> LoadAsync(string walletId, CancellationToken ct = default)
     {
-        await using var batch = dataSource.CreateBatch();
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        await using var batch = new NpgsqlBatch(conn, tx);
         batch.BatchCommands.Add(Command("SELECT balance, next_seq, version, low_balance_notified FROM qubrid_wallets WHERE wallet_id = $1", walletId));
         batch.BatchCommands.Add(Command(
             "SELECT lot_id, kind, amount, remaining, granted_at, expires_at, source FROM qubrid_lots WHERE wallet_id = $1 AND remaining > 0",
@@ -52,6 +54,8 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         await reader.NextResultAsync(ct);
         var sessions = new List<SessionView>();
         while (await reader.ReadAsync(ct)) sessions.Add(ReadSession(reader));
+        await reader.DisposeAsync();
+        await tx.CommitAsync(ct);
         return new WalletBook(walletId, balance, nextSeq, version, lots, sessions, lowBalanceNotified);
     }
 
