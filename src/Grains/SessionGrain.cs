@@ -68,7 +68,7 @@ public sealed partial class SessionGrain(
             if (S.State == SessionState.Running)
             {
                 await state.WriteStateAsync();
-                await this.RegisterOrUpdateReminder(ChargeReminder, meteringOptions.Value.ChargeInterval, meteringOptions.Value.ChargeInterval);
+                await this.RegisterOrUpdateReminder(ReminderFor(S.UserId!), meteringOptions.Value.ChargeInterval, meteringOptions.Value.ChargeInterval);
             }
             return new SessionOpResult(WalletOpStatus.Applied, await ViewAsync());
         }
@@ -77,10 +77,18 @@ public sealed partial class SessionGrain(
         if (rate is null)
             return SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.UnknownInstanceType, $"Unknown instance type '{request.InstanceType}'.");
 
+        // The reminder comes first and names the wallet: if this activation dies after the wallet opened the
+        // session but before the state below is stored, the reminder still fires and the session adopts the
+        // wallet's record (ReceiveReminder), so a session the wallet counts as running is always metered.
         var metering = meteringOptions.Value;
+        await this.RegisterOrUpdateReminder(ReminderFor(request.UserId), metering.ChargeInterval, metering.ChargeInterval);
         var opened = await Wallet(request.UserId).OpenSession(new OpenSessionRequest(SessionId, rate.InstanceType, workload,
             rate.UsdPerHour, clock.UtcNow, metering.MinimumRunway));
-        if (!opened.Succeeded) return opened;
+        if (!opened.Succeeded)
+        {
+            await UnregisterChargeReminderAsync();
+            return opened;
+        }
 
         // The wallet's record wins: after a crash and a retried start it holds the first start's time and rate.
         Adopt(opened.Session!);
@@ -90,11 +98,12 @@ public sealed partial class SessionGrain(
         }
         catch
         {
-            state.State = new SessionGrainState(); // not stored: the retried start opens (idempotently) and stores again
+            // Not stored: the reminder, or a retried start (idempotent on the wallet), stores it later.
+            state.State = new SessionGrainState();
+            DeactivateOnIdle();
             throw;
         }
         if (S.State == SessionState.Running) BillingMetrics.SessionStartedRunning();
-        await this.RegisterOrUpdateReminder(ChargeReminder, metering.ChargeInterval, metering.ChargeInterval);
         LogStarted(logger, SessionId, S.UserId!, S.InstanceType, S.UsdPerHour);
         return opened;
     }
@@ -146,8 +155,8 @@ public sealed partial class SessionGrain(
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (reminderName != ChargeReminder) return;
-        if (!Exists)
+        if (!IsChargeReminder(reminderName)) return;
+        if (!Exists && !await AdoptFromWalletAsync(reminderName))
         {
             await UnregisterChargeReminderAsync();
             return;
@@ -159,6 +168,28 @@ public sealed partial class SessionGrain(
     }
 
     private IWalletGrain Wallet(string userId) => GrainFactory.GetGrain<IWalletGrain>(userId);
+
+    /// <summary>The charge reminder carries the wallet's id, so that a session whose state was never stored can find its record.</summary>
+    private static string ReminderFor(string userId) => $"{ChargeReminder}:{userId}";
+
+    private static bool IsChargeReminder(string name) =>
+        name == ChargeReminder || name.StartsWith($"{ChargeReminder}:", StringComparison.Ordinal);
+
+    /// <summary>
+    /// A reminder fired for a session with no stored state: its start died after the reminder was registered.
+    /// If the wallet opened the session, take over the wallet's record and store it; otherwise there is nothing to meter.
+    /// </summary>
+    private async Task<bool> AdoptFromWalletAsync(string reminderName)
+    {
+        if (reminderName.Length <= ChargeReminder.Length + 1) return false;
+        var userId = reminderName[(ChargeReminder.Length + 1)..];
+        if (await Wallet(userId).GetSession(SessionId) is not { } recorded) return false;
+        Adopt(recorded);
+        await state.WriteStateAsync();
+        if (S.State == SessionState.Running) BillingMetrics.SessionStartedRunning();
+        LogAdopted(logger, SessionId, userId);
+        return true;
+    }
 
     private void Adopt(SessionView session)
     {
@@ -186,12 +217,17 @@ public sealed partial class SessionGrain(
 
     private async Task UnregisterChargeReminderAsync()
     {
-        var reminder = await this.GetReminder(ChargeReminder);
-        if (reminder is not null) await this.UnregisterReminder(reminder);
+        foreach (var reminder in await this.GetReminders())
+        {
+            if (IsChargeReminder(reminder.ReminderName)) await this.UnregisterReminder(reminder);
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} started for {UserId} on {InstanceType} at {UsdPerHour} USD/h")]
     private static partial void LogStarted(ILogger logger, string sessionId, string userId, string instanceType, decimal usdPerHour);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId} was opened on wallet {UserId} by a start that died before storing it; metering it from the wallet's record")]
+    private static partial void LogAdopted(ILogger logger, string sessionId, string userId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} ended ({EndReason}); charged {ChargedUsd} USD")]
     private static partial void LogEnded(ILogger logger, string sessionId, string endReason, decimal chargedUsd);

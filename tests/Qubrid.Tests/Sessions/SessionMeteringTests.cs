@@ -68,6 +68,43 @@ public class SessionMeteringTests
     }
 
     [Fact]
+    public async Task A_session_whose_start_died_after_the_wallet_opened_it_is_still_metered_by_its_reminder()
+    {
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
+        var wallet = await cluster.NewWalletAsync("orphan");
+        var userId = wallet.GetPrimaryKeyString();
+        var sessionId = $"sess-{Guid.NewGuid():N}";
+        // The session's state cannot be stored, as if its silo died right after the wallet opened the session.
+        await TestDatabase.ExecAsync(cluster.Db, """
+            CREATE TABLE test_failing_grains (key text PRIMARY KEY);
+            CREATE FUNCTION test_fail_grain_write() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM test_failing_grains WHERE key = NEW.grainidextensionstring) THEN
+                    RAISE EXCEPTION 'test: no state may be stored for %', NEW.grainidextensionstring;
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_fail_grain_write BEFORE INSERT OR UPDATE ON orleansstorage FOR EACH ROW EXECUTE FUNCTION test_fail_grain_write();
+            """);
+        await TestDatabase.ExecAsync(cluster.Db, "INSERT INTO test_failing_grains VALUES ($1)", sessionId);
+        var session = cluster.Grains.GetGrain<ISessionGrain>(sessionId);
+
+        await Assert.ThrowsAnyAsync<Exception>(() => session.Start(new StartSessionRequest(userId, "A100")));
+        var opened = (await wallet.GetSession(sessionId))!;
+        Assert.Equal(SessionState.Running, opened.State);
+        await TestDatabase.ExecAsync(cluster.Db, "DELETE FROM test_failing_grains");
+
+        // Nobody calls the session again (the orchestrator never retried): its reminder finds the wallet's record.
+        var charged = await EventuallyAsync(() => wallet.GetSession(sessionId), s => s!.Charged.IsPositive);
+        Assert.True(charged!.Charged.IsPositive, "the session the wallet counts as running was never charged");
+        Assert.Equal(opened.StartedAt, (await session.Get())!.StartedAt);
+        var stopped = await session.Stop();
+        Assert.True(stopped.Succeeded, stopped.Detail);
+        Assert.Equal(Qubrid.Core.Metering.Owed(1.69m, opened.StartedAt, stopped.Session!.StoppedAt!.Value), stopped.Session.Charged);
+        Assert.Equal(stopped.Session.Charged, await SessionLedgerTotal(cluster, userId, sessionId));
+    }
+
+    [Fact]
     public async Task Running_out_of_credits_takes_the_rest_terminates_the_session_and_records_a_readable_event()
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
