@@ -16,7 +16,6 @@ internal sealed class WalletCommit(WalletBook book, BookChanges changes, IReadOn
     public IReadOnlyList<StoredOutcome> Outcomes { get; } = outcomes;
     public DateTimeOffset Now { get; } = now;
     public TaskCompletionSource<long> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    public int Operations => Changes.Entries.Count + Changes.Sessions.Count + Changes.Events.Count + 1;
 }
 
 /// <summary>
