@@ -31,6 +31,9 @@ public interface IWalletGrain : IGrainWithStringKey
 
     [Alias("GetSession"), ReadOnly] Task<SessionView?> GetSession(string sessionId);
 
+    /// <summary>The session as recorded once every operation queued before this call has been decided and committed (a pending open included).</summary>
+    [Alias("GetSessionAfterQueued")] Task<SessionView?> GetSessionAfterQueued(string sessionId);
+
     /// <summary>Prices a query from its token counts; refused (nothing debited) when the balance cannot pay it.</summary>
     [Alias("ChargeInference")] Task<WalletOpResult> ChargeInference(InferenceChargeRequest request);
 

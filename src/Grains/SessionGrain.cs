@@ -34,20 +34,51 @@ public sealed partial class SessionGrain(
     private const string ChargeReminder = "charge";
     private static readonly Regex IdPattern = new("^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$", RegexOptions.Compiled);
 
+    private bool _counted;
+
     private string SessionId => this.GetPrimaryKeyString();
     private SessionGrainState S => state.State;
     private bool Exists => S.UserId is not null;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (Exists && S.State == SessionState.Running) BillingMetrics.SessionStartedRunning();
+        CountAsRunning(Exists && S.State == SessionState.Running);
         return Task.CompletedTask;
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (Exists && S.State == SessionState.Running) BillingMetrics.SessionStoppedRunning();
+        CountAsRunning(false);
         return Task.CompletedTask;
+    }
+
+    /// <summary>Keeps this activation's share of the running-sessions gauge in step with its state, on every path.</summary>
+    private void CountAsRunning(bool running)
+    {
+        if (running == _counted) return;
+        _counted = running;
+        if (running) BillingMetrics.SessionStartedRunning();
+        else BillingMetrics.SessionStoppedRunning();
+    }
+
+    /// <summary>
+    /// Stores the state. When that fails (or its answer was lost) this activation's copy and version may
+    /// be wrong, so it is dropped: the next activation starts from what is stored, and the wallet holds the truth.
+    /// </summary>
+    private async Task StoreAsync()
+    {
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            state.State = new SessionGrainState();
+            CountAsRunning(false);
+            DeactivateOnIdle();
+            throw;
+        }
+        CountAsRunning(S.State == SessionState.Running);
     }
 
     public async Task<SessionOpResult> Start(StartSessionRequest request)
@@ -58,6 +89,18 @@ public sealed partial class SessionGrain(
         if (!Workloads.All.Contains(workload))
             return SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.InvalidRequest, $"Workload must be one of {string.Join(", ", Workloads.All)}.");
 
+        // A start that died after registering its reminder may have had the wallet open the session: take
+        // that record over first, so that this start is compared with it (and never removes its reminder).
+        // A reminder whose wallet never opened the session is left over from a start that failed: removed.
+        if (!Exists)
+        {
+            foreach (var reminder in (await this.GetReminders()).Where(r => IsChargeReminder(r.ReminderName)))
+            {
+                if (!Exists && await AdoptFromWalletAsync(reminder.ReminderName)) continue;
+                if (!Exists || reminder.ReminderName != ReminderFor(S.UserId!)) await this.UnregisterReminder(reminder);
+            }
+        }
+
         if (Exists)
         {
             if (S.UserId != request.UserId || S.InstanceType != request.InstanceType || S.Workload != workload)
@@ -67,8 +110,9 @@ public sealed partial class SessionGrain(
             // make sure the state is stored and the charge reminder exists (both are safe to repeat).
             if (S.State == SessionState.Running)
             {
-                await state.WriteStateAsync();
+                await StoreAsync();
                 await this.RegisterOrUpdateReminder(ReminderFor(S.UserId!), meteringOptions.Value.ChargeInterval, meteringOptions.Value.ChargeInterval);
+                if (await this.GetReminder(ChargeReminder) is { } legacy) await this.UnregisterReminder(legacy); // named before reminders carried the wallet
             }
             return new SessionOpResult(WalletOpStatus.Applied, await ViewAsync());
         }
@@ -91,19 +135,9 @@ public sealed partial class SessionGrain(
         }
 
         // The wallet's record wins: after a crash and a retried start it holds the first start's time and rate.
+        // If storing fails, the reminder (or a retried start, idempotent on the wallet) stores it later.
         Adopt(opened.Session!);
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            // Not stored: the reminder, or a retried start (idempotent on the wallet), stores it later.
-            state.State = new SessionGrainState();
-            DeactivateOnIdle();
-            throw;
-        }
-        if (S.State == SessionState.Running) BillingMetrics.SessionStartedRunning();
+        await StoreAsync();
         LogStarted(logger, SessionId, S.UserId!, S.InstanceType, S.UsdPerHour);
         return opened;
     }
@@ -121,8 +155,7 @@ public sealed partial class SessionGrain(
             Metering.Owed(S.UsdPerHour, S.StartedAt, stoppedAt), Final: true, stoppedAt));
         if (!result.Succeeded) return result;
         Adopt(result.Session!);
-        await state.WriteStateAsync();
-        BillingMetrics.SessionStoppedRunning();
+        await StoreAsync();
         await UnregisterChargeReminderAsync();
         LogEnded(logger, SessionId, S.EndReason ?? "", S.Charged.ToUsd());
         return result;
@@ -143,8 +176,7 @@ public sealed partial class SessionGrain(
         Adopt(result.Session!);
         if (S.State != wasRunning)
         {
-            await state.WriteStateAsync();
-            BillingMetrics.SessionStoppedRunning();
+            await StoreAsync();
             await UnregisterChargeReminderAsync();
             LogEnded(logger, SessionId, S.EndReason ?? "", S.Charged.ToUsd());
         }
@@ -183,10 +215,10 @@ public sealed partial class SessionGrain(
     {
         if (reminderName.Length <= ChargeReminder.Length + 1) return false;
         var userId = reminderName[(ChargeReminder.Length + 1)..];
-        if (await Wallet(userId).GetSession(SessionId) is not { } recorded) return false;
+        // Behind whatever the wallet has queued: an open still on its way must not be mistaken for none.
+        if (await Wallet(userId).GetSessionAfterQueued(SessionId) is not { } recorded) return false;
         Adopt(recorded);
-        await state.WriteStateAsync();
-        if (S.State == SessionState.Running) BillingMetrics.SessionStartedRunning();
+        await StoreAsync();
         LogAdopted(logger, SessionId, userId);
         return true;
     }

@@ -106,6 +106,12 @@ public sealed partial class WalletGrain(
         return (await store.FindSessionsAsync(WalletId, [sessionId])).SingleOrDefault();
     }
 
+    public async Task<SessionView?> GetSessionAfterQueued(string sessionId)
+    {
+        await Enqueue(Pending.Maintenance());
+        return await GetSession(sessionId);
+    }
+
     public async Task<WalletBalance?> GetBalance()
     {
         await RefreshIfStaleAsync();

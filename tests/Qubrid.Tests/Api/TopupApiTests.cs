@@ -59,24 +59,69 @@ public class TopupApiTests(ApiHost api)
     }
 
     [Fact]
-    public async Task Concurrent_retries_of_a_topup_and_the_recovery_loop_credit_it_once_and_leave_it_succeeded()
+    public async Task A_request_whose_payment_the_recovery_loop_settled_meanwhile_answers_with_that_lot_never_moves_it_back_and_credits_nothing_more()
     {
         var (userId, user) = await api.NewUserAsync("race");
-        var topups = (Qubrid.Api.Payments.TopupService)api.Factory.Services.GetService(typeof(Qubrid.Api.Payments.TopupService))!;
+        var services = api.Factory.Services;
+        var gateway = new HeldGateway(new Qubrid.Api.Payments.SandboxPaymentGateway(api.Db));
+        var topups = new Qubrid.Api.Payments.TopupService(api.Db, gateway, (IClusterClient)services.GetService(typeof(IClusterClient))!, TimeProvider.System);
+        await TestDatabase.ExecAsync(api.Db, """
+            CREATE TABLE IF NOT EXISTS test_payment_moves (payment_id text, from_status text, to_status text);
+            CREATE OR REPLACE FUNCTION test_log_payment_move() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO test_payment_moves VALUES (NEW.payment_id, OLD.status, NEW.status);
+                RETURN NEW;
+            END $$;
+            DROP TRIGGER IF EXISTS test_log_payment_move ON qubrid_payments;
+            CREATE TRIGGER test_log_payment_move AFTER UPDATE ON qubrid_payments FOR EACH ROW EXECUTE FUNCTION test_log_payment_move();
+            """);
 
-        var posts = Enumerable.Range(0, 8).Select(_ => user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/topups", new { amount = 10, paymentToken = "tok_visa" }, "race-key")));
-        var recovery = Enumerable.Range(0, 2).Select(_ => topups.SettleStaleAsync(TimeSpan.Zero, CancellationToken.None));
-        var responses = await Task.WhenAll(posts);
-        await Task.WhenAll(recovery);
+        // The request's card charge has reached the network, but its answer is slow to come back...
+        var request = topups.TopupAsync(userId, Micros.FromUsd(10m), "tok_visa", "race-key", CancellationToken.None);
+        await gateway.Charged.Task;
+        // ...so the recovery loop finds the payment pending, learns from the gateway that it was charged, and settles it.
+        await topups.SettleStaleAsync(TimeSpan.Zero, CancellationToken.None);
+        Assert.Equal("succeeded", await StatusAsync(userId));
+        gateway.Release.SetResult();
+        var result = await request;
 
-        Assert.All(responses, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
-        var bodies = await Task.WhenAll(responses.Select(r => r.Content.ReadAsStringAsync()));
-        Assert.Single(bodies.Distinct());
+        var created = Assert.IsType<Microsoft.AspNetCore.Http.HttpResults.Created<Qubrid.Api.Payments.TopupResult>>(result);
+        Assert.Equal("succeeded", created.Value!.Status);
+        Assert.Equal("succeeded", await StatusAsync(userId));
         Assert.Equal(15m, (await Json(await user.GetAsync($"/v1/wallets/{userId}"))).GetProperty("total").GetDecimal());
-        Assert.Equal("succeeded", (await Json(responses[0])).GetProperty("status").GetString());
+        var lots = (await Json(await user.GetAsync($"/v1/wallets/{userId}/lots"))).GetProperty("items").EnumerateArray()
+            .Where(l => l.GetProperty("kind").GetString() == "purchased").ToList();
+        Assert.Equal(created.Value.LotId, Assert.Single(lots).GetProperty("id").GetInt64());
+        Assert.Equal(0, await TestDatabase.ScalarAsync(api.Db, // a settled payment never moved back
+            "SELECT count(*) FROM test_payment_moves m JOIN qubrid_payments p USING (payment_id) WHERE p.user_id = $1 AND m.from_status = 'succeeded' AND m.to_status <> 'succeeded'", userId));
+    }
+
+    private async Task<string> StatusAsync(string userId)
+    {
         await using var cmd = api.Db.CreateCommand("SELECT status FROM qubrid_payments WHERE user_id = $1");
         cmd.Parameters.Add(new Npgsql.NpgsqlParameter { Value = userId });
-        Assert.Equal("succeeded", (string)(await cmd.ExecuteScalarAsync())!);
+        return (string)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    /// <summary>A gateway whose charge goes through at once but whose answer is held until the test releases it.</summary>
+    private sealed class HeldGateway(Qubrid.Api.Payments.IPaymentGateway inner) : Qubrid.Api.Payments.IPaymentGateway
+    {
+        public TaskCompletionSource Charged { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool IsKnownToken(string token) => inner.IsKnownToken(token);
+
+        public async Task<Qubrid.Api.Payments.GatewayCharge> ChargeAsync(string paymentId, Micros amount, string token, CancellationToken ct)
+        {
+            var charge = await inner.ChargeAsync(paymentId, amount, token, ct);
+            Charged.TrySetResult();
+            await Release.Task;
+            return charge;
+        }
+
+        public Task<Qubrid.Api.Payments.GatewayCharge?> FindChargeAsync(string paymentId, CancellationToken ct) => inner.FindChargeAsync(paymentId, ct);
+
+        public Task VoidAsync(string paymentId, CancellationToken ct) => inner.VoidAsync(paymentId, ct);
     }
 
     [Fact]

@@ -68,7 +68,7 @@ public class SessionMeteringTests
     }
 
     [Fact]
-    public async Task A_session_whose_start_died_after_the_wallet_opened_it_is_still_metered_by_its_reminder()
+    public async Task A_session_whose_start_died_after_the_wallet_opened_it_is_still_metered_and_a_different_start_under_its_id_conflicts()
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
         var wallet = await cluster.NewWalletAsync("orphan");
@@ -94,7 +94,11 @@ public class SessionMeteringTests
         Assert.Equal(SessionState.Running, opened.State);
         await TestDatabase.ExecAsync(cluster.Db, "DELETE FROM test_failing_grains");
 
-        // Nobody calls the session again (the orchestrator never retried): its reminder finds the wallet's record.
+        // A start under the same id with other parameters is compared with what the wallet opened, and removes nothing.
+        var other = await session.Start(new StartSessionRequest(userId, "H100"));
+        Assert.Equal(ErrorCodes.SessionConflict, other.ErrorCode);
+
+        // Nobody starts the session properly again (the orchestrator gave up): its reminder keeps it metered.
         var charged = await EventuallyAsync(() => wallet.GetSession(sessionId), s => s!.Charged.IsPositive);
         Assert.True(charged!.Charged.IsPositive, "the session the wallet counts as running was never charged");
         Assert.Equal(opened.StartedAt, (await session.Get())!.StartedAt);
