@@ -113,4 +113,7 @@ public sealed class InMemoryLedgerStore : ILedgerStore
             lock (_wallets) return _wallets.Values.Sum(s => { lock (s) return s.Entries; });
         }
     }
+
+    public Task<SessionPage> ListSessionsAsync(SessionQuery query, CancellationToken ct = default) =>
+        throw new NotSupportedException("The benchmark's in-memory store does not list sessions.");
 }

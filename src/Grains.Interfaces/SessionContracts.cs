@@ -15,6 +15,28 @@ public static class EndReasons
 {
     public const string Stopped = "stopped";
     public const string InsufficientCredits = "insufficient_credits";
+    public static readonly IReadOnlyList<string> All = [Stopped, InsufficientCredits];
+}
+
+/// <summary>The wire names of session states.</summary>
+public static class SessionStates
+{
+    public static string ToWire(this SessionState state) => state switch
+    {
+        SessionState.Running => "running",
+        SessionState.Stopped => "stopped",
+        _ => "terminated",
+    };
+
+    public static bool TryParse(string? wire, out SessionState state)
+    {
+        foreach (var s in Enum.GetValues<SessionState>())
+        {
+            if (s.ToWire() == wire) { state = s; return true; }
+        }
+        state = default;
+        return false;
+    }
 }
 
 /// <summary>What kind of work a session is: GPU instances, training jobs and AI Model Studio notebooks all meter alike.</summary>
@@ -38,7 +60,8 @@ public sealed record SessionView(
     [property: Id(6)] SessionState State,
     [property: Id(7)] DateTimeOffset? StoppedAt,
     [property: Id(8)] Micros Charged,
-    [property: Id(9)] string? EndReason);
+    [property: Id(9)] string? EndReason,
+    [property: Id(10)] DateTimeOffset? ChargedThrough = null);
 
 /// <summary>Asks the wallet to open a session if its balance covers the minimum runway at the locked rate.</summary>
 [GenerateSerializer, Immutable, Alias("qubrid.OpenSessionRequest")]
@@ -50,13 +73,16 @@ public sealed record OpenSessionRequest(
     [property: Id(4)] DateTimeOffset StartedAt,
     [property: Id(5)] TimeSpan MinimumRunway);
 
-/// <summary>Tells the wallet what a session owes in total so far; the wallet debits the difference it has not yet taken.</summary>
+/// <summary>
+/// Tells the wallet to charge a session up to <c>At</c> (the caller's clock): the wallet computes what the session
+/// owes from its own record and debits the difference it has not yet taken. <c>Final</c> stops the session at
+/// <c>At</c>, or at the latest instant already charged for if that is later (clocks of silos may differ).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("qubrid.SessionChargeRequest")]
 public sealed record SessionChargeRequest(
     [property: Id(0)] string SessionId,
-    [property: Id(1)] Micros Owed,
-    [property: Id(2)] bool Final,
-    [property: Id(3)] DateTimeOffset? StoppedAt);
+    [property: Id(1)] DateTimeOffset At,
+    [property: Id(2)] bool Final);
 
 /// <summary>The outcome of a session call on the wallet, with the wallet's record of the session.</summary>
 [GenerateSerializer, Immutable, Alias("qubrid.SessionOpResult")]
@@ -65,7 +91,8 @@ public sealed record SessionOpResult(
     [property: Id(1)] SessionView? Session,
     [property: Id(2)] Micros Debited = default,
     [property: Id(3)] string? ErrorCode = null,
-    [property: Id(4)] string? Detail = null)
+    [property: Id(4)] string? Detail = null,
+    [property: Id(5)] bool Existing = false)
 {
     public bool Succeeded => Status == WalletOpStatus.Applied;
 
@@ -94,4 +121,32 @@ public interface ISessionGrain : IGrainWithStringKey
 
     /// <summary>Null when the session was never started.</summary>
     [Alias("Get")] Task<SessionView?> Get();
+}
+
+/// <summary>A page of the session list: newest first, filtered by wallet and state.</summary>
+[GenerateSerializer, Immutable, Alias("qubrid.SessionQuery")]
+public sealed record SessionQuery(
+    [property: Id(0)] string? UserId,
+    [property: Id(1)] SessionState? State,
+    [property: Id(2)] SessionCursor? After,
+    [property: Id(3)] int Limit)
+{
+    public const int MaxLimit = 200;
+}
+
+/// <summary>Where a page of sessions ends: the last session's start and ids (the list's order).</summary>
+[GenerateSerializer, Immutable, Alias("qubrid.SessionCursor")]
+public sealed record SessionCursor(
+    [property: Id(0)] DateTimeOffset StartedAt,
+    [property: Id(1)] string UserId,
+    [property: Id(2)] string SessionId);
+
+[GenerateSerializer, Immutable, Alias("qubrid.SessionPage")]
+public sealed record SessionPage([property: Id(0)] IReadOnlyList<SessionView> Items, [property: Id(1)] SessionCursor? Next);
+
+/// <summary>Every session as the wallets record them, for orchestrators that reconcile what runs with what is billed.</summary>
+[Alias("qubrid.ISessionCatalogGrain")]
+public interface ISessionCatalogGrain : IGrainWithIntegerKey
+{
+    [Alias("List"), ReadOnly] Task<SessionPage> List(SessionQuery query);
 }

@@ -32,7 +32,7 @@ public sealed partial class SessionGrain(
     ILogger<SessionGrain> logger) : Grain, ISessionGrain, IRemindable
 {
     private const string ChargeReminder = "charge";
-    private static readonly Regex IdPattern = new("^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$", RegexOptions.Compiled);
+    private static readonly Regex IdPattern = new(@"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\z", RegexOptions.Compiled);
 
     private bool _counted;
 
@@ -96,7 +96,7 @@ public sealed partial class SessionGrain(
         {
             foreach (var reminder in (await this.GetReminders()).Where(r => IsChargeReminder(r.ReminderName)))
             {
-                if (!Exists && await AdoptFromWalletAsync(reminder.ReminderName)) continue;
+                if (!Exists && await AdoptFromWalletAsync(reminder.ReminderName, storeRequired: true)) continue;
                 if (!Exists || reminder.ReminderName != ReminderFor(S.UserId!)) await this.UnregisterReminder(reminder);
             }
         }
@@ -106,15 +106,11 @@ public sealed partial class SessionGrain(
             if (S.UserId != request.UserId || S.InstanceType != request.InstanceType || S.Workload != workload)
                 return SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.SessionConflict,
                     $"Session '{SessionId}' was started for user {S.UserId} on {S.InstanceType} ({S.Workload}).");
-            // A retried start may follow a first attempt that failed after the wallet opened the session:
-            // make sure the state is stored and the charge reminder exists (both are safe to repeat).
-            if (S.State == SessionState.Running)
-            {
-                await StoreAsync();
-                await this.RegisterOrUpdateReminder(ReminderFor(S.UserId!), meteringOptions.Value.ChargeInterval, meteringOptions.Value.ChargeInterval);
-                if (await this.GetReminder(ChargeReminder) is { } legacy) await this.UnregisterReminder(legacy); // named before reminders carried the wallet
-            }
-            return new SessionOpResult(WalletOpStatus.Applied, await ViewAsync());
+            // A repeated start changes nothing, not even when the next charge comes: an orchestrator that re-posts
+            // its starts is billed as one that posts once. Only a missing reminder (a start that failed half-way)
+            // is put back, due on the session's own schedule.
+            if (S.State == SessionState.Running) await EnsureChargeReminderAsync();
+            return new SessionOpResult(WalletOpStatus.Applied, await ViewAsync(), Existing: true);
         }
 
         var rate = await GrainFactory.GetGrain<IRateCardGrain>(0).GetRate(request.InstanceType ?? "");
@@ -144,15 +140,13 @@ public sealed partial class SessionGrain(
 
     public async Task<SessionOpResult> Stop()
     {
-        if (!Exists) return NotFound();
+        if (!Exists && !await RecoverAsync()) return NotFound();
         if (S.State != SessionState.Running)
         {
             await UnregisterChargeReminderAsync();
             return new SessionOpResult(WalletOpStatus.Applied, await ViewAsync());
         }
-        var stoppedAt = clock.UtcNow;
-        var result = await Wallet(S.UserId!).ChargeSession(new SessionChargeRequest(SessionId,
-            Metering.Owed(S.UsdPerHour, S.StartedAt, stoppedAt), Final: true, stoppedAt));
+        var result = await Wallet(S.UserId!).ChargeSession(new SessionChargeRequest(SessionId, clock.UtcNow, Final: true));
         if (!result.Succeeded) return result;
         Adopt(result.Session!);
         await StoreAsync();
@@ -169,8 +163,7 @@ public sealed partial class SessionGrain(
             await UnregisterChargeReminderAsync();
             return new SessionOpResult(WalletOpStatus.Applied, await ViewAsync());
         }
-        var result = await Wallet(S.UserId!).ChargeSession(new SessionChargeRequest(SessionId,
-            Metering.Owed(S.UsdPerHour, S.StartedAt, clock.UtcNow), Final: false, null));
+        var result = await Wallet(S.UserId!).ChargeSession(new SessionChargeRequest(SessionId, clock.UtcNow, Final: false));
         if (!result.Succeeded) return result;
         var wasRunning = S.State;
         Adopt(result.Session!);
@@ -183,12 +176,40 @@ public sealed partial class SessionGrain(
         return result;
     }
 
-    public async Task<SessionView?> Get() => Exists ? await ViewAsync() : null;
+    public async Task<SessionView?> Get() => Exists || await RecoverAsync() ? await ViewAsync() : null;
+
+    /// <summary>
+    /// A session with no stored state may still be known to its wallet: its start failed after the wallet opened it
+    /// (the orchestrator got an error). Its charge reminder names the wallet; if the wallet has the session, this
+    /// activation takes the wallet's record over, so that get and stop see what the wallet knows.
+    /// </summary>
+    private async Task<bool> RecoverAsync()
+    {
+        foreach (var reminder in (await this.GetReminders()).Where(r => IsChargeReminder(r.ReminderName)))
+        {
+            if (await AdoptFromWalletAsync(reminder.ReminderName, storeRequired: false)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Registers the charge reminder if it is missing, due at the session's next interval boundary counted from its
+    /// start; an existing reminder is left exactly as it is.
+    /// </summary>
+    private async Task EnsureChargeReminderAsync()
+    {
+        var name = ReminderFor(S.UserId!);
+        if (await this.GetReminder(name) is not null) return;
+        var interval = meteringOptions.Value.ChargeInterval;
+        var elapsed = clock.UtcNow - S.StartedAt;
+        var due = elapsed <= TimeSpan.Zero ? interval : interval - TimeSpan.FromTicks(elapsed.Ticks % interval.Ticks);
+        await this.RegisterOrUpdateReminder(name, due, interval);
+    }
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
         if (!IsChargeReminder(reminderName)) return;
-        if (!Exists && !await AdoptFromWalletAsync(reminderName))
+        if (!Exists && !await AdoptFromWalletAsync(reminderName, storeRequired: true))
         {
             await UnregisterChargeReminderAsync();
             return;
@@ -211,15 +232,23 @@ public sealed partial class SessionGrain(
     /// A reminder fired for a session with no stored state: its start died after the reminder was registered.
     /// If the wallet opened the session, take over the wallet's record and store it; otherwise there is nothing to meter.
     /// </summary>
-    private async Task<bool> AdoptFromWalletAsync(string reminderName)
+    private async Task<bool> AdoptFromWalletAsync(string reminderName, bool storeRequired)
     {
         if (reminderName.Length <= ChargeReminder.Length + 1) return false;
         var userId = reminderName[(ChargeReminder.Length + 1)..];
         // Behind whatever the wallet has queued: an open still on its way must not be mistaken for none.
         if (await Wallet(userId).GetSessionAfterQueued(SessionId) is not { } recorded) return false;
         Adopt(recorded);
-        await StoreAsync();
         LogAdopted(logger, SessionId, userId);
+        try
+        {
+            await StoreAsync();
+        }
+        catch (Exception) when (!storeRequired)
+        {
+            // A read or a stop goes on from the wallet's record (the truth); the state is stored by a later call.
+            Adopt(recorded);
+        }
         return true;
     }
 

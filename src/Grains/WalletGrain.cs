@@ -24,8 +24,11 @@ public sealed partial class WalletGrain(
 {
     private const string ExpiryReminder = "expiry";
     private static readonly TimeSpan MaxReminderDue = TimeSpan.FromDays(7);
-    private static readonly TimeSpan ExpiryRetryPeriod = TimeSpan.FromHours(1);
+    // The reminder's period is only the backstop of a failed expiry: the grain retries sooner by itself (below).
+    private static readonly TimeSpan ExpiryRetryPeriod = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan MaxExpiryBackoff = TimeSpan.FromSeconds(30);
     private const int MaxDecideAttempts = 3;
+    private const int MaxLoadAttempts = 3;
 
     private readonly WalletOptions _options = walletOptions.Value;
     private readonly Queue<Pending> _queue = new();
@@ -35,12 +38,29 @@ public sealed partial class WalletGrain(
     private bool _stale = true;
     private Task? _flushing;
     private DateTimeOffset? _reminderFor;
+    private IGrainTimer? _expiryRetry;
+    private int _expiryFailures;
 
     private string WalletId => this.GetPrimaryKeyString();
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        await ReloadAsync(cancellationToken);
+        // A pooled connection broken by a database restart fails its next command once: an activation (which may
+        // come from a reminder that fires rarely) rides that out instead of failing the call that woke it.
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await ReloadAsync(cancellationToken);
+                break;
+            }
+            catch (Exception e) when (StorageFailureFilter.AsStorageFailure(e) is { } failure)
+            {
+                if (attempt == MaxLoadAttempts) throw failure;
+                LogLoadRetry(logger, e, WalletId, attempt);
+                await Task.Delay(TimeSpan.FromMilliseconds(250 * attempt), cancellationToken);
+            }
+        }
         try
         {
             await ScheduleExpiryAsync(initial: true);
@@ -70,17 +90,21 @@ public sealed partial class WalletGrain(
         return invalid ?? (WalletOpResult)await Enqueue(Pending.For(request));
     }
 
-    public Task<WalletOpResult> ChargeInference(InferenceChargeRequest request)
+    /// <summary>
+    /// Charges a query at its exact cost; the wallet rounds cumulatively per model (see <see cref="WalletBook.ChargeInference"/>).
+    /// Even a query that costs nothing goes through the queue: a wallet that does not exist is 404 whatever the price.
+    /// </summary>
+    public async Task<WalletOpResult> ChargeInference(InferenceChargeRequest request)
     {
+        if (RequestRules.ValidateKey(request.IdempotencyKey) is { } badKey) return badKey;
         if (!priceOptions.Value.Models.TryGetValue(request.Model ?? "", out var price))
-            return Task.FromResult(WalletOpResult.Invalid(ErrorCodes.UnknownModel, $"Unknown model '{request.Model}'."));
+            return WalletOpResult.Invalid(ErrorCodes.UnknownModel, $"Unknown model '{request.Model}'.");
         if (request.InputTokens < 0 || request.OutputTokens < 0 || request.InputTokens > Pricing.MaxTokens || request.OutputTokens > Pricing.MaxTokens
             || request.InputTokens + request.OutputTokens == 0)
-            return Task.FromResult(WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"Token counts must be 0–{Pricing.MaxTokens} and not both zero."));
-        var cost = Pricing.InferenceCost(new ModelPrice(request.Model!, price.InputUsdPerMillion, price.OutputUsdPerMillion), request.InputTokens, request.OutputTokens);
-        if (!cost.IsPositive) return Task.FromResult(new WalletOpResult(WalletOpStatus.Applied));
-        return Debit(new DebitRequest(request.IdempotencyKey, LedgerEntryKind.InferenceCharge, cost,
-            $"{request.Model} in={request.InputTokens} out={request.OutputTokens}", new UsageTags(Model: request.Model)));
+            return WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"Token counts must be 0–{Pricing.MaxTokens} and not both zero.");
+        var costMicros = Pricing.InferenceCostMicros(new ModelPrice(request.Model!, price.InputUsdPerMillion, price.OutputUsdPerMillion),
+            request.InputTokens, request.OutputTokens);
+        return (WalletOpResult)await Enqueue(Pending.For(request, costMicros));
     }
 
     public Task<WalletOpResult> ChargePremium(PremiumChargeRequest request)
@@ -93,10 +117,7 @@ public sealed partial class WalletGrain(
 
     public async Task<SessionOpResult> OpenSession(OpenSessionRequest request) => (SessionOpResult)await Enqueue(Pending.For(request));
 
-    public async Task<SessionOpResult> ChargeSession(SessionChargeRequest request) =>
-        request.Owed.IsNegative
-            ? SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.InvalidAmount, "What a session owes is never negative.")
-            : (SessionOpResult)await Enqueue(Pending.For(request));
+    public async Task<SessionOpResult> ChargeSession(SessionChargeRequest request) => (SessionOpResult)await Enqueue(Pending.For(request));
 
     public async Task<SessionView?> GetSession(string sessionId)
     {
@@ -143,7 +164,32 @@ public sealed partial class WalletGrain(
     public Task ExpireDueLots() => _book is null ? Task.CompletedTask : Enqueue(Pending.Maintenance());
 
     public Task ReceiveReminder(string reminderName, TickStatus status) =>
-        reminderName == ExpiryReminder ? ExpireDueLots() : Task.CompletedTask;
+        reminderName == ExpiryReminder ? ExpireWithRetriesAsync() : Task.CompletedTask;
+
+    /// <summary>
+    /// Writes due expirations; when the database fails, tries again by itself within seconds (doubling up to
+    /// <see cref="MaxExpiryBackoff"/>) rather than waiting for the reminder's next period.
+    /// </summary>
+    private async Task ExpireWithRetriesAsync()
+    {
+        try
+        {
+            await ExpireDueLots();
+            _expiryFailures = 0;
+            _expiryRetry?.Dispose();
+            _expiryRetry = null;
+        }
+        catch (Exception e)
+        {
+            _expiryFailures++;
+            var delay = TimeSpan.FromSeconds(Math.Min(MaxExpiryBackoff.TotalSeconds, Math.Pow(2, Math.Min(_expiryFailures, 10))));
+            LogExpiryRetry(logger, e, WalletId, delay.TotalSeconds);
+            _expiryRetry?.Dispose();
+            _expiryRetry = this.RegisterGrainTimer(ExpireWithRetriesAsync,
+                new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan) { KeepAlive = true, Interleave = true });
+            throw;
+        }
+    }
 
     private Task<object> Enqueue(Pending pending)
     {
@@ -302,7 +348,12 @@ public sealed partial class WalletGrain(
                 continue;
             }
 
-            var outcome = p.Kind == OpKind.Credit ? ApplyCredit(work, p.Credit!, now) : work.Debit(p.Debit!, now);
+            var outcome = p.Kind switch
+            {
+                OpKind.Credit => ApplyCredit(work, p.Credit!, now),
+                OpKind.Inference => work.ChargeInference(p.Debit!, p.CostMicros, now),
+                _ => work.Debit(p.Debit!, now),
+            };
             if (outcome.Status != WalletOpStatus.Applied)
             {
                 if (!keysLookedUp) return null;
@@ -313,7 +364,7 @@ public sealed partial class WalletGrain(
             }
             var taken = outcome.Entry is { } e ? new Micros(Math.Abs(e.Amount.Value)) : Micros.Zero;
             var record = new StoredOutcome(key, fingerprint, outcome.Entry?.Seq, taken, outcome.Entry?.BalanceAfter ?? work.Balance, outcome.LotId);
-            if (outcome.Entry is not null)
+            if (outcome.Entry is not null || p.Kind == OpKind.Inference) // a query that debits 0 still moved the carry: recorded
             {
                 outcomes.Add(record);
                 decided[key] = record;
@@ -392,7 +443,7 @@ public sealed partial class WalletGrain(
         _reminderFor = next;
     }
 
-    private enum OpKind : byte { Create, Credit, Debit, OpenSession, ChargeSession, Maintenance }
+    private enum OpKind : byte { Create, Credit, Debit, Inference, OpenSession, ChargeSession, Maintenance }
 
     private sealed class Pending
     {
@@ -405,6 +456,7 @@ public sealed partial class WalletGrain(
         public SessionChargeRequest? Charge { get; private init; }
         public string? Key { get; private init; }
         public string? Fingerprint { get; private init; }
+        public decimal CostMicros { get; private init; }
         public string? SessionId => Open?.SessionId ?? Charge?.SessionId;
         public TaskCompletionSource<object> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -412,6 +464,15 @@ public sealed partial class WalletGrain(
         public static Pending Maintenance() => new(OpKind.Maintenance);
         public static Pending For(CreditRequest r) => new(OpKind.Credit) { Credit = r, Key = r.IdempotencyKey, Fingerprint = RequestRules.Fingerprint(r) };
         public static Pending For(DebitRequest r) => new(OpKind.Debit) { Debit = r, Key = r.IdempotencyKey, Fingerprint = RequestRules.Fingerprint(r) };
+        public static Pending For(InferenceChargeRequest r, decimal costMicros) => new(OpKind.Inference)
+        {
+            // The amount is decided with the wallet's carry; this template holds the rest of the debit.
+            Debit = new DebitRequest(r.IdempotencyKey, LedgerEntryKind.InferenceCharge, new Micros((long)decimal.Ceiling(costMicros)),
+                $"{r.Model} in={r.InputTokens} out={r.OutputTokens}", new UsageTags(Model: r.Model)),
+            Key = r.IdempotencyKey,
+            Fingerprint = RequestRules.Fingerprint(r),
+            CostMicros = costMicros,
+        };
         public static Pending For(OpenSessionRequest r) => new(OpKind.OpenSession) { Open = r };
         public static Pending For(SessionChargeRequest r) => new(OpKind.ChargeSession) { Charge = r };
     }
@@ -424,6 +485,12 @@ public sealed partial class WalletGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: the expiry reminder could not be scheduled; retrying after the next batch")]
     private static partial void LogReminderFailed(ILogger logger, Exception exception, string walletId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: loading failed (attempt {Attempt}); retrying")]
+    private static partial void LogLoadRetry(ILogger logger, Exception exception, string walletId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: writing due expirations failed; retrying in {DelaySeconds} s")]
+    private static partial void LogExpiryRetry(ILogger logger, Exception exception, string walletId, double delaySeconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: commit of {Count} operations failed; state will be reloaded")]
     private static partial void LogCommitFailed(ILogger logger, Exception exception, string walletId, int count);

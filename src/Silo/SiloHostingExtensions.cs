@@ -36,6 +36,9 @@ public static class SiloHostingExtensions
 {
     public const string StorageName = "qubrid";
 
+    /// <summary>How the ledger's connections name themselves to PostgreSQL (pg_stat_activity), unless the connection string says otherwise.</summary>
+    public const string LedgerApplicationName = "qubrid-ledger";
+
     /// <summary>Billing services (options, ledger store, clock) every silo needs.</summary>
     public static IServiceCollection AddQubridBilling(this IServiceCollection services, IConfiguration configuration, string connectionString)
     {
@@ -78,12 +81,14 @@ public static class SiloHostingExtensions
         var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
         if (!given.Keys.Cast<string>().Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase)))
             builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
+        builder.ConnectionStringBuilder.ApplicationName ??= LedgerApplicationName;
         return builder.Build();
     }
 
     /// <summary>Orleans on PostgreSQL: ADO.NET clustering, reminders and grain storage, all through Npgsql.</summary>
     public static ISiloBuilder UseQubridPostgres(this ISiloBuilder silo, string connectionString)
     {
+        silo.AddIncomingGrainCallFilter<StorageFailureFilter>();
         silo.UseAdoNetReminderService(o =>
         {
             o.Invariant = "Npgsql";
@@ -94,6 +99,7 @@ public static class SiloHostingExtensions
             o.Invariant = "Npgsql";
             o.ConnectionString = connectionString;
         });
+        StorageFailureTranslation.Decorate(silo.Services, StorageName, inner => new StorageFailureTranslation(inner));
         return silo;
     }
 

@@ -1,4 +1,6 @@
+using System.Buffers.Text;
 using System.Globalization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
@@ -16,8 +18,11 @@ public static class SessionsApi
     {
         var sessions = app.MapGroup("/v1/sessions").WithTags("Sessions").RequireAuthorization();
         sessions.MapPost("", Start).RequireAuthorization(Policies.Orchestrator)
-            .WithSummary("Start metering; the rate is locked now. 402 if the wallet does not cover the minimum runway.")
+            .WithSummary("Start metering; the rate is locked now. 402 if the wallet does not cover the minimum runway. A repeated start answers 200 with the session as it is and changes nothing.")
+            .Produces<SessionDto>(201).Produces<SessionDto>(200)
             .ProducesProblem(400).ProducesProblem(402).ProducesProblem(404).ProducesProblem(409);
+        sessions.MapGet("", List).WithName("ListSessions")
+            .WithSummary("Sessions as the wallets record them, newest first, with a cursor: for orchestrators reconciling what runs with what is billed. A user sees their own.");
         sessions.MapGet("/events", Events).RequireAuthorization(Policies.Orchestrator).Produces<EventDto>(200, "text/event-stream")
             .WithSummary("Server-sent events: session_terminated and low_balance; resumable with Last-Event-ID.");
         sessions.MapGet("/{sessionId}", Get).WithSummary("State, rate, start/stop, charged so far, end reason.").ProducesProblem(404);
@@ -32,9 +37,32 @@ public static class SessionsApi
         if (!ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId");
         if (string.IsNullOrEmpty(body.InstanceType)) return ApiProblems.Problem(ErrorCodes.UnknownInstanceType, "An instanceType is required.");
         var result = await cluster.GetGrain<ISessionGrain>(body.SessionId!).Start(new StartSessionRequest(body.UserId!, body.InstanceType, body.Workload));
-        return result.Succeeded
-            ? TypedResults.Created($"/v1/sessions/{body.SessionId}", SessionDto.From(result.Session!))
-            : ApiProblems.From(result);
+        if (!result.Succeeded) return ApiProblems.From(result);
+        var session = SessionDto.From(result.Session!);
+        return result.Existing ? TypedResults.Ok(session) : TypedResults.Created($"/v1/sessions/{body.SessionId}", session);
+    }
+
+    private static async Task<Results<Ok<SessionPageDto>, ProblemHttpResult>> List(
+        ClaimsPrincipal caller, IClusterClient cluster, string? userId = null, string? state = null, string? cursor = null, int? limit = null)
+    {
+        if (caller.IsInRole(Roles.User))
+        {
+            // Another user's sessions are not revealed, as their wallet is not.
+            if (userId is not null && userId != caller.UserId()) return ApiProblems.WalletNotFound(userId);
+            userId = caller.UserId();
+        }
+        if (userId is not null && !ApiProblems.IsValidId(userId)) return ApiProblems.MalformedId("userId");
+        SessionState? wanted = null;
+        if (state is not null)
+        {
+            if (!SessionStates.TryParse(state, out var parsed)) return ApiProblems.Invalid("state must be running, stopped or terminated.");
+            wanted = parsed;
+        }
+        if (limit is < 1 or > SessionQuery.MaxLimit) return ApiProblems.Invalid($"limit must be 1–{SessionQuery.MaxLimit}.");
+        SessionCursor? after = null;
+        if (cursor is not null && !SessionCursors.TryParse(cursor, out after)) return ApiProblems.Invalid("Malformed cursor.");
+        var page = await cluster.GetGrain<ISessionCatalogGrain>(0).List(new SessionQuery(userId, wanted, after, limit ?? 50));
+        return TypedResults.Ok(new SessionPageDto(page.Items.Select(SessionDto.From).ToList(), page.Next is { } next ? SessionCursors.Format(next) : null));
     }
 
     private static async Task<IResult> Get(string sessionId, ClaimsPrincipal caller, IClusterClient cluster)
@@ -111,6 +139,33 @@ public static class SessionsApi
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 // The orchestrator went away; it resumes with Last-Event-ID.
+            }
+        }
+    }
+
+    public sealed record SessionPageDto(IReadOnlyList<SessionDto> Items, string? NextCursor);
+
+    /// <summary>An opaque cursor: the last session's start (UTC ticks) and ids, base64url-encoded.</summary>
+    private static class SessionCursors
+    {
+        public static string Format(SessionCursor c) =>
+            Base64Url.EncodeToString(System.Text.Encoding.UTF8.GetBytes($"{c.StartedAt.UtcTicks.ToString(CultureInfo.InvariantCulture)}|{c.UserId}|{c.SessionId}"));
+
+        public static bool TryParse(string text, out SessionCursor? cursor)
+        {
+            cursor = null;
+            try
+            {
+                var parts = System.Text.Encoding.UTF8.GetString(Base64Url.DecodeFromChars(text)).Split('|');
+                if (parts.Length != 3 || !long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks)
+                    || ticks > DateTimeOffset.MaxValue.UtcTicks || !ApiProblems.IsValidId(parts[1]) || !ApiProblems.IsValidId(parts[2]))
+                    return false;
+                cursor = new SessionCursor(new DateTimeOffset(ticks, TimeSpan.Zero), parts[1], parts[2]);
+                return true;
+            }
+            catch (FormatException)
+            {
+                return false;
             }
         }
     }

@@ -140,16 +140,15 @@ public static class ApiHostingExtensions
     }
 
     /// <summary>
-    /// The database or the cluster cannot be reached right now. Errors thrown inside a grain arrive through Orleans,
-    /// sometimes as a fallback type that only names the original, so the chain is searched by type and by name.
+    /// The database or the cluster cannot be reached right now. Grains answer storage failures as
+    /// <see cref="StorageUnavailableException"/>; the API's own database calls fail with Npgsql's exceptions.
     /// </summary>
     private static bool IsUnavailable(Exception? error)
     {
         for (var e = error; e is not null; e = e.InnerException)
         {
-            if (e is NpgsqlException or TimeoutException or OrleansException or OperationCanceledException or System.Net.Sockets.SocketException)
-                return true;
-            if (e.GetType().FullName?.Contains("Npgsql", StringComparison.Ordinal) == true || e.Message.Contains("Npgsql", StringComparison.Ordinal))
+            if (e is StorageUnavailableException or NpgsqlException or TimeoutException or OrleansException or OperationCanceledException
+                or System.Net.Sockets.SocketException)
                 return true;
         }
         return false;

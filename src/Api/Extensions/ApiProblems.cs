@@ -61,7 +61,7 @@ public static partial class ApiProblems
 
     public static ProblemHttpResult Invalid(string detail) => Problem(ErrorCodes.InvalidRequest, detail);
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\z")] // \z: "$" would let a final newline through
     private static partial Regex IdRegex();
 
     /// <summary>User, session and payment ids: 1–128 letters, digits or . _ : @ -.</summary>

@@ -43,7 +43,7 @@ public sealed record SessionDto(
     DateTimeOffset StartedAt, DateTimeOffset? StoppedAt, decimal Charged, string? EndReason)
 {
     public static SessionDto From(SessionView s) => new(s.SessionId, s.UserId, s.InstanceType, s.Workload, s.UsdPerHour,
-        s.State switch { SessionState.Running => "running", SessionState.Stopped => "stopped", _ => "terminated" },
+        s.State.ToWire(),
         s.StartedAt, s.StoppedAt, s.Charged.ToUsd(), s.EndReason);
 }
 

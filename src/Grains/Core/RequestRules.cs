@@ -79,6 +79,9 @@ public static class RequestRules
         Digest("debit", r.Kind.ToWire(), r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.Reference, r.AllowPartial ? "partial" : "whole",
             r.Usage?.SessionId, r.Usage?.InstanceType, r.Usage?.Model, r.Usage?.Workload);
 
+    public static string Fingerprint(InferenceChargeRequest r) =>
+        Digest("inference", r.Model, r.InputTokens.ToString(CultureInfo.InvariantCulture), r.OutputTokens.ToString(CultureInfo.InvariantCulture));
+
     /// <summary>Each field length-prefixed (null distinct from empty), so no two different requests share a canonical form.</summary>
     private static string Digest(params string?[] fields)
     {

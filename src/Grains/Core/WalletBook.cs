@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Qubrid.Core;
 
 /// <summary>What one batch changed, for the store to write in one transaction.</summary>
@@ -11,7 +9,11 @@ public sealed class BookChanges
     public Dictionary<string, SessionView> Sessions { get; } = new(StringComparer.Ordinal);
     public List<BillingEvent> Events { get; } = [];
     public bool LowBalanceFlagChanged { get; set; }
-    public bool IsEmpty => Entries.Count == 0 && Sessions.Count == 0 && Events.Count == 0 && !LowBalanceFlagChanged;
+
+    /// <summary>Per model, the fraction of a micro-credit charged for inference but not yet debited, after the batch.</summary>
+    public Dictionary<string, decimal> InferenceCarry { get; } = new(StringComparer.Ordinal);
+
+    public bool IsEmpty => Entries.Count == 0 && Sessions.Count == 0 && Events.Count == 0 && !LowBalanceFlagChanged && InferenceCarry.Count == 0;
 }
 
 /// <summary>The outcome of applying one operation to a book.</summary>
@@ -29,9 +31,10 @@ public sealed class WalletBook
 {
     private readonly Dictionary<long, CreditLot> _lots;
     private readonly Dictionary<string, SessionView> _sessions;
+    private readonly Dictionary<string, decimal> _inferenceCarry;
 
     public WalletBook(string walletId, Micros balance, long nextSeq, long version, IEnumerable<CreditLot> openLots,
-        IEnumerable<SessionView>? sessions = null, bool lowBalanceNotified = false)
+        IEnumerable<SessionView>? sessions = null, bool lowBalanceNotified = false, IEnumerable<KeyValuePair<string, decimal>>? inferenceCarry = null)
     {
         WalletId = walletId;
         Balance = balance;
@@ -39,6 +42,7 @@ public sealed class WalletBook
         Version = version;
         _lots = openLots.ToDictionary(l => l.Id);
         _sessions = (sessions ?? []).ToDictionary(x => x.SessionId, StringComparer.Ordinal);
+        _inferenceCarry = new Dictionary<string, decimal>(inferenceCarry ?? [], StringComparer.Ordinal);
         LowBalanceNotified = lowBalanceNotified;
         Changes = new BookChanges();
         AssertConsistent();
@@ -64,7 +68,10 @@ public sealed class WalletBook
 
     public static WalletBook New(string walletId) => new(walletId, Micros.Zero, 1, 0, []);
 
-    public WalletBook Clone() => new(WalletId, Balance, NextSeq, Version, _lots.Values, _sessions.Values, LowBalanceNotified);
+    public WalletBook Clone() => new(WalletId, Balance, NextSeq, Version, _lots.Values, _sessions.Values, LowBalanceNotified, _inferenceCarry);
+
+    /// <summary>Per model, the fraction of a micro-credit charged for inference but not yet debited (in [0, 1)).</summary>
+    public IReadOnlyDictionary<string, decimal> InferenceCarry => _inferenceCarry;
 
     /// <summary>Sessions the book knows: every running one, plus any looked up for the current batch.</summary>
     public IReadOnlyCollection<SessionView> Sessions => _sessions.Values;
@@ -88,25 +95,50 @@ public sealed class WalletBook
         _sessions.Values.Where(x => x.State == SessionState.Running).OrderBy(x => x.StartedAt)
             .Select(x => new RunningSessionView(x.SessionId, x.InstanceType, x.UsdPerHour, x.StartedAt, x.Charged, x.Workload)).ToList();
 
+    /// <summary>What running sessions owe at <paramref name="now"/> beyond what they have been charged.</summary>
+    public Micros UnbilledOwed(DateTimeOffset now)
+    {
+        var owed = Micros.Zero;
+        foreach (var s in _sessions.Values)
+        {
+            if (s.State != SessionState.Running) continue;
+            var due = Metering.Owed(s.UsdPerHour, s.StartedAt, now) - s.Charged;
+            if (due.IsPositive) owed += due;
+        }
+        return owed;
+    }
+
     /// <summary>
-    /// Opens a session when the live balance covers <c>MinimumRunway</c> at its rate. The same request
-    /// again returns the session as first opened; another request under the same id is a conflict.
+    /// What the runway is computed from: what is available once running sessions have paid what they owe.
+    /// The start check, the runway shown and the low-balance warning all use this one figure.
+    /// </summary>
+    public Micros RunwayFunds(DateTimeOffset now)
+    {
+        var funds = Available(now) - UnbilledOwed(now);
+        return funds.IsNegative ? Micros.Zero : funds;
+    }
+
+    /// <summary>
+    /// Opens a session when the runway funds cover <c>MinimumRunway</c> at the burn rate of every running session
+    /// plus this one. The same request again returns the session as first opened; another request under the same
+    /// id is a conflict.
     /// </summary>
     public SessionOpResult OpenSession(OpenSessionRequest request, DateTimeOffset now)
     {
         if (_sessions.TryGetValue(request.SessionId, out var existing))
         {
             return existing.InstanceType == request.InstanceType && existing.Workload == request.Workload
-                ? new SessionOpResult(WalletOpStatus.Applied, existing)
+                ? new SessionOpResult(WalletOpStatus.Applied, existing, Existing: true)
                 : SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.SessionConflict,
                     $"Session '{request.SessionId}' already exists with instance type {existing.InstanceType} ({existing.Workload}).");
         }
-        var required = Metering.Owed(request.UsdPerHour, now, now + request.MinimumRunway);
-        var available = Available(now);
-        if (available < required)
+        var burn = BurnRatePerHour + request.UsdPerHour;
+        var required = Metering.Owed(burn, now, now + request.MinimumRunway);
+        var funds = RunwayFunds(now);
+        if (funds < required)
         {
             return SessionOpResult.Fail(WalletOpStatus.InsufficientCredits, ErrorCodes.InsufficientCredits,
-                $"Starting {request.InstanceType} needs {required.ToUsd():0.######} USD for a {request.MinimumRunway.TotalMinutes:0.##}-minute runway; the wallet holds {available.ToUsd():0.######} USD.");
+                $"With this {request.InstanceType} the wallet's sessions burn {burn:0.######} USD/h: a {request.MinimumRunway.TotalMinutes:0.##}-minute runway needs {required.ToUsd():0.######} USD, and {funds.ToUsd():0.######} USD is available after what running sessions owe.");
         }
         var session = new SessionView(request.SessionId, WalletId, request.InstanceType, request.Workload, request.UsdPerHour,
             request.StartedAt, SessionState.Running, null, Micros.Zero, null);
@@ -115,9 +147,12 @@ public sealed class WalletBook
     }
 
     /// <summary>
-    /// Debits <c>Owed − charged</c> for a running session (nothing when that is not positive), taking
-    /// what is left when it cannot all be paid and then terminating the session. <c>Final</c> stops it.
-    /// Late, repeated or out-of-order calls change nothing: the total is the largest owed ever reported.
+    /// Charges a running session up to <c>request.At</c>: debits <c>owed(at) − charged</c> from the session's own
+    /// record (nothing when that is not positive), taking what is left when it cannot all be paid and then
+    /// terminating the session. <c>Final</c> stops it. The instant charged up to never goes back, so late,
+    /// repeated or out-of-order calls, and silos whose clocks differ, change nothing: a stop is recorded at the
+    /// latest instant already charged for when its own clock is behind, and the total is exactly the formula over
+    /// the recorded start and stop.
     /// </summary>
     public SessionOpResult ChargeSession(SessionChargeRequest request, DateTimeOffset now)
     {
@@ -125,25 +160,29 @@ public sealed class WalletBook
             return SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.SessionNotFound, $"Session '{request.SessionId}' is not open on this wallet.");
         if (session.State != SessionState.Running) return new SessionOpResult(WalletOpStatus.Applied, session);
 
-        var due = request.Owed - session.Charged;
+        var through = request.At;
+        if (session.ChargedThrough is { } charged && charged > through) through = charged;
+        if (through < session.StartedAt) through = session.StartedAt;
+        var owed = Metering.Owed(session.UsdPerHour, session.StartedAt, through);
+        var due = owed - session.Charged;
         var debited = Micros.Zero;
         if (due.IsPositive)
         {
-            var debit = new DebitRequest($"session:{session.SessionId}:{request.Owed.Value}", LedgerEntryKind.SessionCharge, due,
+            var debit = new DebitRequest($"session:{session.SessionId}:{owed.Value}", LedgerEntryKind.SessionCharge, due,
                 session.SessionId, new UsageTags(session.SessionId, session.InstanceType, null, session.Workload), AllowPartial: true);
             var outcome = Debit(debit, now);
             if (outcome.Entry is { } entry) debited = -entry.Amount;
-            session = session with { Charged = session.Charged + debited };
+            session = session with { Charged = session.Charged + debited, ChargedThrough = through };
             // Out of credits: it could not all be paid, or nothing is left for the next interval.
             if (debited < due || (!request.Final && !Available(now).IsPositive))
             {
-                session = session with { State = SessionState.Terminated, StoppedAt = request.StoppedAt ?? now, EndReason = EndReasons.InsufficientCredits };
+                session = session with { State = SessionState.Terminated, StoppedAt = through, EndReason = EndReasons.InsufficientCredits };
                 Changes.Events.Add(new BillingEvent(0, now, EventKinds.SessionTerminated, WalletId, session.SessionId,
                     EndReasons.InsufficientCredits, Balance, null));
             }
         }
         if (request.Final && session.State == SessionState.Running)
-            session = session with { State = SessionState.Stopped, StoppedAt = request.StoppedAt ?? now, EndReason = EndReasons.Stopped };
+            session = session with { State = SessionState.Stopped, StoppedAt = through, EndReason = EndReasons.Stopped };
         if (session != _sessions[request.SessionId]) Track(session); // a tick that owes nothing writes nothing
         return new SessionOpResult(WalletOpStatus.Applied, session, debited);
     }
@@ -154,7 +193,7 @@ public sealed class WalletBook
     /// </summary>
     public void CheckLowBalance(TimeSpan threshold, DateTimeOffset now)
     {
-        var available = Available(now);
+        var available = RunwayFunds(now);
         var runway = Metering.RunwaySeconds(available, BurnRatePerHour);
         bool low = runway is { } seconds && seconds < (long)threshold.TotalSeconds;
         if (low && !LowBalanceNotified)
@@ -203,7 +242,7 @@ public sealed class WalletBook
         }
         var total = promotional + purchased;
         return new WalletBalance(WalletId, total, promotional, purchased, next, burnRatePerHour,
-            Metering.RunwaySeconds(total, burnRatePerHour), sessions ?? [], now);
+            Metering.RunwaySeconds(RunwayFunds(now), burnRatePerHour), sessions ?? [], now);
     }
 
     /// <summary>The balance with this wallet's burn rate, runway and running sessions.</summary>
@@ -229,7 +268,7 @@ public sealed class WalletBook
     /// <summary>Adds credits as a new lot. Validation of the request is the caller's.</summary>
     public BookOutcome Credit(CreditRequest request, LotKind lotKind, DateTimeOffset now)
     {
-        Debug.Assert(request.Amount.IsPositive);
+        Invariant.Check(request.Amount.IsPositive, "a credit or debit moves a positive amount");
         long lotId = NextSeq;
         var lot = new CreditLot(lotId, lotKind, request.Amount, Micros.Zero, now, request.ExpiresAt, request.Reference);
         _lots[lotId] = lot;
@@ -240,12 +279,35 @@ public sealed class WalletBook
     }
 
     /// <summary>
+    /// Charges an inference query whose exact cost is <paramref name="costMicros"/> (unrounded). Rounding is
+    /// cumulative per model: the book keeps the fraction of a micro-credit not yet debited and debits
+    /// <c>round_down(carry + cost)</c>, so a query cheaper than one micro-credit is not free forever. A refused
+    /// query changes nothing; a query that debits 0 writes no entry, only the new carry.
+    /// </summary>
+    public BookOutcome ChargeInference(DebitRequest template, decimal costMicros, DateTimeOffset now)
+    {
+        Invariant.Check(costMicros >= 0, "an inference cost is never negative");
+        var model = template.Usage?.Model ?? throw new InvariantViolationException("An inference charge names its model.");
+        var total = _inferenceCarry.GetValueOrDefault(model) + costMicros;
+        var whole = decimal.Floor(total);
+        var outcome = new BookOutcome(WalletOpStatus.Applied, null, null, Available(now));
+        if (whole > 0)
+        {
+            outcome = Debit(template with { Amount = new Micros((long)whole) }, now);
+            if (outcome.Status != WalletOpStatus.Applied) return outcome;
+        }
+        _inferenceCarry[model] = total - whole;
+        Changes.InferenceCarry[model] = total - whole;
+        return outcome;
+    }
+
+    /// <summary>
     /// Takes the amount in consumption order. Refused (nothing changes) when the live lots do not
     /// cover it, unless <c>AllowPartial</c>, which takes whatever is left (possibly nothing).
     /// </summary>
     public BookOutcome Debit(DebitRequest request, DateTimeOffset now)
     {
-        Debug.Assert(request.Amount.IsPositive);
+        Invariant.Check(request.Amount.IsPositive, "a credit or debit moves a positive amount");
         var allocation = Allocator.Allocate([.. _lots.Values], request.Amount, now);
         if (allocation.Taken < request.Amount && !request.AllowPartial)
             return BookOutcome.Insufficient(allocation.Taken);
@@ -265,15 +327,15 @@ public sealed class WalletBook
             var lot = _lots[m.LotId];
             var remaining = lot.Remaining + m.Amount;
             if (remaining.IsNegative || remaining > lot.Amount)
-                throw new InvalidOperationException($"Lot {lot.Id} of wallet {WalletId} would hold {remaining} of {lot.Amount}.");
+                throw new InvariantViolationException($"Lot {lot.Id} of wallet {WalletId} would hold {remaining} of {lot.Amount}.");
             if (remaining.IsPositive) _lots[lot.Id] = lot with { Remaining = remaining };
             else _lots.Remove(lot.Id);
             Changes.TouchedLots.Add(lot.Id);
             sum += m.Amount;
         }
-        if (sum != amount) throw new InvalidOperationException($"Entry amount {amount} differs from its lot movements {sum}.");
+        if (sum != amount) throw new InvariantViolationException($"Entry amount {amount} differs from its lot movements {sum}.");
         Balance += amount;
-        if (Balance.IsNegative) throw new InvalidOperationException($"Wallet {WalletId} would go below zero.");
+        if (Balance.IsNegative) throw new InvariantViolationException($"Wallet {WalletId} would go below zero.");
         var entry = new LedgerEntryView(NextSeq++, at, kind, amount, Balance, movements, reference, idempotencyKey, usage);
         Changes.Entries.Add(entry);
         return entry;
@@ -285,7 +347,7 @@ public sealed class WalletBook
         var sum = Micros.Zero;
         foreach (var lot in _lots.Values) sum += lot.Remaining;
         if (sum != Balance)
-            throw new InvalidOperationException($"Wallet {WalletId}: lots hold {sum} but the balance is {Balance}.");
+            throw new InvariantViolationException($"Wallet {WalletId}: lots hold {sum} but the balance is {Balance}.");
     }
 
     /// <summary>The remaining of a lot the book still holds, or zero once it is spent or expired.</summary>

@@ -22,4 +22,5 @@ public interface ILedgerStore
     Task<LedgerPage> ReadLedgerAsync(string walletId, LedgerQuery query, CancellationToken ct = default);
     Task<IReadOnlyList<UsageRow>> ReadUsageAsync(string walletId, UsageQuery query, CancellationToken ct = default);
     Task<IReadOnlyList<BillingEvent>> ReadEventsAsync(long afterId, int limit, CancellationToken ct = default);
+    Task<SessionPage> ListSessionsAsync(SessionQuery query, CancellationToken ct = default);
 }

@@ -32,7 +32,10 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
     public NpgsqlDataSource DataSource => dataSource;
 
     /// <summary>Loads the wallet with its open lots and running sessions, all from one snapshot, or null when it was never created.</summary>
-    public async Task<WalletBook?> LoadAsync(string walletId, CancellationToken ct = default)
+    public Task<WalletBook?> LoadAsync(string walletId, CancellationToken ct = default) =>
+        ReadAsync(() => LoadAsyncOnce(walletId, ct));
+
+    private async Task<WalletBook?> LoadAsyncOnce(string walletId, CancellationToken ct)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
@@ -42,6 +45,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
             "SELECT lot_id, kind, amount, remaining, granted_at, expires_at, source FROM qubrid_lots WHERE wallet_id = $1 AND remaining > 0",
             walletId));
         batch.BatchCommands.Add(Command($"{SelectSessions} WHERE wallet_id = $1 AND state = 'running'", walletId));
+        batch.BatchCommands.Add(Command("SELECT model, carry_micros FROM qubrid_inference_carry WHERE wallet_id = $1", walletId));
         await using var reader = await batch.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct)) return null;
         var balance = new Micros(reader.GetInt64(0));
@@ -54,15 +58,21 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         await reader.NextResultAsync(ct);
         var sessions = new List<SessionView>();
         while (await reader.ReadAsync(ct)) sessions.Add(ReadSession(reader));
+        await reader.NextResultAsync(ct);
+        var carry = new List<KeyValuePair<string, decimal>>();
+        while (await reader.ReadAsync(ct)) carry.Add(new(reader.GetString(0), reader.GetDecimal(1)));
         await reader.DisposeAsync();
         await tx.CommitAsync(ct);
-        return new WalletBook(walletId, balance, nextSeq, version, lots, sessions, lowBalanceNotified);
+        return new WalletBook(walletId, balance, nextSeq, version, lots, sessions, lowBalanceNotified, carry);
     }
 
     private const string SelectSessions =
-        "SELECT wallet_id, session_id, instance_type, workload, usd_per_hour, started_at, state, stopped_at, charged, end_reason FROM qubrid_wallet_sessions";
+        "SELECT wallet_id, session_id, instance_type, workload, usd_per_hour, started_at, state, stopped_at, charged, end_reason, charged_through FROM qubrid_wallet_sessions";
 
-    public async Task<List<SessionView>> FindSessionsAsync(string walletId, IReadOnlyCollection<string> sessionIds, CancellationToken ct = default)
+    public Task<List<SessionView>> FindSessionsAsync(string walletId, IReadOnlyCollection<string> sessionIds, CancellationToken ct = default) =>
+        ReadAsync(() => FindSessionsAsyncOnce(walletId, sessionIds, ct));
+
+    private async Task<List<SessionView>> FindSessionsAsyncOnce(string walletId, IReadOnlyCollection<string> sessionIds, CancellationToken ct)
     {
         var found = new List<SessionView>();
         if (sessionIds.Count == 0) return found;
@@ -84,9 +94,48 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         reader.GetString(6) switch { "running" => SessionState.Running, "stopped" => SessionState.Stopped, _ => SessionState.Terminated },
         reader.IsDBNull(7) ? null : new DateTimeOffset(reader.GetDateTime(7), TimeSpan.Zero),
         new Micros(reader.GetInt64(8)),
-        NullableString(reader, 9));
+        NullableString(reader, 9),
+        reader.IsDBNull(10) ? null : new DateTimeOffset(reader.GetDateTime(10), TimeSpan.Zero));
 
-    public async Task<Dictionary<string, StoredOutcome>> FindOutcomesAsync(string walletId, IReadOnlyCollection<string> keys, CancellationToken ct = default)
+    /// <summary>Sessions newest first (by start, then wallet and session id), optionally of one wallet and in one state.</summary>
+    public Task<SessionPage> ListSessionsAsync(SessionQuery query, CancellationToken ct = default) =>
+        ReadAsync(() => ListSessionsAsyncOnce(query, ct));
+
+    private async Task<SessionPage> ListSessionsAsyncOnce(SessionQuery query, CancellationToken ct)
+    {
+        int limit = Math.Clamp(query.Limit, 1, SessionQuery.MaxLimit);
+        await using var cmd = dataSource.CreateCommand(
+            $$"""
+            {{SelectSessions}}
+            WHERE ($1::text IS NULL OR wallet_id = $1)
+              AND ($2::text IS NULL OR state = $2)
+              AND ($3::timestamptz IS NULL OR (started_at, wallet_id, session_id) < ($3, $4, $5))
+            ORDER BY started_at DESC, wallet_id DESC, session_id DESC
+            LIMIT $6
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)query.UserId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = query.State is { } state ? state.ToWire() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = query.After is { } a ? a.StartedAt.UtcDateTime : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)query.After?.UserId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)query.After?.SessionId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = limit + 1 });
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        var items = new List<SessionView>();
+        while (await reader.ReadAsync(ct)) items.Add(ReadSession(reader));
+        SessionCursor? next = null;
+        if (items.Count > limit)
+        {
+            items.RemoveAt(items.Count - 1);
+            var last = items[^1];
+            next = new SessionCursor(last.StartedAt, last.UserId, last.SessionId);
+        }
+        return new SessionPage(items, next);
+    }
+
+    public Task<Dictionary<string, StoredOutcome>> FindOutcomesAsync(string walletId, IReadOnlyCollection<string> keys, CancellationToken ct = default) =>
+        ReadAsync(() => FindOutcomesAsyncOnce(walletId, keys, ct));
+
+    private async Task<Dictionary<string, StoredOutcome>> FindOutcomesAsyncOnce(string walletId, IReadOnlyCollection<string> keys, CancellationToken ct)
     {
         var found = new Dictionary<string, StoredOutcome>(StringComparer.Ordinal);
         if (keys.Count == 0) return found;
@@ -117,7 +166,10 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
 
     public ValueTask DisposeAsync() => _writer.DisposeAsync();
 
-    public async Task<IReadOnlyList<LotView>> ListLotsAsync(string walletId, int limit, CancellationToken ct = default)
+    public Task<IReadOnlyList<LotView>> ListLotsAsync(string walletId, int limit, CancellationToken ct = default) =>
+        ReadAsync(() => ListLotsAsyncOnce(walletId, limit, ct));
+
+    private async Task<IReadOnlyList<LotView>> ListLotsAsyncOnce(string walletId, int limit, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
             "SELECT lot_id, kind, amount, remaining, granted_at, expires_at, source FROM qubrid_lots WHERE wallet_id = $1 ORDER BY lot_id DESC LIMIT $2");
@@ -130,7 +182,10 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
     }
 
     /// <summary>A page of entries, newest first. Seqs only grow, so a "before seq" cursor is stable under inserts.</summary>
-    public async Task<LedgerPage> ReadLedgerAsync(string walletId, LedgerQuery query, CancellationToken ct = default)
+    public Task<LedgerPage> ReadLedgerAsync(string walletId, LedgerQuery query, CancellationToken ct = default) =>
+        ReadAsync(() => ReadLedgerAsyncOnce(walletId, query, ct));
+
+    private async Task<LedgerPage> ReadLedgerAsyncOnce(string walletId, LedgerQuery query, CancellationToken ct)
     {
         int limit = Math.Clamp(query.Limit, 1, LedgerQuery.MaxLimit);
         await using var cmd = dataSource.CreateCommand(
@@ -186,7 +241,10 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         return new LedgerPage(items, next);
     }
 
-    public async Task<IReadOnlyList<UsageRow>> ReadUsageAsync(string walletId, UsageQuery query, CancellationToken ct = default)
+    public Task<IReadOnlyList<UsageRow>> ReadUsageAsync(string walletId, UsageQuery query, CancellationToken ct = default) =>
+        ReadAsync(() => ReadUsageAsyncOnce(walletId, query, ct));
+
+    private async Task<IReadOnlyList<UsageRow>> ReadUsageAsyncOnce(string walletId, UsageQuery query, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
             """
@@ -211,7 +269,10 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
     }
 
     /// <summary>Events after <paramref name="afterId"/>, oldest first.</summary>
-    public async Task<IReadOnlyList<BillingEvent>> ReadEventsAsync(long afterId, int limit, CancellationToken ct = default)
+    public Task<IReadOnlyList<BillingEvent>> ReadEventsAsync(long afterId, int limit, CancellationToken ct = default) =>
+        ReadAsync(() => ReadEventsAsyncOnce(afterId, limit, ct));
+
+    private async Task<IReadOnlyList<BillingEvent>> ReadEventsAsyncOnce(long afterId, int limit, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
             "SELECT id, at, kind, wallet_id, session_id, reason, balance, runway_seconds FROM qubrid_events WHERE id > $1 ORDER BY id LIMIT $2");
@@ -226,6 +287,23 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
                 reader.IsDBNull(7) ? null : reader.GetInt64(7)));
         }
         return events;
+    }
+
+    /// <summary>
+    /// Runs a read, once more on a fresh connection when the pooled one turned out to be broken (the database
+    /// restarted under the pool): reads are safe to repeat, and the pool's idle connections are dropped with it.
+    /// </summary>
+    private async Task<T> ReadAsync<T>(Func<Task<T>> read)
+    {
+        try
+        {
+            return await read();
+        }
+        catch (NpgsqlException e) when (e is not PostgresException)
+        {
+            dataSource.Clear();
+            return await read();
+        }
     }
 
     private static string? NullableString(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);

@@ -60,6 +60,7 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
     private async Task WriteLoopAsync()
     {
         NpgsqlConnection? connection = null;
+        long lastUsed = 0;
         var batch = new List<WalletCommit>(_maxWallets);
         while (await _queue.Reader.WaitToReadAsync())
         {
@@ -68,7 +69,15 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
             if (batch.Count == 0) continue;
             try
             {
+                // A connection that sat idle may have been closed under us (a database restart): check it before a commit
+                // is sent on it, so that the commit does not fail for nothing. Under load a connection is never idle this long.
+                if (connection is not null && Stopwatch.GetElapsedTime(lastUsed) > IdleCheckAfter && !await IsAliveAsync(connection))
+                {
+                    await DisposeQuietlyAsync(connection);
+                    connection = null;
+                }
                 connection ??= await _dataSource.OpenConnectionAsync();
+                lastUsed = Stopwatch.GetTimestamp();
                 await WriteAsync(connection, batch);
             }
             catch (Exception e)
@@ -118,6 +127,22 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
             {
                 c.Completion.TrySetException(e is PostgresException pg ? Translate(pg, c) : e);
             }
+        }
+    }
+
+    private static readonly TimeSpan IdleCheckAfter = TimeSpan.FromSeconds(1);
+
+    private static async Task<bool> IsAliveAsync(NpgsqlConnection connection)
+    {
+        try
+        {
+            await using var ping = new NpgsqlCommand("SELECT 1", connection);
+            await ping.ExecuteScalarAsync();
+            return true;
+        }
+        catch (Exception e) when (e is NpgsqlException or System.IO.IOException or InvalidOperationException)
+        {
+            return false;
         }
     }
 
@@ -192,7 +217,8 @@ internal static class CommitStatements
         var lotRemaining = new Columns(typeof(string), typeof(long), typeof(long));
         var entries = new Columns(typeof(string), typeof(long), typeof(DateTime), typeof(string), typeof(long), typeof(long), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string));
         var moves = new Columns(typeof(string), typeof(long), typeof(long), typeof(long));
-        var sessions = new Columns(typeof(string), typeof(string), typeof(string), typeof(string), typeof(decimal), typeof(DateTime), typeof(string), typeof(DateTime), typeof(long), typeof(string));
+        var sessions = new Columns(typeof(string), typeof(string), typeof(string), typeof(string), typeof(decimal), typeof(DateTime), typeof(string), typeof(DateTime), typeof(long), typeof(string), typeof(DateTime));
+        var carry = new Columns(typeof(string), typeof(string), typeof(decimal));
         var events = new Columns(typeof(DateTime), typeof(string), typeof(string), typeof(string), typeof(string), typeof(long), typeof(long));
         var outcomes = new Columns(typeof(string), typeof(string), typeof(string), typeof(long), typeof(long), typeof(long), typeof(long), typeof(DateTime));
 
@@ -225,9 +251,10 @@ internal static class CommitStatements
             }
             foreach (var s in changes.Sessions.Values)
             {
-                sessions.Add(walletId, s.SessionId, s.InstanceType, s.Workload, s.UsdPerHour, s.StartedAt.UtcDateTime, StateName(s.State),
-                    s.StoppedAt?.UtcDateTime, s.Charged.Value, s.EndReason);
+                sessions.Add(walletId, s.SessionId, s.InstanceType, s.Workload, s.UsdPerHour, s.StartedAt.UtcDateTime, s.State.ToWire(),
+                    s.StoppedAt?.UtcDateTime, s.Charged.Value, s.EndReason, s.ChargedThrough?.UtcDateTime);
             }
+            foreach (var (model, micros) in changes.InferenceCarry) carry.Add(walletId, model, micros);
             foreach (var ev in changes.Events)
                 events.Add(ev.At.UtcDateTime, ev.Kind, walletId, ev.SessionId, ev.Reason, ev.Balance.Value, ev.RunwaySeconds);
             foreach (var o in commit.Outcomes)
@@ -292,10 +319,20 @@ internal static class CommitStatements
         {
             batch.BatchCommands.Add(sessions.Command(
                 """
-                INSERT INTO qubrid_wallet_sessions (wallet_id, session_id, instance_type, workload, usd_per_hour, started_at, state, stopped_at, charged, end_reason)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::timestamptz[], $7::text[], $8::timestamptz[], $9::bigint[], $10::text[])
+                INSERT INTO qubrid_wallet_sessions (wallet_id, session_id, instance_type, workload, usd_per_hour, started_at, state, stopped_at, charged, end_reason, charged_through)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::timestamptz[], $7::text[], $8::timestamptz[], $9::bigint[], $10::text[], $11::timestamptz[])
                 ON CONFLICT (wallet_id, session_id) DO UPDATE
-                SET state = EXCLUDED.state, stopped_at = EXCLUDED.stopped_at, charged = EXCLUDED.charged, end_reason = EXCLUDED.end_reason
+                SET state = EXCLUDED.state, stopped_at = EXCLUDED.stopped_at, charged = EXCLUDED.charged, end_reason = EXCLUDED.end_reason,
+                    charged_through = EXCLUDED.charged_through
+                """));
+        }
+        if (carry.Rows > 0)
+        {
+            batch.BatchCommands.Add(carry.Command(
+                """
+                INSERT INTO qubrid_inference_carry (wallet_id, model, carry_micros)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[])
+                ON CONFLICT (wallet_id, model) DO UPDATE SET carry_micros = EXCLUDED.carry_micros
                 """));
         }
         if (events.Rows > 0)
@@ -318,13 +355,6 @@ internal static class CommitStatements
                 """));
         }
     }
-
-    public static string StateName(SessionState state) => state switch
-    {
-        SessionState.Running => "running",
-        SessionState.Stopped => "stopped",
-        _ => "terminated",
-    };
 
     /// <summary>Rows gathered column by column; each column becomes one typed array parameter (nulls allowed).</summary>
     private sealed class Columns(params Type[] types)

@@ -14,11 +14,15 @@ public sealed record ReconcileReport(long WalletsChecked, long EntriesChecked, I
 /// <summary>
 /// Proves the ledger invariants of SPEC.md over the whole database, in SQL, from the ledger alone:
 /// Σ entries = balance; Σ open lots = balance; each entry's lot movements sum to its amount; each lot's
-/// remaining = its amount − what entries took; balance_after is the running sum; seqs have no gaps.
+/// remaining = its amount − what entries took; balance_after is the running sum; seqs have no gaps; sessions' charged
+/// equals their entries; no expiration is overdue.
 /// </summary>
 public static class Reconciler
 {
     private const int MaxViolationsPerRule = 1_000;
+
+    /// <summary>How late an expiration entry may be before reconcile reports it (the reminder's retries fit well within it).</summary>
+    public const int ExpiryGraceSeconds = 600;
 
     private static readonly (string Rule, string Sql)[] Checks =
     [
@@ -71,7 +75,15 @@ public static class Reconciler
                 USING (wallet_id, session_id)
             WHERE s.charged <> coalesce(c.total, 0)
             """),
+        // Expiry runs on the silos (a reminder per wallet, retried within seconds): a lot past its expiry that still
+        // holds credits after the grace below has been missed, even if every read already excludes it.
+        ("expirations are written on time", $$"""
+            SELECT wallet_id, format('lot %s expired at %s and still holds %s: its expiration entry is overdue', lot_id, expires_at, remaining)
+            FROM qubrid_lots
+            WHERE remaining > 0 AND expires_at < now() - interval '{{ExpiryGraceSeconds}} seconds'
+            """),
     ];
+
 
     public static async Task<ReconcileReport> RunAsync(NpgsqlDataSource dataSource, CancellationToken ct = default)
     {

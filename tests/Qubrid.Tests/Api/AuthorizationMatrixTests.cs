@@ -50,6 +50,8 @@ public class AuthorizationMatrixTests(ApiHost api)
             SignedIn(owner: 403, other: 403, orchestrator: 201, admin: 403)),
         new("GET /v1/sessions/{id}", async r => new HttpRequestMessage(HttpMethod.Get, $"/v1/sessions/{await r.StartSessionAsync()}"),
             SignedIn(owner: 200, other: 404, orchestrator: 200, admin: 200)),
+        new("GET /v1/sessions?userId=", async r => { await r.StartSessionAsync(); return new HttpRequestMessage(HttpMethod.Get, $"/v1/sessions?userId={r.OwnerId}"); },
+            SignedIn(owner: 200, other: 404, orchestrator: 200, admin: 200)),
         new("POST /v1/sessions/{id}/stop", async r => new HttpRequestMessage(HttpMethod.Post, $"/v1/sessions/{await r.StartSessionAsync()}/stop"),
             SignedIn(owner: 403, other: 403, orchestrator: 200, admin: 403)),
         new("GET /v1/sessions/events", _ => Get("/v1/sessions/events"), SignedIn(owner: 403, other: 403, orchestrator: 200, admin: 403), EventStream: true),

@@ -26,11 +26,11 @@ public class MeteringProperties
         {
             var at = Start.AddMilliseconds(Math.Abs((long)t) % 500_000_000);
             if (at > stop) continue; // a tick computed after the stop cannot precede it: the grain serializes them
-            book.ChargeSession(new SessionChargeRequest("s", Metering.Owed(rate, Start, at), false, null), at);
+            book.ChargeSession(new SessionChargeRequest("s", at, false), at);
         }
-        var stopped = book.ChargeSession(new SessionChargeRequest("s", Metering.Owed(rate, Start, stop), true, stop), stop);
+        var stopped = book.ChargeSession(new SessionChargeRequest("s", stop, true), stop);
         // Ticks that arrive after the stop change nothing.
-        book.ChargeSession(new SessionChargeRequest("s", Metering.Owed(rate, Start, stop.AddHours(1)), false, null), stop.AddHours(1));
+        book.ChargeSession(new SessionChargeRequest("s", stop.AddHours(1), false), stop.AddHours(1));
 
         var expected = Metering.Owed(rate, Start, stop);
         var ledger = book.TakeChanges().Entries.Where(e => e.Kind == LedgerEntryKind.SessionCharge).Aggregate(Micros.Zero, (s, e) => s - e.Amount);
@@ -53,7 +53,7 @@ public class MeteringProperties
         var book = WalletBook.New("w");
         book.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(1m), "p"), LotKind.Purchased, Start);
         book.OpenSession(new OpenSessionRequest("s", "H100", Workloads.Instance, 21.84m, Start, TimeSpan.Zero), Start);
-        var result = book.ChargeSession(new SessionChargeRequest("s", Micros.FromUsd(2m), false, null), Start.AddMinutes(10));
+        var result = book.ChargeSession(new SessionChargeRequest("s", Start.AddMinutes(10), false), Start.AddMinutes(10));
         Assert.Equal(Micros.FromUsd(1m), result.Debited);
         Assert.Equal(SessionState.Terminated, result.Session!.State);
         Assert.Equal(EndReasons.InsufficientCredits, result.Session.EndReason);
@@ -67,8 +67,8 @@ public class MeteringProperties
     {
         var book = WalletBook.New("w");
         book.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(1m), "p"), LotKind.Purchased, Start);
-        book.OpenSession(new OpenSessionRequest("s", "T4", Workloads.Instance, 0.68m, Start, TimeSpan.Zero), Start);
-        var result = book.ChargeSession(new SessionChargeRequest("s", Micros.FromUsd(1m), false, null), Start.AddHours(2));
+        book.OpenSession(new OpenSessionRequest("s", "T4", Workloads.Instance, 0.72m, Start, TimeSpan.Zero), Start);
+        var result = book.ChargeSession(new SessionChargeRequest("s", Start.AddSeconds(5000), false), Start.AddSeconds(5000)); // 0.72 USD/h × 5000 s = 1 USD
         Assert.Equal(Micros.FromUsd(1m), result.Debited);
         Assert.Equal(SessionState.Terminated, result.Session!.State);
     }
@@ -79,9 +79,86 @@ public class MeteringProperties
         var book = WalletBook.New("w");
         book.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(10m), "p"), LotKind.Purchased, Start);
         book.OpenSession(new OpenSessionRequest("s", "T4", Workloads.Instance, 0.68m, Start, TimeSpan.Zero), Start);
-        book.ChargeSession(new SessionChargeRequest("s", new Micros(500), false, null), Start.AddSeconds(3));
+        book.ChargeSession(new SessionChargeRequest("s", Start.AddSeconds(3), false), Start.AddSeconds(3));
         book.TakeChanges();
-        book.ChargeSession(new SessionChargeRequest("s", new Micros(400), false, null), Start.AddSeconds(2)); // late tick
+        book.ChargeSession(new SessionChargeRequest("s", Start.AddSeconds(2), false), Start.AddSeconds(2)); // late tick
         Assert.True(book.TakeChanges().IsEmpty);
+    }
+
+    /// <summary>
+    /// Ticks and the stop computed on silos whose clocks differ by up to 2 s, in any order: the stop is recorded no
+    /// earlier than the latest instant already charged for, and the total is exactly the formula over the recorded
+    /// start and stop, never more.
+    /// </summary>
+    [Property(MaxTest = 300)]
+    public bool Skewed_clocks_never_charge_more_than_the_formula_over_the_recorded_times(int[] tickMillis, PositiveInt runMillis, int[] skewMillis)
+    {
+        var book = WalletBook.New("w");
+        book.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(100_000m), "p"), LotKind.Purchased, Start);
+        Assert.True(book.OpenSession(new OpenSessionRequest("s", "X", Workloads.Instance, 21.84m, Start, TimeSpan.Zero), Start).Succeeded);
+        TimeSpan Skew(int i) => skewMillis.Length == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(skewMillis[i % skewMillis.Length] % 2_000);
+        var stop = Start.AddMilliseconds(runMillis.Get % 40_000_000);
+        int n = 0;
+        foreach (var t in tickMillis)
+        {
+            var at = Start.AddMilliseconds(Math.Abs((long)t) % 40_000_000);
+            if (at > stop) continue;
+            at += Skew(n++);
+            book.ChargeSession(new SessionChargeRequest("s", at, false), at);
+        }
+        var stopAt = stop + Skew(n);
+        var stopped = book.ChargeSession(new SessionChargeRequest("s", stopAt, true), stopAt).Session!;
+        var ledger = book.TakeChanges().Entries.Where(e => e.Kind == LedgerEntryKind.SessionCharge).Aggregate(Micros.Zero, (s, e) => s - e.Amount);
+        return stopped.StoppedAt >= stopAt
+            && stopped.Charged == Metering.Owed(21.84m, stopped.StartedAt, stopped.StoppedAt!.Value)
+            && ledger == stopped.Charged;
+    }
+
+    [Fact]
+    public void A_stop_on_a_clock_behind_the_last_tick_is_recorded_at_the_last_tick()
+    {
+        var book = WalletBook.New("w");
+        book.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(100m), "p"), LotKind.Purchased, Start);
+        book.OpenSession(new OpenSessionRequest("s", "H100", Workloads.Instance, 21.84m, Start, TimeSpan.Zero), Start);
+        book.ChargeSession(new SessionChargeRequest("s", Start.AddSeconds(62), false), Start.AddSeconds(62)); // a silo 2 s ahead
+        var stopped = book.ChargeSession(new SessionChargeRequest("s", Start.AddSeconds(60), true), Start.AddSeconds(60)).Session!;
+        Assert.Equal(Start.AddSeconds(62), stopped.StoppedAt);
+        Assert.Equal(Metering.Owed(21.84m, Start, Start.AddSeconds(62)), stopped.Charged);
+    }
+
+    [Fact]
+    public void Two_h100_sessions_cannot_start_on_five_usd_and_what_running_sessions_owe_counts_against_a_start()
+    {
+        var book = WalletBook.New("w");
+        book.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(5m), "p"), LotKind.Purchased, Start);
+        var tenMinutes = TimeSpan.FromMinutes(10);
+        Assert.True(book.OpenSession(new OpenSessionRequest("a", "H100", Workloads.Instance, 21.84m, Start, tenMinutes), Start).Succeeded);
+        var second = book.OpenSession(new OpenSessionRequest("b", "H100", Workloads.Instance, 21.84m, Start, tenMinutes), Start);
+        Assert.Equal(WalletOpStatus.InsufficientCredits, second.Status);
+
+        // 3 minutes later the first H100 owes 1.092 USD not yet charged, leaving 3.908 USD: enough for a T4 beside it
+        // (22.52 USD/h for 10 minutes: 3.753 USD), not then for an A100 as well (24.21 USD/h: 4.035 USD).
+        var later = Start.AddMinutes(3);
+        Assert.True(book.OpenSession(new OpenSessionRequest("c", "T4", Workloads.Instance, 0.68m, later, tenMinutes), later).Succeeded);
+        Assert.Equal(WalletOpStatus.InsufficientCredits,
+            book.OpenSession(new OpenSessionRequest("d", "A100", Workloads.Instance, 1.69m, later, tenMinutes), later).Status);
+        Assert.Equal(Micros.FromUsd(5m) - Metering.Owed(21.84m, Start, later), book.RunwayFunds(later));
+    }
+
+    /// <summary>Any sequence of queries on one model: the wallet debits exactly round_down(Σ exact costs), never less.</summary>
+    [Property(MaxTest = 200)]
+    public bool Inference_is_rounded_cumulatively_per_model(PositiveInt[] tokens)
+    {
+        var book = WalletBook.New("w");
+        book.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(1_000m), "p"), LotKind.Purchased, Start);
+        decimal exact = 0;
+        foreach (var t in tokens)
+        {
+            var cost = (t.Get % 1_000) * 0.05m; // llama-3.1-8b input: 0.05 micro-credits per token
+            exact += cost;
+            var template = new DebitRequest($"q{exact}", LedgerEntryKind.InferenceCharge, Micros.Zero, "q", new UsageTags(Model: "llama"));
+            Assert.Equal(WalletOpStatus.Applied, book.ChargeInference(template, cost, Start).Status);
+        }
+        return Micros.FromUsd(1_000m) - book.Balance == new Micros((long)decimal.Floor(exact));
     }
 }

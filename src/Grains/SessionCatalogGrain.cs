@@ -1,0 +1,11 @@
+using Orleans.Concurrency;
+using Qubrid.Storage;
+
+namespace Qubrid;
+
+/// <summary>Lists sessions as their wallets recorded them (the ledger's transaction writes these rows). Stateless.</summary>
+[StatelessWorker]
+public sealed class SessionCatalogGrain(ILedgerStore store) : Grain, ISessionCatalogGrain
+{
+    public Task<SessionPage> List(SessionQuery query) => store.ListSessionsAsync(query);
+}

@@ -1,0 +1,151 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Qubrid.Tests.Infrastructure;
+
+namespace Qubrid.Tests.Api;
+
+/// <summary>
+/// The ways metering lost or drained money under an orchestrator that behaves like a real one, each through the
+/// HTTP API (the lifecycle simulation found them first; see docs/design.md): re-posted starts, many sessions on a
+/// small wallet, a start that failed half-way, queries cheaper than a micro-credit, a database connection broken
+/// under an idle wallet. ApiHost charges every second.
+/// </summary>
+[Collection(ApiCollection.Name)]
+public class MeteringUnderRealOrchestratorTests(ApiHost api)
+{
+    private static async Task<JsonElement> Json(HttpResponseMessage response) => await response.Content.ReadFromJsonAsync<JsonElement>();
+
+    private async Task<HttpClient> OrchestratorAsync() => api.Client(await api.IssueKeyAsync("orchestrator"));
+
+    private async Task<long> SessionChargesAsync(string userId, string sessionId) => await TestDatabase.ScalarAsync(api.Db,
+        "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND session_id = $2 AND kind = 'session_charge'", userId, sessionId);
+
+    [Fact]
+    public async Task Starts_reposted_faster_than_the_interval_change_nothing_and_the_session_is_still_charged_every_interval()
+    {
+        var (userId, _) = await api.NewUserAsync("repost");
+        var orchestrator = await OrchestratorAsync();
+        var sessionId = $"repost-{Guid.NewGuid():N}";
+        var start = new { sessionId, userId, instanceType = "T4" };
+        var first = await orchestrator.PostAsJsonAsync("/v1/sessions", start);
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        var startedAt = (await Json(first)).GetProperty("startedAt").GetDateTimeOffset();
+
+        // A reconcile loop re-posts the start every 200 ms for 4 s (4 charge intervals): each answer is 200, the same session.
+        for (int i = 0; i < 20; i++)
+        {
+            var again = await orchestrator.PostAsJsonAsync("/v1/sessions", start);
+            Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+            var body = await Json(again);
+            Assert.Equal(startedAt, body.GetProperty("startedAt").GetDateTimeOffset());
+            Assert.Equal("running", body.GetProperty("state").GetString());
+            await Task.Delay(200);
+        }
+        // Charging went on as if the start had been posted once (a first charge after 1 s, then every second).
+        Assert.True(await SessionChargesAsync(userId, sessionId) >= 2, "the re-posted starts postponed the session's charges");
+
+        var stopped = await Json(await orchestrator.PostAsync($"/v1/sessions/{sessionId}/stop", null));
+        Assert.Equal(Qubrid.Core.Metering.Owed(0.68m, startedAt, stopped.GetProperty("stoppedAt").GetDateTimeOffset()).ToUsd(),
+            stopped.GetProperty("charged").GetDecimal());
+    }
+
+    [Fact]
+    public async Task A_start_must_be_covered_at_the_burn_rate_of_every_running_session_plus_the_new_one()
+    {
+        var (userId, user) = await api.NewUserAsync("runway"); // 5 USD: one H100 (3.64 USD for 10 minutes), not two
+        var orchestrator = await OrchestratorAsync();
+        var first = await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId = $"rw1-{Guid.NewGuid():N}", userId, instanceType = "H100" });
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+
+        var second = await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId = $"rw2-{Guid.NewGuid():N}", userId, instanceType = "H100" });
+        Assert.Equal(HttpStatusCode.PaymentRequired, second.StatusCode);
+        Assert.Equal("insufficient_credits", (await Json(second)).GetProperty("code").GetString());
+        var many = await Task.WhenAll(Enumerable.Range(0, 10).Select(i =>
+            orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId = $"rw-many-{i}-{Guid.NewGuid():N}", userId, instanceType = "H100" })));
+        Assert.All(many, r => Assert.Equal(HttpStatusCode.PaymentRequired, r.StatusCode));
+
+        // The runway shown uses the same figure: under 5 USD ÷ 21.84 USD/h.
+        var wallet = await Json(await user.GetAsync($"/v1/wallets/{userId}"));
+        Assert.Single(wallet.GetProperty("runningSessions").EnumerateArray());
+        Assert.True(wallet.GetProperty("runwaySeconds").GetInt64() <= (long)(5m * 3600m / 21.84m));
+    }
+
+    [Fact]
+    public async Task Get_and_stop_see_a_session_the_wallet_opened_even_when_its_start_failed_half_way()
+    {
+        var (userId, _) = await api.NewUserAsync("halfstart");
+        var orchestrator = await OrchestratorAsync();
+        var sessionId = $"half-{Guid.NewGuid():N}";
+        Assert.Equal(HttpStatusCode.Created, (await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId, userId, instanceType = "A100" })).StatusCode);
+
+        // What a start that died after the wallet opened the session leaves behind: the wallet's record and the charge
+        // reminder, but no session state (its write failed and the orchestrator got a 503).
+        var cluster = api.Factory.Services.GetRequiredService<IClusterClient>();
+        await TestDatabase.ExecAsync(api.Db, "DELETE FROM orleansstorage WHERE grainidextensionstring = $1", sessionId);
+        await cluster.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+
+        var get = await orchestrator.GetAsync($"/v1/sessions/{sessionId}");
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        Assert.Equal("running", (await Json(get)).GetProperty("state").GetString());
+        var stop = await orchestrator.PostAsync($"/v1/sessions/{sessionId}/stop", null);
+        Assert.Equal(HttpStatusCode.OK, stop.StatusCode);
+        var stopped = await Json(stop);
+        Assert.Equal("stopped", stopped.GetProperty("state").GetString());
+        Assert.Equal(Qubrid.Core.Metering.Owed(1.69m, stopped.GetProperty("startedAt").GetDateTimeOffset(), stopped.GetProperty("stoppedAt").GetDateTimeOffset()).ToUsd(),
+            stopped.GetProperty("charged").GetDecimal());
+    }
+
+    [Fact]
+    public async Task Queries_cheaper_than_a_micro_credit_are_charged_cumulatively_per_model()
+    {
+        var (userId, user) = await api.NewUserAsync("submicro");
+        var orchestrator = await OrchestratorAsync();
+        // llama-3.1-8b-instruct: 0.05 USD per million input tokens = 0.05 micro-credit per token; 10 tokens = 0.5 µ.
+        var amounts = new List<decimal>();
+        for (int i = 0; i < 10; i++)
+        {
+            var response = await orchestrator.SendAsync(ApiHost.Post("/v1/inference/charges",
+                new { userId, model = "llama-3.1-8b-instruct", inputTokens = 10, outputTokens = 0 }, $"sub-{i}-{Guid.NewGuid():N}"));
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+            amounts.Add((await Json(response)).GetProperty("amount").GetDecimal());
+        }
+        Assert.Equal([0m, 0.000001m, 0m, 0.000001m, 0m, 0.000001m, 0m, 0.000001m, 0m, 0.000001m], amounts);
+        Assert.Equal(5m - 0.000005m, (await Json(await user.GetAsync($"/v1/wallets/{userId}"))).GetProperty("total").GetDecimal());
+    }
+
+    [Fact]
+    public async Task A_charge_of_nothing_for_a_wallet_that_does_not_exist_is_404()
+    {
+        var orchestrator = await OrchestratorAsync();
+        var response = await orchestrator.SendAsync(ApiHost.Post("/v1/inference/charges",
+            new { userId = $"nobody-{Guid.NewGuid():N}", model = "llama-3.1-8b-instruct", inputTokens = 1, outputTokens = 0 }, $"k-{Guid.NewGuid():N}"));
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("wallet_not_found", (await Json(response)).GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task An_idle_wallet_activates_over_connections_a_database_restart_broke()
+    {
+        var (userId, user) = await api.NewUserAsync("broken-pool");
+        var cluster = api.Factory.Services.GetRequiredService<IClusterClient>();
+        await cluster.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        // What a PostgreSQL restart does to the ledger's pooled connections: they are closed under it.
+        Assert.True(await TestDatabase.ScalarAsync(api.Db,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+            Qubrid.Silo.SiloHostingExtensions.LedgerApplicationName) > 0);
+
+        var response = await user.GetAsync($"/v1/wallets/{userId}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(5m, (await Json(response)).GetProperty("total").GetDecimal());
+
+        // The ledger writer's own connections were closed too. A commit sent on one may have reached the server, so it
+        // is answered 503 (the client retries with its key) and the writer reconnects: at most one per writer loop.
+        var admin = api.Client(api.AdminKey);
+        var statuses = new List<HttpStatusCode>();
+        for (int i = 0; i < 4; i++) statuses.Add((await admin.PutAsync($"/v1/wallets/after-restart-{i}-{Guid.NewGuid():N}", null)).StatusCode);
+        Assert.True(statuses.Count(s => s == HttpStatusCode.ServiceUnavailable) <= 2, string.Join(", ", statuses));
+        Assert.Equal(HttpStatusCode.Created, statuses[^1]);
+    }
+}

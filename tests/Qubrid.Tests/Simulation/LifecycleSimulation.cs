@@ -1,0 +1,443 @@
+using System.Text;
+using Npgsql;
+using NpgsqlTypes;
+using Qubrid.Core;
+
+namespace Qubrid.Tests.Simulation;
+
+/// <summary>A broken invariant, with the seed and step that replay it.</summary>
+public sealed class SimulationFailure(int seed, int step, string message, string history)
+    : Exception($"seed {seed}, step {step}: {message}\nreplay: QUBRID_SIM_SEED={seed} scripts/test.sh --filter LifecycleSimulation\nlast steps:\n{history}")
+{
+    public int Seed { get; } = seed;
+    public int Step { get; } = step;
+}
+
+/// <summary>
+/// One seeded run of a random orchestrator against the real session and wallet grains (in the spirit of
+/// TigerBeetle's VOPR): starts, repeated starts, starts with other parameters, stops, repeated stops, gets,
+/// top-ups and promotional grants, time moving on with reminders delivered late, early, twice or not at all,
+/// and faults: the database down for a while, a state write failing, a commit whose answer is lost, every
+/// grain deactivated, a silo killed. After every step it checks the invariants of SPEC.md's metering rules.
+/// The same seed makes the same choices, so a failing seed replays.
+/// </summary>
+public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, bool allowSiloKill)
+{
+    private static readonly (string Type, decimal UsdPerHour)[] InstanceTypes = [("T4", 0.68m), ("A100", 1.69m), ("H100", 21.84m)];
+    private static readonly TimeSpan MaxSkew = TimeSpan.FromSeconds(2);
+
+    private readonly Random _rng = new(seed);
+    private readonly SimWorld _world = sim.World;
+    private readonly List<string> _wallets = [];
+    private readonly List<ModelSession> _sessions = [];
+    private readonly Queue<string> _history = new();
+    private int _step;
+    private DateTimeOffset _maxClock = SimWorld.Epoch;
+    private DateTimeOffset _faultEnd = SimWorld.Epoch;
+
+    public int SiloKills { get; private set; }
+    public int Failures { get; private set; }
+
+    private sealed class ModelSession(string id, string userId, string instanceType)
+    {
+        public string Id { get; } = id;
+        public string UserId { get; } = userId;
+        public string InstanceType { get; } = instanceType;
+        public bool Seen { get; set; }
+        public DateTimeOffset LastProgress { get; set; }
+        public Micros LastCharged { get; set; }
+        public Micros? ChargedAtEnd { get; set; }
+    }
+
+    private sealed record Recorded(string WalletId, string SessionId, string InstanceType, decimal UsdPerHour, DateTimeOffset StartedAt,
+        string State, DateTimeOffset? StoppedAt, Micros Charged, string? EndReason, Micros LedgerTotal);
+
+    private ISessionGrain Session(string id) => sim.Grains.GetGrain<ISessionGrain>(id);
+    private IWalletGrain Wallet(string id) => sim.Grains.GetGrain<IWalletGrain>(id);
+
+    public async Task RunAsync()
+    {
+        _world.ClearFaults();
+        _faultEnd = _world.Now;
+        for (int w = 0; w < 2; w++)
+        {
+            var id = $"w{seed}-{w}";
+            _wallets.Add(id);
+            await Wallet(id).Create();
+        }
+        for (_step = 1; _step <= steps; _step++)
+        {
+            _world.Skew = _rng.Next(10) < 3 ? TimeSpan.FromMicroseconds(_rng.Next(-2_000_000, 2_000_001)) : TimeSpan.Zero;
+            await StepAsync();
+            var clock = _world.Now + _world.Skew;
+            if (clock > _maxClock) _maxClock = clock;
+            await CheckAsync(clock);
+        }
+        // The orchestrator winds down: the faults end, every session is stopped, each total is exact.
+        _world.ClearFaults();
+        _faultEnd = _world.Now;
+        if (_world.Now > _maxClock) _maxClock = _world.Now;
+        foreach (var s in _sessions) await StopAsync(s, "final stop", expectKnown: true);
+        await CheckAsync(_world.Now);
+    }
+
+    private async Task StepAsync()
+    {
+        int roll = _rng.Next(100);
+        switch (roll)
+        {
+            case < 16: await StartNewAsync(); break;
+            case < 34: if (Pick() is { } again) await StartAsync(again, again.InstanceType, "repeat start"); break;
+            case < 37: if (Pick() is { } other) await StartAsync(other, InstanceTypes[_rng.Next(InstanceTypes.Length)].Type, "start with other parameters"); break;
+            case < 47: if (Pick(running: true) is { } stop) await StopAsync(stop, "stop", expectKnown: false); break;
+            case < 50: if (Pick() is { } restop) await StopAsync(restop, "repeat stop", expectKnown: false); break;
+            case < 55: if (Pick() is { } get) await GetAsync(get); break;
+            case < 60: await TopUpAsync(); break;
+            case < 63: await GrantAsync(); break;
+            case < 83: await AdvanceAsync(); break;
+            case < 87: Outage(); break;
+            case < 91: _world.FailStateWrites = 1 + _rng.Next(2); Log($"fault: next {_world.FailStateWrites} state write(s) fail"); break;
+            case < 94: _world.LoseNextCommitAnswer = true; Log("fault: the next commit's answer is lost"); break;
+            case < 97: await DeactivateAllAsync(); break;
+            case < 99: WithholdReminders(); break;
+            default: await KillSiloAsync(); break;
+        }
+    }
+
+    private ModelSession? Pick(bool running = false)
+    {
+        var candidates = running ? _sessions.Where(s => s.ChargedAtEnd is null).ToList() : _sessions;
+        return candidates.Count == 0 ? null : candidates[_rng.Next(candidates.Count)];
+    }
+
+    private async Task StartNewAsync()
+    {
+        var userId = _wallets[_rng.Next(_wallets.Count)];
+        int r = _rng.Next(100);
+        var type = r < 40 ? "T4" : r < 75 ? "A100" : "H100";
+        var s = new ModelSession($"s{seed}-{_sessions.Count}", userId, type);
+        _sessions.Add(s);
+        await StartAsync(s, type, "start");
+    }
+
+    private async Task StartAsync(ModelSession s, string instanceType, string what)
+    {
+        var before = await RecordedAsync(s.Id);
+        var result = await CallAsync($"{what} {s.Id} ({s.UserId}, {instanceType})", () => Session(s.Id).Start(new StartSessionRequest(s.UserId, instanceType)));
+        if (result is null) return;
+        if (before is not null && instanceType != before.InstanceType && result.Succeeded)
+            Fail($"a start of {s.Id} with {instanceType} succeeded although it runs on {before.InstanceType}");
+        if (result.Succeeded && before is null && !_world.DatabaseDown)
+        {
+            // The runway rule, at the clock the wallet decided on: everything already running and the new session
+            // must be covered for the minimum runway by what is available after what they owe.
+            await CheckRunwayAsync(s.UserId);
+        }
+    }
+
+    private async Task StopAsync(ModelSession s, string what, bool expectKnown)
+    {
+        var before = await RecordedAsync(s.Id);
+        var result = await CallAsync($"{what} {s.Id}", () => Session(s.Id).Stop());
+        if (result is null) return;
+        if (!result.Succeeded && result.ErrorCode == ErrorCodes.SessionNotFound && before is not null)
+            Fail($"stop of {s.Id} answered session_not_found while its wallet records it as {before.State} (charged {before.Charged})");
+        if (result.Succeeded && result.Session!.State == SessionState.Running)
+            Fail($"stop of {s.Id} succeeded but the session is still running");
+        if (expectKnown && before is not null && !result.Succeeded)
+            Fail($"the final stop of {s.Id} failed: {result.ErrorCode} {result.Detail}");
+    }
+
+    private async Task GetAsync(ModelSession s) =>
+        await CallAsync($"get {s.Id}", async () => await Session(s.Id).Get() ?? (object)"null");
+
+    private async Task TopUpAsync()
+    {
+        var userId = _wallets[_rng.Next(_wallets.Count)];
+        var usd = 1 + _rng.Next(20);
+        var key = $"topup-{seed}-{_step}";
+        await CallAsync($"top up {userId} {usd} USD", () => Wallet(userId).Credit(new CreditRequest(key, LedgerEntryKind.Topup, Micros.FromUsd(usd), "sim top-up")));
+        if (_rng.Next(3) == 0) // the client retries after a timeout, same key
+            await CallAsync($"retry top up {userId}", () => Wallet(userId).Credit(new CreditRequest(key, LedgerEntryKind.Topup, Micros.FromUsd(usd), "sim top-up")));
+    }
+
+    private async Task GrantAsync()
+    {
+        var userId = _wallets[_rng.Next(_wallets.Count)];
+        var usd = 1 + _rng.Next(5);
+        var expiresAt = _world.Now + TimeSpan.FromSeconds(30 + _rng.Next(600));
+        await CallAsync($"grant {userId} {usd} USD until {expiresAt:HH:mm:ss}", () => Wallet(userId).Credit(
+            new CreditRequest($"grant-{seed}-{_step}", LedgerEntryKind.Grant, Micros.FromUsd(usd), "sim promotion", expiresAt)));
+    }
+
+    /// <summary>Time moves on by up to 1.5 intervals; every reminder due by then is delivered (late), some twice, some early.</summary>
+    private async Task AdvanceAsync()
+    {
+        var by = TimeSpan.FromMilliseconds(1_000 + _rng.Next(89_000));
+        _world.Time.Advance(by);
+        var now = _world.Now;
+        Log($"time +{by.TotalSeconds:0.###} s → {now:HH:mm:ss.fff}");
+        bool withheld = now < _withheldUntil;
+        foreach (var entry in _world.Reminders.Snapshot().OrderBy(e => e.Due).ThenBy(e => e.Name, StringComparer.Ordinal))
+        {
+            if (!Mine(entry.GrainId)) continue;
+            if (entry.Due > now)
+            {
+                if (_rng.Next(40) == 0) await DeliverAsync(entry, "early");
+                continue;
+            }
+            if (withheld || _rng.Next(50) == 0)
+            {
+                Log($"reminder {entry.Name} of {entry.GrainId} not delivered");
+                _faultEnd = now;
+                _world.Reminders.Advance(entry, now);
+                continue;
+            }
+            await DeliverAsync(entry, "due");
+            if (_rng.Next(20) == 0) await DeliverAsync(entry, "twice");
+            _world.Reminders.Advance(entry, now);
+        }
+    }
+
+    private DateTimeOffset _withheldUntil = DateTimeOffset.MinValue;
+
+    private void WithholdReminders()
+    {
+        _withheldUntil = _world.Now + TimeSpan.FromSeconds(10 + _rng.Next(80));
+        _faultEnd = _withheldUntil;
+        Log($"fault: reminders withheld until {_withheldUntil:HH:mm:ss}");
+    }
+
+    private bool Mine(GrainId id)
+    {
+        var key = id.Key.ToString() ?? "";
+        return key.StartsWith($"s{seed}-", StringComparison.Ordinal) || key.StartsWith($"w{seed}-", StringComparison.Ordinal);
+    }
+
+    private async Task DeliverAsync(SimReminders.Entry entry, string how)
+    {
+        var status = new TickStatus(entry.Due.UtcDateTime, entry.Period, _world.Now.UtcDateTime);
+        await CallAsync($"reminder {entry.Name} of {entry.GrainId} ({how})", async () =>
+        {
+            await sim.Grains.GetGrain<IRemindable>(entry.GrainId).ReceiveReminder(entry.Name, status);
+            return "delivered";
+        });
+    }
+
+    private void Outage()
+    {
+        var until = _world.Now + TimeSpan.FromSeconds(5 + _rng.Next(115));
+        _world.DatabaseDownUntil = until;
+        if (until > _faultEnd) _faultEnd = until;
+        Log($"fault: the database is down until {until:HH:mm:ss}");
+    }
+
+    private async Task DeactivateAllAsync()
+    {
+        Log("fault: every grain is deactivated");
+        await sim.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+    }
+
+    private async Task KillSiloAsync()
+    {
+        if (!allowSiloKill || SiloKills >= 1) return;
+        SiloKills++;
+        var victim = sim.Cluster.Silos[^1];
+        Log($"fault: silo {victim.SiloAddress} is killed");
+        _world.Suspended = true; // the cluster heals with the database up, as it would between outages
+        try
+        {
+            await sim.Cluster.KillSiloAsync(victim);
+            await sim.Cluster.StartAdditionalSiloAsync();
+            await sim.Cluster.WaitForLivenessToStabilizeAsync(didKill: true);
+        }
+        finally
+        {
+            _world.Suspended = false;
+        }
+    }
+
+    /// <summary>Runs one orchestrator call; a fault (an exception) is an answer the orchestrator may retry, not a failure.</summary>
+    private async Task<T?> CallAsync<T>(string what, Func<Task<T>> call) where T : class
+    {
+        try
+        {
+            var result = await call();
+            Log($"{what} → {Describe(result)}");
+            return result;
+        }
+        catch (Exception e) when (e is not SimulationFailure)
+        {
+            Log($"{what} → {e.GetType().Name}: {FirstLine(e.Message)}");
+            return null;
+        }
+    }
+
+    private static string Describe(object? result) => result switch
+    {
+        SessionOpResult r when r.Succeeded => $"{r.Session!.State} charged {r.Session.Charged}" + (r.Debited.IsPositive ? $" (+{r.Debited})" : ""),
+        SessionOpResult r => $"{r.Status} {r.ErrorCode}",
+        WalletOpResult r => $"{r.Status}{(r.Replayed ? " replayed" : "")}",
+        SessionView v => $"{v.State} charged {v.Charged}",
+        _ => result?.ToString() ?? "null",
+    };
+
+    private static string FirstLine(string s) => s.Split('\n')[0];
+
+    // ---------------- invariants ----------------
+
+    private async Task CheckAsync(DateTimeOffset clock)
+    {
+        _world.Suspended = true;
+        try
+        {
+            var recorded = await RecordedAllAsync();
+            foreach (var s in _sessions) await CheckSessionAsync(s, recorded.GetValueOrDefault(s.Id));
+            await CheckWalletsAsync();
+        }
+        finally
+        {
+            _world.Suspended = false;
+        }
+    }
+
+    private async Task CheckSessionAsync(ModelSession s, Recorded? r)
+    {
+        var view = await Session(s.Id).Get();
+        if (r is null)
+        {
+            if (view is not null) Fail($"GET {s.Id} answers {view.State} but its wallet has no record of it");
+            return;
+        }
+        if (view is null) Fail($"GET {s.Id} answers not found while its wallet records it as {r.State}, charged {r.Charged}");
+        if (view!.State.ToString().ToLowerInvariant() != r.State || view.Charged != r.Charged || view.StartedAt != r.StartedAt || view.StoppedAt != r.StoppedAt)
+            Fail($"GET {s.Id} answers {view.State} charged {view.Charged} stopped {view.StoppedAt:O}; the wallet records {r.State} charged {r.Charged} stopped {r.StoppedAt:O}");
+        if (r.Charged != r.LedgerTotal) Fail($"{s.Id}: the session record says charged {r.Charged}, its ledger entries {r.LedgerTotal}");
+
+        var bound = Metering.Owed(r.UsdPerHour, r.StartedAt, _maxClock);
+        if (r.Charged > bound) Fail($"{s.Id} charged {r.Charged}, more than the formula allows at the latest clock ({bound})");
+        if (r.State == "running")
+        {
+            if (!s.Seen || r.Charged > s.LastCharged)
+            {
+                s.Seen = true;
+                s.LastProgress = _world.Now;
+                s.LastCharged = r.Charged;
+            }
+            var since = s.LastProgress > _faultEnd ? s.LastProgress : _faultEnd;
+            if (_world.Now - since > 2 * SimCluster.ChargeInterval)
+                Fail($"{s.Id} runs unbilled since {since:HH:mm:ss} ({(_world.Now - since).TotalSeconds:0} s, more than 2 intervals)");
+            return;
+        }
+        if (s.ChargedAtEnd is { } atEnd)
+        {
+            if (r.Charged != atEnd) Fail($"{s.Id} was charged {r.Charged - atEnd} after it ended");
+            return;
+        }
+        s.ChargedAtEnd = r.Charged;
+        var formula = Metering.Owed(r.UsdPerHour, r.StartedAt, r.StoppedAt!.Value);
+        if (r.EndReason == EndReasons.Stopped && r.Charged != formula)
+            Fail($"{s.Id} stopped with {r.Charged} charged; the formula over its recorded times gives {formula}");
+        if (r.EndReason == EndReasons.InsufficientCredits)
+        {
+            if (r.Charged > formula) Fail($"{s.Id} terminated with {r.Charged} charged, more than the formula's {formula}");
+            var available = await AvailableAsync(r.WalletId, _world.Now + MaxSkew);
+            if (available.IsPositive) Fail($"{s.Id} was terminated for insufficient credits while {r.WalletId} holds {available}");
+        }
+    }
+
+    private async Task CheckRunwayAsync(string walletId)
+    {
+        _world.Suspended = true;
+        try
+        {
+            var clock = _world.Now + _world.Skew;
+            var available = await AvailableAsync(walletId, clock);
+            var running = (await RecordedAllAsync()).Values.Where(r => r.WalletId == walletId && r.State == "running").ToList();
+            var burn = running.Sum(r => r.UsdPerHour);
+            var owedUncharged = running.Aggregate(Micros.Zero, (sum, r) =>
+            {
+                var owed = Metering.Owed(r.UsdPerHour, r.StartedAt, clock) - r.Charged;
+                return owed.IsPositive ? sum + owed : sum;
+            });
+            var required = Metering.Owed(burn, clock, clock + SimCluster.MinimumRunway);
+            if (available - owedUncharged < required)
+                Fail($"{walletId} started a session with {available} available and {owedUncharged} owed: {running.Count} running sessions burning {burn} USD/h need {required} for the minimum runway");
+        }
+        finally
+        {
+            _world.Suspended = false;
+        }
+    }
+
+    private async Task CheckWalletsAsync()
+    {
+        await using var cmd = sim.Db.CreateCommand(
+            """
+            SELECT w.wallet_id, w.balance,
+                   (SELECT coalesce(sum(amount), 0) FROM qubrid_ledger l WHERE l.wallet_id = w.wallet_id)::bigint,
+                   (SELECT coalesce(sum(remaining), 0) FROM qubrid_lots o WHERE o.wallet_id = w.wallet_id)::bigint
+            FROM qubrid_wallets w WHERE w.wallet_id = ANY($1)
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = _wallets.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        await using var reader = await cmd.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            long balance = reader.GetInt64(1), entries = reader.GetInt64(2), lots = reader.GetInt64(3);
+            if (balance != entries || balance != lots) Fail($"{reader.GetString(0)}: balance {balance}, entries sum to {entries}, lots hold {lots}");
+        }
+    }
+
+    private async Task<Micros> AvailableAsync(string walletId, DateTimeOffset at) =>
+        new(await Infrastructure.TestDatabase.ScalarAsync(sim.Db,
+            "SELECT coalesce(sum(remaining), 0)::bigint FROM qubrid_lots WHERE wallet_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+            walletId, at.UtcDateTime));
+
+    private async Task<Recorded?> RecordedAsync(string sessionId)
+    {
+        _world.Suspended = true;
+        try
+        {
+            return (await RecordedAllAsync()).GetValueOrDefault(sessionId);
+        }
+        finally
+        {
+            _world.Suspended = false;
+        }
+    }
+
+    private async Task<Dictionary<string, Recorded>> RecordedAllAsync()
+    {
+        await using var cmd = sim.Db.CreateCommand(
+            """
+            SELECT s.wallet_id, s.session_id, s.instance_type, s.usd_per_hour, s.started_at, s.state, s.stopped_at, s.charged, s.end_reason,
+                   (SELECT coalesce(-sum(l.amount), 0) FROM qubrid_ledger l
+                    WHERE l.wallet_id = s.wallet_id AND l.session_id = s.session_id AND l.kind = 'session_charge')::bigint
+            FROM qubrid_wallet_sessions s WHERE s.wallet_id = ANY($1)
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = _wallets.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        await using var reader = await cmd.ExecuteReaderAsync();
+        var found = new Dictionary<string, Recorded>(StringComparer.Ordinal);
+        while (await reader.ReadAsync())
+        {
+            var r = new Recorded(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetDecimal(3),
+                new DateTimeOffset(reader.GetDateTime(4), TimeSpan.Zero), reader.GetString(5),
+                reader.IsDBNull(6) ? null : new DateTimeOffset(reader.GetDateTime(6), TimeSpan.Zero),
+                new Micros(reader.GetInt64(7)), reader.IsDBNull(8) ? null : reader.GetString(8), new Micros(reader.GetInt64(9)));
+            found[r.SessionId] = r;
+        }
+        return found;
+    }
+
+    private void Log(string line)
+    {
+        _history.Enqueue($"  [{_step}] {line}");
+        while (_history.Count > 40) _history.Dequeue();
+    }
+
+    private void Fail(string message)
+    {
+        Failures++;
+        throw new SimulationFailure(seed, _step, message, string.Join('\n', _history));
+    }
+}

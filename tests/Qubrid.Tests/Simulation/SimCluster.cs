@@ -1,0 +1,77 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Orleans.TestingHost;
+using Orleans.Timers;
+using Qubrid.Silo;
+using Qubrid.Storage;
+using Qubrid.Tests.Infrastructure;
+
+namespace Qubrid.Tests.Simulation;
+
+/// <summary>
+/// Two real silos on a fresh PostgreSQL database, running the project's own grains and ledger store, with the
+/// simulation's world in front of everything time- and fault-related: the billing clock, the reminder table,
+/// the ledger store and the grain storage.
+/// </summary>
+public sealed class SimCluster : IAsyncDisposable
+{
+    public static readonly TimeSpan ChargeInterval = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan MinimumRunway = TimeSpan.FromMinutes(10);
+    public const decimal SignupBonusUsd = 5m;
+
+    public static readonly Dictionary<string, string?> Settings = new()
+    {
+        ["Qubrid:SignupBonus:Amount"] = "5",
+        ["Qubrid:SignupBonus:ValidFor"] = "30.00:00:00",
+        ["Qubrid:Metering:ChargeInterval"] = "00:01:00",
+        ["Qubrid:Metering:MinimumRunway"] = "00:10:00",
+        ["Qubrid:Metering:LowBalanceRunway"] = "00:30:00",
+    };
+
+    private SimCluster(SimWorld world, string connectionString, InProcessTestCluster cluster)
+    {
+        World = world;
+        ConnectionString = connectionString;
+        Cluster = cluster;
+        Db = NpgsqlDataSource.Create(connectionString);
+    }
+
+    public SimWorld World { get; }
+    public string ConnectionString { get; }
+    public InProcessTestCluster Cluster { get; }
+    public NpgsqlDataSource Db { get; }
+    public IGrainFactory Grains => Cluster.Client;
+
+    public static async Task<SimCluster> StartAsync()
+    {
+        var world = new SimWorld();
+        var cs = await TestDatabase.CreateAsync("sim");
+        var builder = new InProcessTestClusterBuilder(2);
+        builder.ConfigureSiloHost((_, host) =>
+        {
+            host.Configuration.AddInMemoryCollection(Settings);
+            host.Services.AddSingleton(new BillingClock(new SkewedClock(world)));
+            host.Services.AddSingleton<ILedgerStore>(sp => new FaultyLedgerStore(sp.GetRequiredService<LedgerStore>(), world));
+            host.Services.AddQubridBilling(host.Configuration, cs);
+        });
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.UseQubridPostgres(cs);
+            silo.Services.AddSingleton<IReminderRegistry>(world.Reminders);
+            // The faults go under the translation of storage failures, where the database's own would arise.
+            StorageFailureTranslation.Decorate(silo.Services, SiloHostingExtensions.StorageName,
+                inner => new StorageFailureTranslation(new FaultyGrainStorage(inner, world)));
+        });
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return new SimCluster(world, cs, cluster);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.StopAllSilosAsync();
+        await Cluster.DisposeAsync();
+        await Db.DisposeAsync();
+    }
+}
