@@ -1,11 +1,14 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Xunit.Abstractions;
 
 namespace Qubrid.Tests.Simulation;
 
 /// <summary>
-/// The lifecycle simulation over many seeds. QUBRID_SIM_SEEDS (default 400) and QUBRID_SIM_STEPS (default 40) size
-/// the run, QUBRID_SIM_FIRST_SEED moves the window (a soak: scripts/sim-soak.sh); QUBRID_SIM_SEED replays one seed.
+/// The lifecycle simulation over many seeds, in independent lanes (each its own two-silo cluster and database) so
+/// both cores work. QUBRID_SIM_SEEDS (default 2000) and QUBRID_SIM_STEPS (default 20) size the run,
+/// QUBRID_SIM_FIRST_SEED moves the window and QUBRID_SIM_LANES sets the lanes; QUBRID_SIM_SEED replays one seed.
+/// The longer soak: scripts/sim-soak.sh.
 /// </summary>
 [Trait("Category", "Simulation")]
 public class LifecycleSimulationTests(ITestOutputHelper output)
@@ -16,31 +19,37 @@ public class LifecycleSimulationTests(ITestOutputHelper output)
     [Fact]
     public async Task Random_orchestrators_under_faults_never_break_the_metering_invariants()
     {
-        int steps = Setting("QUBRID_SIM_STEPS", 40);
+        int steps = Setting("QUBRID_SIM_STEPS", 20);
         int first = Setting("QUBRID_SIM_FIRST_SEED", 1);
-        int count = Setting("QUBRID_SIM_SEEDS", 400);
-        if (Setting("QUBRID_SIM_SEED", 0) is var only and > 0) (first, count) = (only, 1);
+        int count = Setting("QUBRID_SIM_SEEDS", 2000);
+        int lanes = Math.Max(1, Setting("QUBRID_SIM_LANES", 2));
+        if (Setting("QUBRID_SIM_SEED", 0) is var only and > 0) (first, count, lanes) = (only, 1, 1);
 
-        await using var sim = await SimCluster.StartAsync();
-        var failures = new List<SimulationFailure>();
-        var clock = Stopwatch.StartNew();
+        var failures = new ConcurrentBag<SimulationFailure>();
         int kills = 0, ran = 0;
-        for (int seed = first; seed < first + count && failures.Count < 5; seed++)
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, lanes).Select(lane => Task.Run(async () =>
         {
-            var run = new LifecycleSimulation(sim, seed, steps, allowSiloKill: seed % 100 == 0);
-            try
+            await using var sim = await SimCluster.StartAsync();
+            for (int seed = first + lane; seed < first + count && failures.Count < 5; seed += lanes)
             {
-                await run.RunAsync();
+                var run = new LifecycleSimulation(sim, seed, steps, allowSiloKill: seed % 200 == 0);
+                try
+                {
+                    await run.RunAsync();
+                }
+                catch (SimulationFailure failure)
+                {
+                    failures.Add(failure);
+                }
+                Interlocked.Increment(ref ran);
+                Interlocked.Add(ref kills, run.SiloKills);
             }
-            catch (SimulationFailure failure)
-            {
-                failures.Add(failure);
-            }
-            ran++;
-            kills += run.SiloKills;
-        }
-        output.WriteLine($"simulation: {ran} seeds from {first}, {steps} steps each ({ran * steps} steps), {kills} silo kills, {failures.Count} failing, {clock.Elapsed.TotalSeconds:0.0} s");
-        Console.WriteLine($"simulation: {ran} seeds from {first}, {steps} steps each ({ran * steps} steps), {kills} silo kills, {failures.Count} failing, {clock.Elapsed.TotalSeconds:0.0} s");
-        Assert.True(failures.Count == 0, string.Join("\n\n", failures.Select(f => f.Message)));
+        })));
+        var summary = $"simulation: {ran} seeds from {first}, {steps} steps each ({ran * steps} steps), {lanes} lanes, {kills} silo kills, " +
+            $"{failures.Count} failing, {clock.Elapsed.TotalSeconds:0.0} s";
+        output.WriteLine(summary);
+        Console.WriteLine(summary);
+        Assert.True(failures.IsEmpty, string.Join("\n\n", failures.OrderBy(f => f.Seed).Select(f => f.Message)));
     }
 }

@@ -47,6 +47,12 @@ public sealed class SimCluster : IAsyncDisposable
     {
         var world = new SimWorld();
         var cs = await TestDatabase.CreateAsync("sim");
+        // The simulation checks the grains' logic, not the disk: its throwaway database does not wait for WAL flushes
+        // (crash durability is the fault test's, with real processes and a real restart).
+        await using (var db = NpgsqlDataSource.Create(cs))
+        {
+            await TestDatabase.ExecAsync(db, $"ALTER DATABASE \"{new NpgsqlConnectionStringBuilder(cs).Database}\" SET synchronous_commit = off");
+        }
         var builder = new InProcessTestClusterBuilder(2);
         builder.ConfigureSiloHost((_, host) =>
         {
