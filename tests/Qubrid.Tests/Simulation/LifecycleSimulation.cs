@@ -36,6 +36,7 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
     private int _step;
     private DateTimeOffset _maxClock = SimWorld.Epoch;
     private DateTimeOffset _faultEnd = SimWorld.Epoch;
+    private TimeSpan? _reconcileEvery;
 
     public int SiloKills { get; private set; }
     public int Failures { get; private set; }
@@ -61,6 +62,9 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
     {
         _world.ClearFaults();
         _faultEnd = _world.Now;
+        // A third of the orchestrators run a reconcile loop that re-posts the starts of running sessions every few seconds.
+        _reconcileEvery = _rng.Next(3) == 0 ? TimeSpan.FromSeconds(3 + _rng.Next(27)) : null;
+        if (_reconcileEvery is { } every) Log($"the orchestrator re-posts its starts every {every.TotalSeconds} s");
         for (int w = 0; w < 2; w++)
         {
             var id = $"w{seed}-{w}";
@@ -88,15 +92,16 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
         int roll = _rng.Next(100);
         switch (roll)
         {
-            case < 16: await StartNewAsync(); break;
-            case < 34: if (Pick() is { } again) await StartAsync(again, again.InstanceType, "repeat start"); break;
+            case < 14: await StartNewAsync(); break;
+            case < 26: if (Pick() is { } again) await StartAsync(again, again.InstanceType, "repeat start"); break;
+            case < 34: await ReconcileAsync(); break;
             case < 37: if (Pick() is { } other) await StartAsync(other, InstanceTypes[_rng.Next(InstanceTypes.Length)].Type, "start with other parameters"); break;
-            case < 47: if (Pick(running: true) is { } stop) await StopAsync(stop, "stop", expectKnown: false); break;
-            case < 50: if (Pick() is { } restop) await StopAsync(restop, "repeat stop", expectKnown: false); break;
-            case < 53: if (Pick() is { } get) await GetAsync(get); break;
-            case < 55: await ListAsync(); break;
-            case < 60: await TopUpAsync(); break;
-            case < 63: await GrantAsync(); break;
+            case < 46: if (Pick(running: true) is { } stop) await StopAsync(stop, "stop", expectKnown: false); break;
+            case < 49: if (Pick() is { } restop) await StopAsync(restop, "repeat stop", expectKnown: false); break;
+            case < 52: if (Pick() is { } get) await GetAsync(get); break;
+            case < 54: await ListAsync(); break;
+            case < 59: await TopUpAsync(); break;
+            case < 62: await GrantAsync(); break;
             case < 83: await AdvanceAsync(); break;
             case < 87: Outage(); break;
             case < 91: _world.FailStateWrites = 1 + _rng.Next(2); Log($"fault: next {_world.FailStateWrites} state write(s) fail"); break;
@@ -105,6 +110,13 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
             case < 99: WithholdReminders(); break;
             default: await KillSiloAsync(); break;
         }
+    }
+
+    /// <summary>A reconcile loop: the orchestrator re-posts the start of every session it believes running.</summary>
+    private async Task ReconcileAsync()
+    {
+        foreach (var s in _sessions.Where(s => s.Seen && s.ChargedAtEnd is null).ToList())
+            await StartAsync(s, s.InstanceType, "reconcile re-post");
     }
 
     private ModelSession? Pick(bool running = false)
@@ -187,13 +199,27 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
             new CreditRequest($"grant-{seed}-{_step}", LedgerEntryKind.Grant, Micros.FromUsd(usd), "sim promotion", expiresAt)));
     }
 
-    /// <summary>Time moves on by up to 1.5 intervals; every reminder due by then is delivered (late), some twice, some early.</summary>
+    /// <summary>
+    /// Time moves on by up to 1.5 intervals; every reminder due by then is delivered (late), some twice, some early.
+    /// With a reconcile loop, time moves in its period and the loop re-posts its starts in between.
+    /// </summary>
     private async Task AdvanceAsync()
     {
         var by = TimeSpan.FromMilliseconds(1_000 + _rng.Next(89_000));
-        _world.Time.Advance(by);
+        var target = _world.Now + by;
+        Log($"time +{by.TotalSeconds:0.###} s → {target:HH:mm:ss.fff}");
+        while (_world.Now < target)
+        {
+            var next = _reconcileEvery is { } every && _world.Now + every < target ? _world.Now + every : target;
+            _world.Time.Advance(next - _world.Now);
+            await DeliverDueAsync();
+            if (_reconcileEvery is not null && _world.Now < target) await ReconcileAsync();
+        }
+    }
+
+    private async Task DeliverDueAsync()
+    {
         var now = _world.Now;
-        Log($"time +{by.TotalSeconds:0.###} s → {now:HH:mm:ss.fff}");
         bool withheld = now < _withheldUntil;
         foreach (var entry in _world.Reminders.Snapshot().OrderBy(e => e.Due).ThenBy(e => e.Name, StringComparer.Ordinal))
         {
