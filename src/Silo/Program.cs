@@ -43,7 +43,7 @@ public static class SiloProgram
         app.MapQubridMetrics();
         if (silo.Dashboard) app.MapOrleansDashboard("/dashboard");
 
-        await SiloHostingExtensions.MigrateAsync(connectionString);
+        await SiloHostingExtensions.MigrateAsync(connectionString, app.Logger);
         await app.RunAsync();
         return 0;
     }
