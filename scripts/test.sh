@@ -65,7 +65,7 @@ start_command() { # scripts/start.sh as the README says, then the walk-through a
   local start_pid=$! t0=$SECONDS
   for _ in $(seq 1 400); do grep -q "Qubrid is running" "$work/start.log" && break; kill -0 $start_pid 2>/dev/null || break; sleep 1; done
   if grep -q "Qubrid is running" "$work/start.log"; then
-    echo "started: scripts/start.sh ready (/, /health/ready, /scalar) in $((SECONDS - t0)) s" > "$work/start-ready.log"
+    echo "    started: scripts/start.sh ready (/, /health/ready, /scalar) in $((SECONDS - t0)) s, build included"
     run_e2e walkthrough bash scripts/walkthrough.sh "$ASPNETCORE_URLS"
     run_e2e browser-on-start-command browser_e2e
   else
