@@ -67,20 +67,31 @@ start_api() {
   echo $! > "$run/api.pid"
 }
 
-# Waits until the API says ready (database and at least one silo); fails if a started process died.
+# Waits until the system answers as a user sees it: the API ready (database and at least one silo), the billing
+# page at / (its HTML, scripts and styles), and the API reference at /scalar. Fails if a started process died.
+# The processes themselves wait for each other (PostgreSQL, the schema, a live silo) with back-off, in any order.
 wait_ready() {
-  local url="${api_urls%%;*}/health/ready"
-  for _ in $(seq 1 180); do
-    curl -fsS "$url" >/dev/null 2>&1 && return 0
+  local base="${api_urls%%;*}" waited=0 limit=${QUBRID_READY_TIMEOUT:-300}
+  while [ "$waited" -lt "$limit" ]; do
+    if curl -fsS "$base/health/ready" >/dev/null 2>&1 \
+       && curl -fsS "$base/" 2>/dev/null | grep -q 'data-testid="navbar-balance"' \
+       && curl -fsS -o /dev/null "$base/js/app.js" 2>/dev/null && curl -fsS -o /dev/null "$base/css/app.css" 2>/dev/null \
+       && curl -fsSL -o /dev/null "$base/scalar" 2>/dev/null; then
+      return 0
+    fi
     for pidfile in "$run"/*.pid; do
       [ -f "$pidfile" ] || continue
       kill -0 "$(cat "$pidfile")" 2>/dev/null && continue
       local name; name=$(basename "$pidfile" .pid)
       echo "The $name process stopped; see $logs/$name.log:" >&2; tail -20 "$logs/$name.log" >&2; return 1
     done
-    sleep 1
+    # Say what is missing now and then, so a slow first start does not look hung.
+    if [ $((waited % 15)) = 14 ]; then
+      echo "  waiting for the system ($waited s): $(curl -sS "$base/health/ready" 2>&1 | head -c 160)" >&2
+    fi
+    sleep 1; waited=$((waited + 1))
   done
-  echo "Not ready after 180 s; see $logs/." >&2; return 1
+  echo "Not ready after $limit s; see $logs/." >&2; return 1
 }
 
 # Stops every process this system started (pid files), then PostgreSQL.

@@ -2,7 +2,8 @@ using Qubrid.Api.Apis;
 using Qubrid.Api.Extensions;
 using Qubrid.ServiceDefaults;
 
-var builder = WebApplication.CreateBuilder(args);
+// The content root is the binaries' folder (appsettings.json, wwwroot), whatever the working directory: see ContentRoot.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = ContentRoot.For(args) });
 string connectionString;
 try
 {

@@ -15,7 +15,8 @@ public static class SiloProgram
             return await ReconcileCommand.RunAsync(configuration, Console.Out);
         }
 
-        var builder = WebApplication.CreateBuilder(args);
+        // appsettings.json from the binaries' folder, whatever the working directory (see ContentRoot).
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = ContentRoot.For(args) });
         string connectionString;
         try
         {
@@ -42,7 +43,7 @@ public static class SiloProgram
         app.MapQubridMetrics();
         if (silo.Dashboard) app.MapOrleansDashboard("/dashboard");
 
-        await SiloHostingExtensions.MigrateAsync(connectionString);
+        await SiloHostingExtensions.MigrateAsync(connectionString, app.Logger);
         await app.RunAsync();
         return 0;
     }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using Orleans.Configuration;
 using Orleans.Dashboard;
@@ -144,10 +145,37 @@ public static class SiloHostingExtensions
         return builder;
     }
 
-    /// <summary>Applies the schema migrations; run before the silo joins the cluster.</summary>
-    public static async Task MigrateAsync(string connectionString, CancellationToken ct = default)
+    /// <summary>
+    /// Applies the schema migrations; run before the silo joins the cluster. With a logger, a PostgreSQL that is not
+    /// reachable or not accepting connections yet (starting, database not created yet) is waited for — a log line
+    /// and an exponential back-off capped at 5 s — instead of the silo exiting; other errors (a wrong password, a
+    /// failing migration) stop it.
+    /// </summary>
+    public static async Task MigrateAsync(string connectionString, ILogger? logger = null, CancellationToken ct = default)
     {
         await using var dataSource = NpgsqlDataSource.Create(connectionString);
-        await Migrator.ApplyAsync(dataSource, ct);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await Migrator.ApplyAsync(dataSource, ct);
+                if (attempt > 1) logger?.LogInformation("PostgreSQL answered; the schema is up to date");
+                return;
+            }
+            catch (NpgsqlException e) when (logger is not null && IsNotReadyYet(e) && !ct.IsCancellationRequested)
+            {
+                var delay = TimeSpan.FromMilliseconds(Math.Min(5000, 250 * Math.Pow(2, Math.Min(attempt, 10))));
+                logger.LogWarning("Waiting for PostgreSQL before applying the migrations: {Reason}; attempt {Attempt}, next in {DelaySeconds:0.#} s",
+                    e.Message, attempt, delay.TotalSeconds);
+                NpgsqlConnection.ClearAllPools();
+                await Task.Delay(delay, ct);
+            }
+        }
     }
+
+    /// <summary>Not reachable, starting up, shutting down, out of connections, or the database not created yet.</summary>
+    public static bool IsNotReadyYet(NpgsqlException e) => e is not PostgresException pg
+        || pg.SqlState is PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.InvalidCatalogName or PostgresErrorCodes.TooManyConnections
+            or PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown
+        || pg.SqlState.StartsWith("08", StringComparison.Ordinal);
 }

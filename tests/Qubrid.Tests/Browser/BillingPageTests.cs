@@ -12,6 +12,10 @@ namespace Qubrid.Tests.Browser;
 /// <summary>
 /// The billing page (src/Api/wwwroot) in headless Chromium against the real API and silo on a loopback port.
 /// Every wait is an auto-waiting Playwright expectation or a bounded poll.
+/// The tests in the <see cref="BrowserHost.EndToEnd"/> category need nothing but the API and the default
+/// configuration: scripts/test.sh also runs them against the system started by scripts/start.sh and by
+/// scripts/cluster.sh up 2 (see <see cref="BrowserHost"/>). The session test needs the 1-second charge interval of
+/// the in-process hosts, and the screenshot test writes docs/: those two run in-process only.
 /// </summary>
 [Collection(BrowserCollection.Name)]
 public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
@@ -26,7 +30,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
 
     // ---------------------------------------------------------------- tests
 
-    [Fact]
+    [Fact, Trait("Category", BrowserHost.EndToEnd)]
     public async Task The_navbar_balance_after_sign_in_is_the_APIs_total_to_the_cent_with_the_exact_value_in_data_exact()
     {
         var (userId, key, user) = await host.NewUserAsync("navbar");
@@ -43,7 +47,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         Assert.Equal(total, decimal.Parse((await navbar.GetAttributeAsync("data-exact"))!, NumberStyles.Float, CultureInfo.InvariantCulture));
     }
 
-    [Fact]
+    [Fact, Trait("Category", BrowserHost.EndToEnd)]
     public async Task Recharging_25_with_the_success_card_raises_navbar_and_panel_by_exactly_25_without_a_reload_and_adds_a_purchased_lot_and_a_topup_entry()
     {
         var (userId, key, user) = await host.NewUserAsync("recharge");
@@ -86,7 +90,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         Assert.Equal(0, loads);
     }
 
-    [Fact]
+    [Fact, Trait("Category", BrowserHost.EndToEnd)]
     public async Task The_decline_card_shows_a_clear_message_and_changes_neither_the_balance_nor_the_history()
     {
         var (userId, key, user) = await host.NewUserAsync("decline");
@@ -165,7 +169,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         Assert.Equal(-charged, shown.Sum(r => r.Amount));
     }
 
-    [Fact]
+    [Fact, Trait("Category", BrowserHost.EndToEnd)]
     public async Task The_CSV_download_holds_the_same_rows_as_the_history_table()
     {
         var (userId, key, user) = await host.NewUserAsync("csv");
@@ -205,7 +209,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         }
     }
 
-    [Fact]
+    [Fact, Trait("Category", BrowserHost.EndToEnd)]
     public async Task A_user_cannot_see_another_users_wallet_neither_by_editing_the_URL_nor_by_asking_the_API_with_their_own_key()
     {
         var (victimId, _, victim) = await host.NewUserAsync("victim");

@@ -12,6 +12,12 @@ namespace Qubrid.Tests.Infrastructure;
 /// <see cref="ApiHost"/>), the real API on Kestrel (<c>WebApplicationFactory.UseKestrel</c>), and one headless
 /// Chromium (Debian's <c>/usr/bin/chromium</c>, driven by Microsoft.Playwright's bundled Node driver).
 /// Every request goes to 127.0.0.1 only.
+/// <para>
+/// With <c>QUBRID_E2E_BASE_URL</c> and <c>QUBRID_E2E_ADMIN_KEY</c> set, it starts nothing and drives the system
+/// already running there — as <c>scripts/start.sh</c> or <c>scripts/cluster.sh up</c> start it, with its default
+/// configuration — so that what a newcomer opens is what is tested (<c>scripts/test.sh</c> does this for the tests
+/// in the <see cref="EndToEnd"/> category). Every user, key and wallet is then created through the API.
+/// </para>
 /// </summary>
 public sealed class BrowserHost : IAsyncLifetime
 {
@@ -19,7 +25,15 @@ public sealed class BrowserHost : IAsyncLifetime
     public static readonly string[] ChromiumArgs =
         ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
 
-    public string AdminKey { get; } = $"qbk_admin_test_{Guid.NewGuid():N}";
+    /// <summary>The trait of the browser tests that also run against the real processes (they need no test-only configuration).</summary>
+    public const string EndToEnd = "EndToEnd";
+    public const string BaseUrlVariable = "QUBRID_E2E_BASE_URL";
+    public const string AdminKeyVariable = "QUBRID_E2E_ADMIN_KEY";
+
+    public string AdminKey { get; private set; } = $"qbk_admin_test_{Guid.NewGuid():N}";
+
+    /// <summary>True when the tests drive an already running system rather than in-process hosts.</summary>
+    public bool External { get; } = !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(BaseUrlVariable));
     public string BaseUrl { get; private set; } = "";
     public IBrowser Browser { get; private set; } = null!;
     private IPlaywright _playwright = null!;
@@ -32,6 +46,41 @@ public sealed class BrowserHost : IAsyncLifetime
         if (!File.Exists(ChromiumPath))
             throw new InvalidOperationException($"{ChromiumPath} is missing: install Debian's chromium (scripts/test.sh does as root).");
 
+        if (External) await UseRunningSystemAsync();
+        else await StartInProcessAsync();
+
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = ChromiumPath,
+            Headless = true,
+            Args = ChromiumArgs,
+            Timeout = 60_000,
+        });
+        // The machine is small and shared: give auto-waiting assertions room, but keep them bounded.
+        Assertions.SetDefaultExpectTimeout(20_000);
+    }
+
+    private async Task UseRunningSystemAsync()
+    {
+        BaseUrl = Environment.GetEnvironmentVariable(BaseUrlVariable)!.TrimEnd('/');
+        AdminKey = Environment.GetEnvironmentVariable(AdminKeyVariable) is { Length: > 0 } key
+            ? key
+            : throw new InvalidOperationException($"{BaseUrlVariable} is set but {AdminKeyVariable} is not: give the running system's admin key.");
+        // The page as a newcomer's browser gets it: the HTML, its scripts and styles, and the API reference.
+        var anonymous = Client();
+        foreach (var path in new[] { "/", "/js/app.js", "/css/app.css", "/scalar/v1" })
+        {
+            var response = await anonymous.GetAsync(path);
+            if (!response.IsSuccessStatusCode)
+                throw new InvalidOperationException($"{BaseUrl}{path} answered {(int)response.StatusCode}: the running system does not serve the billing page.");
+        }
+        var me = await Client(AdminKey).GetAsync("/v1/me");
+        if (!me.IsSuccessStatusCode) throw new InvalidOperationException($"{BaseUrl} does not accept the admin key ({(int)me.StatusCode}).");
+    }
+
+    private async Task StartInProcessAsync()
+    {
         var connectionString = await TestDatabase.CreateAsync("browser");
         var clusterId = $"brw{Guid.NewGuid():N}"[..12];
         _silo = await SiloHosts.StartAsync(connectionString, clusterId, new Dictionary<string, string?>(ApiHost.Settings));
@@ -57,17 +106,6 @@ public sealed class BrowserHost : IAsyncLifetime
             if (!ready) await Task.Delay(100);
         }
         if (!ready) throw new InvalidOperationException($"The API on {BaseUrl} did not accept the bootstrap admin key within 15 s.");
-
-        _playwright = await Playwright.CreateAsync();
-        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = ChromiumPath,
-            Headless = true,
-            Args = ChromiumArgs,
-            Timeout = 60_000,
-        });
-        // The machine is small and shared: give auto-waiting assertions room, but keep them bounded.
-        Assertions.SetDefaultExpectTimeout(20_000);
     }
 
     public async Task DisposeAsync()
