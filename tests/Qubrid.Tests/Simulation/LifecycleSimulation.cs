@@ -6,8 +6,8 @@ using Qubrid.Core;
 namespace Qubrid.Tests.Simulation;
 
 /// <summary>A broken invariant, with the seed and step that replay it.</summary>
-public sealed class SimulationFailure(int seed, int step, string message, string history)
-    : Exception($"seed {seed}, step {step}: {message}\nreplay: QUBRID_SIM_SEED={seed} scripts/test.sh --filter LifecycleSimulation\nlast steps:\n{history}")
+public sealed class SimulationFailure(int seed, int step, int steps, string message, string history)
+    : Exception($"seed {seed}, step {step}: {message}\nreplay: QUBRID_SIM_SEED={seed} QUBRID_SIM_STEPS={steps} scripts/test.sh --filter LifecycleSimulation\nlast steps:\n{history}")
 {
     public int Seed { get; } = seed;
     public int Step { get; } = step;
@@ -498,6 +498,6 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
     private void Fail(string message)
     {
         Failures++;
-        throw new SimulationFailure(seed, _step, message, string.Join('\n', _history));
+        throw new SimulationFailure(seed, _step, steps, message, string.Join('\n', _history));
     }
 }
