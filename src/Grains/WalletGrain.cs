@@ -74,21 +74,15 @@ public sealed partial class WalletGrain(
 
     public async Task<CreateWalletResult> Create()
     {
-        var result = (WalletOpResult)await Enqueue(Pending.Create());
+        var result = (await Enqueue(new CreateWallet())).Wallet!;
         return new CreateWalletResult(!result.Replayed, _book!.ToBalance(clock.UtcNow));
     }
 
-    public async Task<WalletOpResult> Credit(CreditRequest request)
-    {
-        var invalid = RequestRules.ValidateCredit(request, clock.UtcNow, out _);
-        return invalid ?? (WalletOpResult)await Enqueue(Pending.For(request));
-    }
+    public async Task<WalletOpResult> Credit(CreditRequest request) =>
+        RequestRules.ValidateCredit(request, clock.UtcNow, out _) ?? (await Enqueue(new CreditOperation(request))).Wallet!;
 
-    public async Task<WalletOpResult> Debit(DebitRequest request)
-    {
-        var invalid = RequestRules.ValidateDebit(request);
-        return invalid ?? (WalletOpResult)await Enqueue(Pending.For(request));
-    }
+    public async Task<WalletOpResult> Debit(DebitRequest request) =>
+        RequestRules.ValidateDebit(request) ?? (await Enqueue(new DebitOperation(request))).Wallet!;
 
     /// <summary>
     /// Charges a query at its exact cost; the wallet rounds cumulatively per model (see <see cref="WalletBook.ChargeInference"/>).
@@ -104,7 +98,7 @@ public sealed partial class WalletGrain(
             return WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"Token counts must be 0–{Pricing.MaxTokens} and not both zero.");
         var costMicros = Pricing.InferenceCostMicros(new ModelPrice(request.Model!, price.InputUsdPerMillion, price.OutputUsdPerMillion),
             request.InputTokens, request.OutputTokens);
-        return (WalletOpResult)await Enqueue(Pending.For(request, costMicros));
+        return (await Enqueue(new InferenceOperation(request, costMicros))).Wallet!;
     }
 
     public Task<WalletOpResult> ChargePremium(PremiumChargeRequest request)
@@ -115,9 +109,9 @@ public sealed partial class WalletGrain(
             request.Reference is { Length: > 0 } r ? $"{request.Name} {r}" : request.Name!, new UsageTags(Model: request.Name)));
     }
 
-    public async Task<SessionOpResult> OpenSession(OpenSessionRequest request) => (SessionOpResult)await Enqueue(Pending.For(request));
+    public async Task<SessionOpResult> OpenSession(OpenSessionRequest request) => (await Enqueue(new OpenSessionOperation(request))).Session!;
 
-    public async Task<SessionOpResult> ChargeSession(SessionChargeRequest request) => (SessionOpResult)await Enqueue(Pending.For(request));
+    public async Task<SessionOpResult> ChargeSession(SessionChargeRequest request) => (await Enqueue(new ChargeSessionOperation(request))).Session!;
 
     public async Task<SessionView?> GetSession(string sessionId)
     {
@@ -129,7 +123,7 @@ public sealed partial class WalletGrain(
 
     public async Task<SessionView?> GetSessionAfterQueued(string sessionId)
     {
-        await Enqueue(Pending.Maintenance());
+        await Enqueue(new Settle());
         return await GetSession(sessionId);
     }
 
@@ -152,7 +146,7 @@ public sealed partial class WalletGrain(
     /// <summary>After a failed commit the in-memory book may be behind the database: reads wait for the flush loop to reload it.</summary>
     private async Task RefreshIfStaleAsync()
     {
-        if (_stale) await Enqueue(Pending.Maintenance());
+        if (_stale) await Enqueue(new Settle());
     }
 
     public async Task<LedgerPage?> GetLedger(LedgerQuery query) =>
@@ -161,7 +155,7 @@ public sealed partial class WalletGrain(
     public async Task<IReadOnlyList<UsageRow>?> GetUsage(UsageQuery query) =>
         _book is null ? null : await store.ReadUsageAsync(WalletId, query);
 
-    public Task ExpireDueLots() => _book is null ? Task.CompletedTask : Enqueue(Pending.Maintenance());
+    public Task ExpireDueLots() => _book is null ? Task.CompletedTask : Enqueue(new Settle());
 
     public Task ReceiveReminder(string reminderName, TickStatus status) =>
         reminderName == ExpiryReminder ? ExpireWithRetriesAsync() : Task.CompletedTask;
@@ -191,10 +185,11 @@ public sealed partial class WalletGrain(
         }
     }
 
-    private Task<object> Enqueue(Pending pending)
+    private Task<OperationResult> Enqueue(WalletOperation operation)
     {
         if (_queue.Count >= _options.MaxQueueLength)
             throw new InvalidOperationException($"Wallet '{WalletId}' has {_queue.Count} operations waiting; try again.");
+        var pending = new Pending(operation);
         _queue.Enqueue(pending);
         _flushing ??= FlushLoopAsync();
         return pending.Completion.Task;
@@ -229,8 +224,8 @@ public sealed partial class WalletGrain(
             for (int i = 0; i < batch.Count; i++)
             {
                 batch[i].Completion.TrySetResult(results[i]);
-                BillingMetrics.Operations.Add(1, new KeyValuePair<string, object?>("kind", batch[i].Kind.ToString()),
-                    new KeyValuePair<string, object?>("status", results[i] switch { WalletOpResult w => w.Status.ToString(), SessionOpResult x => x.Status.ToString(), _ => "" }));
+                BillingMetrics.Operations.Add(1, new KeyValuePair<string, object?>("kind", batch[i].Operation.Name),
+                    new KeyValuePair<string, object?>("status", results[i].Status));
             }
         }
         catch (Exception e)
@@ -259,7 +254,7 @@ public sealed partial class WalletGrain(
     /// A refused request writes nothing, so the commit cannot vouch for its key: before a refusal is
     /// answered, the keys are looked up (a retry of an acknowledged debit must replay, not be refused).
     /// </summary>
-    private async Task<object[]> DecideAndCommitAsync(List<Pending> batch)
+    private async Task<IReadOnlyList<OperationResult>> DecideAndCommitAsync(List<Pending> batch)
     {
         var stored = new Dictionary<string, StoredOutcome>(StringComparer.Ordinal);
         bool lookedUp = false;
@@ -272,140 +267,46 @@ public sealed partial class WalletGrain(
             catch (IdempotencyKeyTakenException) when (attempt < MaxDecideAttempts)
             {
             }
-            var keys = batch.Select(p => p.Key).OfType<string>().Where(k => !_recent.ContainsKey(k)).Distinct().ToList();
+            var keys = batch.Select(p => p.Operation.Key).OfType<string>().Where(k => !_recent.ContainsKey(k)).Distinct().ToList();
             stored = await store.FindOutcomesAsync(WalletId, keys);
             lookedUp = true;
         }
     }
 
-    /// <summary>Decides the batch and commits it; null (nothing written) when a refusal needs the keys looked up first.</summary>
-    private async Task<object[]?> DecideAndCommitAsync(List<Pending> batch, Dictionary<string, StoredOutcome> stored, bool keysLookedUp)
+    /// <summary>Decides the batch (<see cref="WalletBatch.Decide"/>) and commits it; null (nothing written) when a refusal needs the keys looked up first.</summary>
+    private async Task<IReadOnlyList<OperationResult>?> DecideAndCommitAsync(List<Pending> batch, Dictionary<string, StoredOutcome> stored, bool keysLookedUp)
     {
         var now = clock.UtcNow;
-        var work = _book?.Clone();
-        var unknownSessions = batch.Select(p => p.SessionId).OfType<string>().Where(id => work?.FindSession(id) is null).Distinct().ToList();
-        if (work is not null && unknownSessions.Count > 0)
+        var unknownSessions = batch.Select(p => p.Operation.SessionId).OfType<string>().Where(id => _book is not null && _book.FindSession(id) is null)
+            .Distinct().ToList();
+        var storedSessions = unknownSessions.Count > 0 ? await store.FindSessionsAsync(WalletId, unknownSessions) : [];
+        var context = new BatchContext(WalletId, now, keysLookedUp, SignupBonus(now), meteringOptions.Value.LowBalanceRunway);
+        var decision = WalletBatch.Decide(_book, batch.Select(p => p.Operation).ToList(), storedSessions,
+            key => _recent.GetValueOrDefault(key) ?? stored.GetValueOrDefault(key), context);
+        if (decision.NeedsKeyLookup) return null;
+        if (decision.Book is not { } work) return decision.Results;
+
+        if (decision.MustCommit)
         {
-            foreach (var session in await store.FindSessionsAsync(WalletId, unknownSessions)) work.AddKnownSession(session);
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
+            work.Version = await store.CommitAsync(work, decision.Changes, decision.Outcomes, now);
+            BillingMetrics.CommitMicros.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+            BillingMetrics.BatchSize.Record(batch.Count);
+            if (decision.Created) LogWalletCreated(logger, WalletId, work.Balance.ToUsd());
+            foreach (var ev in decision.Changes.Events) LogEvent(logger, WalletId, ev.Kind, ev.SessionId);
         }
-
-        work?.ExpireDue(now);
-        var results = new object[batch.Count];
-        var outcomes = new List<StoredOutcome>();
-        var decided = new Dictionary<string, StoredOutcome>(StringComparer.Ordinal);
-        bool created = false;
-
-        for (int i = 0; i < batch.Count; i++)
-        {
-            var p = batch[i];
-            if (p.Kind == OpKind.Create)
-            {
-                if (work is null)
-                {
-                    work = WalletBook.New(WalletId);
-                    GrantSignupBonus(work, now);
-                    created = true;
-                    results[i] = new WalletOpResult(WalletOpStatus.Applied);
-                }
-                else
-                {
-                    results[i] = new WalletOpResult(WalletOpStatus.Applied, Replayed: true);
-                }
-                continue;
-            }
-            if (work is null)
-            {
-                results[i] = p.Kind switch
-                {
-                    OpKind.Maintenance => new WalletOpResult(WalletOpStatus.Applied),
-                    OpKind.OpenSession or OpKind.ChargeSession => SessionOpResult.Fail(WalletOpStatus.WalletNotFound, ErrorCodes.WalletNotFound, $"Wallet '{WalletId}' does not exist."),
-                    _ => WalletOpResult.NotFound(WalletId),
-                };
-                continue;
-            }
-            switch (p.Kind)
-            {
-                case OpKind.Maintenance:
-                    results[i] = new WalletOpResult(WalletOpStatus.Applied);
-                    continue;
-                case OpKind.OpenSession:
-                    results[i] = work.OpenSession(p.Open!, now);
-                    continue;
-                case OpKind.ChargeSession:
-                    results[i] = work.ChargeSession(p.Charge!, now);
-                    continue;
-            }
-
-            string key = p.Key!;
-            string fingerprint = p.Fingerprint!;
-            var previous = decided.GetValueOrDefault(key) ?? _recent.GetValueOrDefault(key) ?? stored.GetValueOrDefault(key);
-            if (previous is not null)
-            {
-                results[i] = previous.Fingerprint == fingerprint
-                    ? previous.ToResult(replayed: true)
-                    : new WalletOpResult(WalletOpStatus.IdempotencyConflict, ErrorCode: ErrorCodes.IdempotencyConflict,
-                        Detail: $"Idempotency key '{key}' was used for a different request.");
-                continue;
-            }
-
-            var outcome = p.Kind switch
-            {
-                OpKind.Credit => ApplyCredit(work, p.Credit!, now),
-                OpKind.Inference => work.ChargeInference(p.Debit!, p.CostMicros, now),
-                _ => work.Debit(p.Debit!, now),
-            };
-            if (outcome.Status != WalletOpStatus.Applied)
-            {
-                if (!keysLookedUp) return null;
-                results[i] = new WalletOpResult(outcome.Status, Amount: outcome.Available, BalanceAfter: outcome.Available,
-                    ErrorCode: ErrorCodes.InsufficientCredits,
-                    Detail: $"The wallet holds {outcome.Available.ToUsd():0.######} USD, less than {p.Debit!.Amount.ToUsd():0.######} USD.");
-                continue;
-            }
-            var taken = outcome.Entry is { } e ? new Micros(Math.Abs(e.Amount.Value)) : Micros.Zero;
-            var record = new StoredOutcome(key, fingerprint, outcome.Entry?.Seq, taken, outcome.Entry?.BalanceAfter ?? work.Balance, outcome.LotId);
-            if (outcome.Entry is not null || p.Kind == OpKind.Inference) // a query that debits 0 still moved the carry: recorded
-            {
-                outcomes.Add(record);
-                decided[key] = record;
-            }
-            results[i] = record.ToResult(replayed: false);
-        }
-
-        if (work is not null)
-        {
-            work.CheckLowBalance(meteringOptions.Value.LowBalanceRunway, now);
-            var changes = work.TakeChanges();
-            if (created || !changes.IsEmpty || outcomes.Count > 0)
-            {
-                long started = System.Diagnostics.Stopwatch.GetTimestamp();
-                long version = await store.CommitAsync(work, changes, outcomes, now);
-                BillingMetrics.CommitMicros.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds);
-                BillingMetrics.BatchSize.Record(batch.Count);
-                work.Version = version;
-                if (created) LogWalletCreated(logger, WalletId, work.Balance.ToUsd());
-                foreach (var ev in changes.Events) LogEvent(logger, WalletId, ev.Kind, ev.SessionId);
-            }
-            work.ForgetEndedSessions();
-            _book = work;
-            foreach (var o in outcomes) Remember(o);
-        }
-        return results;
+        work.ForgetEndedSessions();
+        _book = work;
+        foreach (var o in decision.Outcomes) Remember(o);
+        return decision.Results;
     }
 
-    private static BookOutcome ApplyCredit(WalletBook book, CreditRequest request, DateTimeOffset now)
-    {
-        RequestRules.ValidateCredit(request, now, out var lotKind);
-        return book.Credit(request, lotKind, now);
-    }
-
-    private void GrantSignupBonus(WalletBook book, DateTimeOffset now)
+    /// <summary>The grant a new wallet receives, if the configuration gives one.</summary>
+    private CreditRequest? SignupBonus(DateTimeOffset now)
     {
         var bonus = bonusOptions.Value;
-        if (bonus.Amount <= 0) return;
-        var grant = new CreditRequest($"signup-bonus:{WalletId}", LedgerEntryKind.Grant, Micros.FromUsd(bonus.Amount),
-            "sign-up bonus", now + bonus.ValidFor);
-        book.Credit(grant, LotKind.Promotional, now);
+        return bonus.Amount <= 0 ? null
+            : new CreditRequest($"signup-bonus:{WalletId}", LedgerEntryKind.Grant, Micros.FromUsd(bonus.Amount), "sign-up bonus", now + bonus.ValidFor);
     }
 
     private void Remember(StoredOutcome outcome)
@@ -443,38 +344,11 @@ public sealed partial class WalletGrain(
         _reminderFor = next;
     }
 
-    private enum OpKind : byte { Create, Credit, Debit, Inference, OpenSession, ChargeSession, Maintenance }
-
-    private sealed class Pending
+    /// <summary>A queued operation and the caller waiting for its answer.</summary>
+    private sealed class Pending(WalletOperation operation)
     {
-        private Pending(OpKind kind) => Kind = kind;
-
-        public OpKind Kind { get; }
-        public CreditRequest? Credit { get; private init; }
-        public DebitRequest? Debit { get; private init; }
-        public OpenSessionRequest? Open { get; private init; }
-        public SessionChargeRequest? Charge { get; private init; }
-        public string? Key { get; private init; }
-        public string? Fingerprint { get; private init; }
-        public decimal CostMicros { get; private init; }
-        public string? SessionId => Open?.SessionId ?? Charge?.SessionId;
-        public TaskCompletionSource<object> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public static Pending Create() => new(OpKind.Create);
-        public static Pending Maintenance() => new(OpKind.Maintenance);
-        public static Pending For(CreditRequest r) => new(OpKind.Credit) { Credit = r, Key = r.IdempotencyKey, Fingerprint = RequestRules.Fingerprint(r) };
-        public static Pending For(DebitRequest r) => new(OpKind.Debit) { Debit = r, Key = r.IdempotencyKey, Fingerprint = RequestRules.Fingerprint(r) };
-        public static Pending For(InferenceChargeRequest r, decimal costMicros) => new(OpKind.Inference)
-        {
-            // The amount is decided with the wallet's carry; this template holds the rest of the debit.
-            Debit = new DebitRequest(r.IdempotencyKey, LedgerEntryKind.InferenceCharge, new Micros((long)decimal.Ceiling(costMicros)),
-                $"{r.Model} in={r.InputTokens} out={r.OutputTokens}", new UsageTags(Model: r.Model)),
-            Key = r.IdempotencyKey,
-            Fingerprint = RequestRules.Fingerprint(r),
-            CostMicros = costMicros,
-        };
-        public static Pending For(OpenSessionRequest r) => new(OpKind.OpenSession) { Open = r };
-        public static Pending For(SessionChargeRequest r) => new(OpKind.ChargeSession) { Charge = r };
+        public WalletOperation Operation { get; } = operation;
+        public TaskCompletionSource<OperationResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Wallet {WalletId} created with {BalanceUsd} USD")]

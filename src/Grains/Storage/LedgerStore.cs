@@ -6,13 +6,6 @@ using Qubrid.Core;
 
 namespace Qubrid.Storage;
 
-/// <summary>The recorded outcome of an acknowledged request, keyed by its idempotency key.</summary>
-public sealed record StoredOutcome(string Key, string Fingerprint, long? Seq, Micros Amount, Micros BalanceAfter, long? LotId)
-{
-    public WalletOpResult ToResult(bool replayed) =>
-        new(WalletOpStatus.Applied, Seq, Amount, BalanceAfter, LotId, replayed);
-}
-
 /// <summary>Raised when the wallet row moved under us: another activation wrote first. The grain reloads.</summary>
 public sealed class WalletConcurrencyException(string walletId)
     : Exception($"Wallet '{walletId}' was written by someone else; its state must be reloaded.");

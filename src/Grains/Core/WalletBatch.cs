@@ -1,0 +1,156 @@
+namespace Qubrid.Core;
+
+/// <summary>What a batch is decided with, besides the book and its operations.</summary>
+/// <param name="KeysLookedUp">Whether the stored outcomes of the batch's keys were looked up: a refusal is answered only then.</param>
+/// <param name="SignupBonus">The grant a new wallet receives, or null when there is none.</param>
+public sealed record BatchContext(string WalletId, DateTimeOffset Now, bool KeysLookedUp, CreditRequest? SignupBonus, TimeSpan LowBalanceRunway);
+
+/// <summary>
+/// The decision over one batch: the book after it, what to write (changes and idempotency records) and each
+/// operation's answer, given only once the writes are durable. <see cref="LookUpKeysFirst"/> when a refusal
+/// must wait for the batch's keys to be looked up (a forgotten replay must not be refused).
+/// </summary>
+public sealed record BatchDecision(
+    WalletBook? Book,
+    BookChanges Changes,
+    IReadOnlyList<StoredOutcome> Outcomes,
+    IReadOnlyList<OperationResult> Results,
+    bool Created)
+{
+    public static BatchDecision LookUpKeysFirst { get; } = new(null, new BookChanges(), [], [], false) { NeedsKeyLookup = true };
+
+    public bool NeedsKeyLookup { get; private init; }
+
+    /// <summary>Whether anything must be written before the answers go out.</summary>
+    public bool MustCommit => Created || !Changes.IsEmpty || Outcomes.Count > 0;
+}
+
+/// <summary>
+/// The wallet's batch decision, pure: no Orleans, database or clock. Operations are decided in arrival order on a
+/// copy of the book; a replay (same key, same request) answers its first result, the same key with another request
+/// is a conflict, a refusal writes nothing (docs/rules.md, idempotency). The grain loads, queues, commits and answers.
+/// </summary>
+public static class WalletBatch
+{
+    /// <param name="book">The wallet as loaded, or null when it does not exist yet. Not modified.</param>
+    /// <param name="storedSessions">Sessions the batch names that the book does not hold in memory (ended ones), as stored.</param>
+    /// <param name="knownOutcome">The recorded outcome of an idempotency key (remembered or looked up), or null.</param>
+    public static BatchDecision Decide(WalletBook? book, IReadOnlyList<WalletOperation> operations, IReadOnlyCollection<SessionView> storedSessions,
+        Func<string, StoredOutcome?> knownOutcome, BatchContext context)
+    {
+        var now = context.Now;
+        var work = book?.Clone();
+        if (work is not null)
+        {
+            foreach (var session in storedSessions) work.AddKnownSession(session);
+            work.ExpireDue(now);
+        }
+        var results = new OperationResult[operations.Count];
+        var outcomes = new List<StoredOutcome>();
+        var decided = new Dictionary<string, StoredOutcome>(StringComparer.Ordinal);
+        bool created = false;
+
+        for (int i = 0; i < operations.Count; i++)
+        {
+            var operation = operations[i];
+            if (operation is CreateWallet)
+            {
+                created |= work is null;
+                results[i] = new WalletOpResult(WalletOpStatus.Applied, Replayed: work is not null);
+                work ??= NewWallet(context);
+                continue;
+            }
+            if (work is null)
+            {
+                results[i] = NoWallet(operation, context.WalletId);
+                continue;
+            }
+            if (DecideUnkeyed(work, operation, now) is { } unkeyed)
+            {
+                results[i] = unkeyed;
+                continue;
+            }
+
+            string key = operation.Key!;
+            var previous = decided.GetValueOrDefault(key) ?? knownOutcome(key);
+            if (previous is not null)
+            {
+                results[i] = previous.Fingerprint == operation.Fingerprint ? previous.ToResult(replayed: true) : Conflict(key);
+                continue;
+            }
+            var outcome = Apply(work, operation, now);
+            if (outcome.Status != WalletOpStatus.Applied)
+            {
+                if (!context.KeysLookedUp) return BatchDecision.LookUpKeysFirst;
+                results[i] = Refusal(outcome, operation);
+                continue;
+            }
+            var taken = outcome.Entry is { } e ? new Micros(Math.Abs(e.Amount.Value)) : Micros.Zero;
+            var record = new StoredOutcome(key, operation.Fingerprint!, outcome.Entry?.Seq, taken, outcome.Entry?.BalanceAfter ?? work.Balance, outcome.LotId);
+            if (outcome.Entry is not null || operation is InferenceOperation) // a query that debits 0 still moved the carry: recorded
+            {
+                outcomes.Add(record);
+                decided[key] = record;
+            }
+            results[i] = record.ToResult(replayed: false);
+        }
+
+        work?.CheckLowBalance(context.LowBalanceRunway, now);
+        return new BatchDecision(work, work?.TakeChanges() ?? new BookChanges(), outcomes, results, created);
+    }
+
+    private static WalletBook NewWallet(BatchContext context)
+    {
+        var book = WalletBook.New(context.WalletId);
+        if (context.SignupBonus is { } bonus) book.Credit(bonus, LotKind.Promotional, context.Now);
+        return book;
+    }
+
+    private static OperationResult NoWallet(WalletOperation operation, string walletId) => operation switch
+    {
+        Settle => new WalletOpResult(WalletOpStatus.Applied),
+        OpenSessionOperation or ChargeSessionOperation =>
+            SessionOpResult.Fail(WalletOpStatus.WalletNotFound, ErrorCodes.WalletNotFound, $"Wallet '{walletId}' does not exist."),
+        _ => WalletOpResult.NotFound(walletId),
+    };
+
+    /// <summary>Operations without an idempotency key, decided on the book directly; null for a keyed one.</summary>
+    private static OperationResult? DecideUnkeyed(WalletBook work, WalletOperation operation, DateTimeOffset now) => operation switch
+    {
+        Settle => new WalletOpResult(WalletOpStatus.Applied),
+        OpenSessionOperation open => work.OpenSession(open.Request, now),
+        ChargeSessionOperation charge => work.ChargeSession(charge.Request, now),
+        _ => null,
+    };
+
+    private static BookOutcome Apply(WalletBook work, WalletOperation operation, DateTimeOffset now)
+    {
+        switch (operation)
+        {
+            case CreditOperation credit:
+                RequestRules.ValidateCredit(credit.Request, now, out var lotKind); // validated when queued; only its lot kind is needed here
+                return work.Credit(credit.Request, lotKind, now);
+            case InferenceOperation query:
+                return work.ChargeInference(query.Template, query.CostMicros, now);
+            case DebitOperation debit:
+                return work.Debit(debit.Request, now);
+            default:
+                throw new InvariantViolationException($"A {operation.Name} operation has no idempotency key to decide it by.");
+        }
+    }
+
+    private static WalletOpResult Conflict(string key) =>
+        new(WalletOpStatus.IdempotencyConflict, ErrorCode: ErrorCodes.IdempotencyConflict, Detail: $"Idempotency key '{key}' was used for a different request.");
+
+    private static WalletOpResult Refusal(BookOutcome outcome, WalletOperation operation)
+    {
+        var asked = operation switch
+        {
+            DebitOperation d => d.Request.Amount,
+            InferenceOperation q => q.Template.Amount,
+            _ => Micros.Zero,
+        };
+        return new WalletOpResult(outcome.Status, Amount: outcome.Available, BalanceAfter: outcome.Available, ErrorCode: ErrorCodes.InsufficientCredits,
+            Detail: $"The wallet holds {outcome.Available.ToUsd():0.######} USD, less than {asked.ToUsd():0.######} USD.");
+    }
+}
