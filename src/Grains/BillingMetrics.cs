@@ -5,7 +5,7 @@ namespace Qubrid;
 /// <summary>The billing meters (OpenTelemetry picks them up by the meter name). Durations are whole microseconds.</summary>
 public static class BillingMetrics
 {
-    public const string MeterName = "Qubrid.Billing";
+    public const string MeterName = ClusterNames.BillingMeter;
     private static readonly Meter Meter = new(MeterName, "1.0");
     private static long _runningSessions;
 

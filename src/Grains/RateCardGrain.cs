@@ -13,7 +13,7 @@ public sealed class RateCardState
 
 /// <summary>The rate card: configured defaults plus persisted admin changes. A session locks its rate at start.</summary>
 public sealed class RateCardGrain(
-    [PersistentState("ratecard", "qubrid")] IPersistentState<RateCardState> state,
+    [PersistentState("ratecard", ClusterNames.GrainStorage)] IPersistentState<RateCardState> state,
     IOptions<MeteringOptions> meteringOptions) : Grain, IRateCardGrain
 {
     public const decimal MaxUsdPerHour = 10_000m;

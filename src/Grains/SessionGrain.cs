@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Qubrid.Core;
@@ -26,13 +25,12 @@ public sealed class SessionGrainState
 /// so missed, late, repeated or concurrent ticks and a silo dying between two of them change nothing.
 /// </summary>
 public sealed partial class SessionGrain(
-    [PersistentState("session", "qubrid")] IPersistentState<SessionGrainState> state,
+    [PersistentState("session", ClusterNames.GrainStorage)] IPersistentState<SessionGrainState> state,
     BillingClock clock,
     IOptions<MeteringOptions> meteringOptions,
     ILogger<SessionGrain> logger) : Grain, ISessionGrain, IRemindable
 {
     private const string ChargeReminder = "charge";
-    private static readonly Regex IdPattern = new(@"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\z", RegexOptions.Compiled);
 
     private bool _counted;
 
@@ -84,8 +82,8 @@ public sealed partial class SessionGrain(
     public async Task<SessionOpResult> Start(StartSessionRequest request)
     {
         var workload = string.IsNullOrEmpty(request.Workload) ? Workloads.Instance : request.Workload;
-        if (!IdPattern.IsMatch(SessionId) || string.IsNullOrEmpty(request.UserId) || !IdPattern.IsMatch(request.UserId))
-            return SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.InvalidRequest, "Session and user ids must be 1–128 letters, digits or . _ : @ -.");
+        if (!Ids.IsValid(SessionId) || !Ids.IsValid(request.UserId))
+            return SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.InvalidRequest, $"Session and user ids must be {Ids.Rule}.");
         if (!Workloads.All.Contains(workload))
             return SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.InvalidRequest, $"Workload must be one of {string.Join(", ", Workloads.All)}.");
 

@@ -16,7 +16,7 @@ namespace Qubrid.ServiceDefaults;
 /// </summary>
 public static class TelemetryExtensions
 {
-    public const string BillingMeter = "Qubrid.Billing";
+    public const string BillingMeter = ClusterNames.BillingMeter;
 
     public static IHostApplicationBuilder AddQubridTelemetry(this IHostApplicationBuilder builder, string serviceName)
     {

@@ -16,8 +16,8 @@ public sealed class SiloOptions
 {
     public const string Section = "Qubrid:Silo";
 
-    public string ClusterId { get; set; } = "qubrid";
-    public string ServiceId { get; set; } = "qubrid";
+    public string ClusterId { get; set; } = ClusterNames.DefaultClusterId;
+    public string ServiceId { get; set; } = ClusterNames.DefaultServiceId;
     public int SiloPort { get; set; } = 11111;
     public int GatewayPort { get; set; } = 30000;
     public string AdvertisedIPAddress { get; set; } = "127.0.0.1";
@@ -35,7 +35,7 @@ public sealed class SiloOptions
 /// <summary>The wiring of a Qubrid silo, shared by the silo host and the test clusters.</summary>
 public static class SiloHostingExtensions
 {
-    public const string StorageName = "qubrid";
+    public const string StorageName = ClusterNames.GrainStorage;
 
     /// <summary>How the ledger's connections name themselves to PostgreSQL (pg_stat_activity), unless the connection string says otherwise.</summary>
     public const string LedgerApplicationName = "qubrid-ledger";

@@ -10,8 +10,8 @@ public static class ClusterClientExtensions
 {
     public static WebApplicationBuilder AddQubridClusterClient(this WebApplicationBuilder builder, string connectionString)
     {
-        var clusterId = builder.Configuration["Qubrid:Silo:ClusterId"] ?? "qubrid";
-        var serviceId = builder.Configuration["Qubrid:Silo:ServiceId"] ?? "qubrid";
+        var clusterId = builder.Configuration["Qubrid:Silo:ClusterId"] ?? ClusterNames.DefaultClusterId;
+        var serviceId = builder.Configuration["Qubrid:Silo:ServiceId"] ?? ClusterNames.DefaultServiceId;
         builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
         builder.UseOrleansClient(client =>
         {

@@ -7,8 +7,8 @@ namespace Qubrid.Core;
 /// <summary>Validation and fingerprints of wallet requests. Pure.</summary>
 public static class RequestRules
 {
-    public const int MaxKeyLength = 128;
-    public const int MaxReferenceLength = 256;
+    public const int MaxKeyLength = Limits.MaxIdempotencyKeyLength;
+    public const int MaxReferenceLength = Limits.MaxReferenceLength;
 
     public static WalletOpResult? ValidateKey(string? key)
     {

@@ -84,7 +84,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         reader.GetString(3),
         reader.GetDecimal(4),
         new DateTimeOffset(reader.GetDateTime(5), TimeSpan.Zero),
-        reader.GetString(6) switch { "running" => SessionState.Running, "stopped" => SessionState.Stopped, _ => SessionState.Terminated },
+        SessionStates.TryParse(reader.GetString(6), out var state) ? state : throw new FormatException($"Unknown session state '{reader.GetString(6)}'."),
         reader.IsDBNull(7) ? null : new DateTimeOffset(reader.GetDateTime(7), TimeSpan.Zero),
         new Micros(reader.GetInt64(8)),
         NullableString(reader, 9),
