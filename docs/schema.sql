@@ -1,0 +1,1018 @@
+-- Qubrid Credits: the database schema, in one file.
+--
+-- This is what the migrations in src/Grains/Storage/Migrations (0001..0006, applied in order by
+-- src/Grains/Storage/Migrator.cs) leave in a database, written out once so that it can be read top to bottom.
+-- The migrations stay the source: this file is documentation. tests/Qubrid.Tests/Storage/SchemaDocumentTests.cs
+-- applies it to an empty database and compares that database's catalog (tables, columns, constraints,
+-- indexes, functions, triggers, sequences, Orleans query rows) with a migrated one; a migration that changes
+-- the schema must change this file too.
+--
+-- For an empty database only (no IF NOT EXISTS): psql -v ON_ERROR_STOP=1 --single-transaction -f docs/schema.sql
+-- Left out: qubrid_schema_migrations, the migrator's own record of which migrations ran.
+--
+-- Amounts are integer micro-credits (bigint, 1e-6 USD) unless a column says otherwise. Times are timestamptz,
+-- written truncated to the microsecond. Rules cited as R-… are in docs/rules.md.
+--
+--   Part 1, Qubrid
+--     Wallets and the ledger   qubrid_wallets, qubrid_lots, qubrid_ledger, qubrid_ledger_lots,
+--                              qubrid_idempotency, qubrid_inference_carry
+--     Sessions and events      qubrid_wallet_sessions, qubrid_events
+--     API                      qubrid_api_keys, qubrid_payments, qubrid_sandbox_charges
+--   Part 2, Orleans (ADO.NET)  OrleansQuery, OrleansMembershipVersionTable, OrleansMembershipTable,
+--                              OrleansRemindersTable, OrleansStorage, their functions, the query rows
+
+------------------------------------------------------------------------------------------------------------
+-- Part 1, Qubrid: wallets and the ledger
+------------------------------------------------------------------------------------------------------------
+-- Written only by the silo's ledger writer (src/Grains/Storage/LedgerWriter.cs): one wallet batch or several
+-- in one transaction, one statement per table. The balance, the lots and the entries that change them are
+-- always written together (R-LEDGER-3).
+
+-- One row per wallet. balance = Σ of its entries' amounts = Σ of its lots' remaining (R-LEDGER-2).
+CREATE TABLE qubrid_wallets (
+    wallet_id   text        PRIMARY KEY,                        -- the user id
+    created_at  timestamptz NOT NULL,
+    balance     bigint      NOT NULL CHECK (balance >= 0),     -- lots' remaining, expired lots included until their expiration entry
+    next_seq    bigint      NOT NULL CHECK (next_seq >= 1),    -- the seq the next ledger entry (and lot) gets
+    version     bigint      NOT NULL,                           -- optimistic concurrency: each commit moves it by one
+    low_balance_notified boolean NOT NULL DEFAULT false         -- a low_balance event was raised and has not re-armed (R-SESS-9)
+);
+
+-- Credit lots. lot_id is the seq of the ledger entry that created the lot. Promotional lots expire, purchased never.
+CREATE TABLE qubrid_lots (
+    wallet_id   text        NOT NULL REFERENCES qubrid_wallets (wallet_id),
+    lot_id      bigint      NOT NULL,
+    kind        text        NOT NULL CHECK (kind IN ('promotional', 'purchased')),
+    amount      bigint      NOT NULL CHECK (amount > 0),
+    remaining   bigint      NOT NULL CHECK (remaining >= 0 AND remaining <= amount),
+    granted_at  timestamptz NOT NULL,
+    expires_at  timestamptz NULL,
+    source      text        NOT NULL,                           -- the reason of a grant or adjustment, a top-up's payment id
+    PRIMARY KEY (wallet_id, lot_id),
+    CHECK ((kind = 'promotional') = (expires_at IS NOT NULL))
+);
+-- A wallet loads only the lots that still hold something.
+CREATE INDEX qubrid_lots_open ON qubrid_lots (wallet_id) WHERE remaining > 0;
+
+-- The ledger: append-only, one row per change of balance, numbered per wallet by seq (R-LEDGER-1).
+CREATE TABLE qubrid_ledger (
+    wallet_id        text        NOT NULL REFERENCES qubrid_wallets (wallet_id),
+    seq              bigint      NOT NULL,
+    at               timestamptz NOT NULL,
+    kind             text        NOT NULL CHECK (kind IN ('grant', 'topup', 'session_charge', 'inference_charge',
+                                                          'premium_access', 'expiration', 'adjustment', 'refund')),
+    amount           bigint      NOT NULL CHECK (amount <> 0),      -- signed: credits positive, debits negative
+    balance_after    bigint      NOT NULL CHECK (balance_after >= 0),
+    reference        text        NOT NULL,                          -- session id, model and tokens, payment, reason
+    idempotency_key  text        NULL,
+    session_id       text        NULL,                              -- usage tags, for the usage history
+    instance_type    text        NULL,
+    model            text        NULL,
+    workload         text        NULL,
+    PRIMARY KEY (wallet_id, seq)
+);
+CREATE INDEX qubrid_ledger_at ON qubrid_ledger (wallet_id, at);
+CREATE INDEX qubrid_ledger_session ON qubrid_ledger (wallet_id, session_id) WHERE session_id IS NOT NULL;
+
+-- What each entry took from or added to each lot; an entry's movements sum to its amount (R-LEDGER-2).
+-- No foreign key to qubrid_ledger: migration 0005 dropped it (its per-row check cost more than the rest of a
+-- commit); the entry is written by the same transaction and reconcile checks that every movement has one.
+CREATE TABLE qubrid_ledger_lots (
+    wallet_id  text   NOT NULL,
+    seq        bigint NOT NULL,
+    lot_id     bigint NOT NULL,
+    amount     bigint NOT NULL CHECK (amount <> 0),
+    PRIMARY KEY (wallet_id, seq, lot_id)
+);
+CREATE INDEX qubrid_ledger_lots_lot ON qubrid_ledger_lots (wallet_id, lot_id);
+
+-- One row per acknowledged request under an idempotency key, per wallet (R-IDEM-2..4): the same key and
+-- fingerprint replays this result; another fingerprint is 409. Refusals write no row.
+CREATE TABLE qubrid_idempotency (
+    wallet_id        text        NOT NULL,
+    idempotency_key  text        NOT NULL,
+    fingerprint      text        NOT NULL,              -- SHA-256 (first 16 bytes, hex) of the request's canonical form
+    seq              bigint      NULL,                  -- the entry written; null for an inference charge that debited 0
+    amount           bigint      NOT NULL,
+    balance_after    bigint      NOT NULL,
+    lot_id           bigint      NULL,                  -- the lot a credit created
+    created_at       timestamptz NOT NULL,
+    PRIMARY KEY (wallet_id, idempotency_key)
+);
+
+-- Per wallet and model, the fraction of a micro-credit charged for inference but not yet debited (R-INF-2).
+CREATE TABLE qubrid_inference_carry (
+    wallet_id     text    NOT NULL REFERENCES qubrid_wallets (wallet_id),
+    model         text    NOT NULL,
+    carry_micros  numeric NOT NULL CHECK (carry_micros >= 0 AND carry_micros < 1),
+    PRIMARY KEY (wallet_id, model)
+);
+
+-- The ledger is append-only: corrections are new entries, never edits.
+CREATE FUNCTION qubrid_ledger_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the ledger is append-only (% on %)', TG_OP, TG_TABLE_NAME USING ERRCODE = 'restrict_violation';
+END $$;
+
+CREATE TRIGGER qubrid_ledger_append_only BEFORE UPDATE OR DELETE ON qubrid_ledger
+    FOR EACH ROW EXECUTE FUNCTION qubrid_ledger_is_append_only();
+CREATE TRIGGER qubrid_ledger_lots_append_only BEFORE UPDATE OR DELETE ON qubrid_ledger_lots
+    FOR EACH ROW EXECUTE FUNCTION qubrid_ledger_is_append_only();
+
+-- A ledger commit is one round trip whose statements run in one implicit transaction, so the wallet version
+-- check must fail on the server: the optimistic UPDATE of qubrid_wallets passes the number of rows it moved,
+-- and a missing one raises SQLSTATE QB001, which rolls back everything the commit wrote.
+CREATE FUNCTION qubrid_expect_rows(what text, actual bigint, expected bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF actual <> expected THEN
+        RAISE EXCEPTION 'expected % rows of % to change, % did', expected, what, actual USING ERRCODE = 'QB001';
+    END IF;
+END $$;
+
+------------------------------------------------------------------------------------------------------------
+-- Part 1, Qubrid: sessions and events
+------------------------------------------------------------------------------------------------------------
+
+-- Metered GPU sessions as their wallet records them: the source of truth for what a session has paid
+-- (R-SESS-*). Written in the wallet's ledger transaction; the session grain's own state is a cache.
+CREATE TABLE qubrid_wallet_sessions (
+    wallet_id      text        NOT NULL REFERENCES qubrid_wallets (wallet_id),
+    session_id     text        NOT NULL,
+    instance_type  text        NOT NULL,
+    workload       text        NOT NULL,                                -- instance, training or notebook
+    usd_per_hour   numeric(18, 6) NOT NULL CHECK (usd_per_hour > 0),    -- USD (not micro-credits), locked at start
+    started_at     timestamptz NOT NULL,
+    state          text        NOT NULL CHECK (state IN ('running', 'stopped', 'terminated')),
+    stopped_at     timestamptz NULL,
+    charged        bigint      NOT NULL CHECK (charged >= 0),           -- Σ of the session's session_charge entries
+    end_reason     text        NULL,                                    -- stopped | insufficient_credits
+    charged_through timestamptz NULL,                                   -- the latest instant charged up to (R-SESS-5)
+    PRIMARY KEY (wallet_id, session_id)
+);
+-- A wallet loads its running sessions.
+CREATE INDEX qubrid_wallet_sessions_running ON qubrid_wallet_sessions (wallet_id) WHERE state = 'running';
+-- GET /v1/sessions: newest first over all wallets, or of one wallet; and a session found by its id.
+CREATE INDEX qubrid_wallet_sessions_newest ON qubrid_wallet_sessions (started_at DESC, wallet_id DESC, session_id DESC);
+CREATE INDEX qubrid_wallet_sessions_wallet_newest ON qubrid_wallet_sessions (wallet_id, started_at DESC, session_id DESC);
+CREATE INDEX qubrid_wallet_sessions_id ON qubrid_wallet_sessions (session_id);
+
+-- The durable event feed the orchestrator reads (GET /v1/sessions/events, resumable by id). Written in the
+-- ledger transaction that causes the event; ids are drawn under a transaction-scoped advisory lock so that
+-- they follow commit order.
+CREATE TABLE qubrid_events (
+    id              bigserial   PRIMARY KEY,
+    at              timestamptz NOT NULL,
+    kind            text        NOT NULL CHECK (kind IN ('session_terminated', 'low_balance')),
+    wallet_id       text        NOT NULL,
+    session_id      text        NULL,
+    reason          text        NULL,
+    balance         bigint      NOT NULL,
+    runway_seconds  bigint      NULL
+);
+
+------------------------------------------------------------------------------------------------------------
+-- Part 1, Qubrid: API keys and payments (written by the API process, not by the ledger writer)
+------------------------------------------------------------------------------------------------------------
+
+-- API keys, stored as SHA-256 hashes of the key. A user key belongs to exactly one user (R-ROLE-1).
+CREATE TABLE qubrid_api_keys (
+    key_hash    text        PRIMARY KEY,
+    role        text        NOT NULL CHECK (role IN ('user', 'orchestrator', 'admin')),
+    user_id     text        NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK ((role = 'user') = (user_id IS NOT NULL))
+);
+
+-- Top-up payments (R-TOPUP-*). A row is written before the card is charged and moves
+-- pending → charged → succeeded, or to declined | failed. The wallet credit is keyed by payment_id.
+CREATE TABLE qubrid_payments (
+    payment_id       text        PRIMARY KEY,
+    user_id          text        NOT NULL,
+    idempotency_key  text        NOT NULL,
+    fingerprint      text        NOT NULL,
+    amount           bigint      NOT NULL CHECK (amount > 0),
+    status           text        NOT NULL CHECK (status IN ('pending', 'charged', 'succeeded', 'declined', 'failed')),
+    lot_id           bigint      NULL,                  -- the lot the credit created, once succeeded
+    failure          text        NULL,
+    created_at       timestamptz NOT NULL,
+    updated_at       timestamptz NOT NULL,
+    UNIQUE (user_id, idempotency_key)
+);
+-- PaymentRecovery settles rows left pending or charged.
+CREATE INDEX qubrid_payments_unsettled ON qubrid_payments (updated_at) WHERE status IN ('pending', 'charged');
+
+-- The sandbox payment gateway's own record of card charges, as a real gateway would keep one.
+CREATE TABLE qubrid_sandbox_charges (
+    payment_id  text        PRIMARY KEY,
+    amount      bigint      NOT NULL,
+    outcome     text        NOT NULL,
+    at          timestamptz NOT NULL DEFAULT now()
+);
+
+------------------------------------------------------------------------------------------------------------
+-- Part 2, Orleans: the ADO.NET clustering, reminders and grain storage tables
+------------------------------------------------------------------------------------------------------------
+-- As migration 0001_orleans.sql defines them (its header names the reference scripts and commits, and what
+-- was changed: the unique index ux_orleansstorage_grain). Function bodies and query texts are unchanged.
+-- OrleansQuery's rows are data, but Orleans cannot run without them: they are the only queries it issues.
+
+------------------------------------------------------------------------------------------------------------
+-- Main
+------------------------------------------------------------------------------------------------------------
+
+-- This table defines Orleans operational queries. Orleans uses these to manage its operations,
+-- these are the only queries Orleans issues to the database.
+CREATE TABLE OrleansQuery
+(
+    QueryKey varchar(64) NOT NULL,
+    QueryText varchar(8000) NOT NULL,
+
+    CONSTRAINT OrleansQuery_Key PRIMARY KEY(QueryKey)
+);
+
+------------------------------------------------------------------------------------------------------------
+-- Clustering
+------------------------------------------------------------------------------------------------------------
+
+-- For each deployment, there will be only one (active) membership version table version column which will be updated periodically.
+CREATE TABLE OrleansMembershipVersionTable
+(
+    DeploymentId varchar(150) NOT NULL,
+    Timestamp timestamptz(3) NOT NULL DEFAULT now(),
+    Version integer NOT NULL DEFAULT 0,
+
+    CONSTRAINT PK_OrleansMembershipVersionTable_DeploymentId PRIMARY KEY(DeploymentId)
+);
+
+-- Every silo instance has a row in the membership table.
+CREATE TABLE OrleansMembershipTable
+(
+    DeploymentId varchar(150) NOT NULL,
+    Address varchar(45) NOT NULL,
+    Port integer NOT NULL,
+    Generation integer NOT NULL,
+    SiloName varchar(150) NOT NULL,
+    HostName varchar(150) NOT NULL,
+    Status integer NOT NULL,
+    ProxyPort integer NULL,
+    SuspectTimes varchar(8000) NULL,
+    StartTime timestamptz(3) NOT NULL,
+    IAmAliveTime timestamptz(3) NOT NULL,
+
+    CONSTRAINT PK_MembershipTable_DeploymentId PRIMARY KEY(DeploymentId, Address, Port, Generation),
+    CONSTRAINT FK_MembershipTable_MembershipVersionTable_DeploymentId FOREIGN KEY (DeploymentId) REFERENCES OrleansMembershipVersionTable (DeploymentId)
+);
+
+CREATE FUNCTION update_i_am_alive_time(
+    deployment_id OrleansMembershipTable.DeploymentId%TYPE,
+    address_arg OrleansMembershipTable.Address%TYPE,
+    port_arg OrleansMembershipTable.Port%TYPE,
+    generation_arg OrleansMembershipTable.Generation%TYPE,
+    i_am_alive_time OrleansMembershipTable.IAmAliveTime%TYPE)
+  RETURNS void AS
+$func$
+BEGIN
+    -- This is expected to never fail by Orleans, so return value
+    -- is not needed nor is it checked.
+    UPDATE OrleansMembershipTable as d
+    SET
+        IAmAliveTime = i_am_alive_time
+    WHERE
+        d.DeploymentId = deployment_id
+        AND d.Address = address_arg
+        AND d.Port = port_arg
+        AND d.Generation = generation_arg;
+END
+$func$ LANGUAGE plpgsql;
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'UpdateIAmAlivetimeKey','
+    -- This is expected to never fail by Orleans, so return value
+    -- is not needed nor is it checked.
+    SELECT * from update_i_am_alive_time(
+        @DeploymentId,
+        @Address,
+        @Port,
+        @Generation,
+        @IAmAliveTime
+    );
+');
+
+CREATE FUNCTION insert_membership_version(
+    DeploymentIdArg OrleansMembershipTable.DeploymentId%TYPE
+)
+  RETURNS TABLE(row_count integer) AS
+$func$
+DECLARE
+    RowCountVar int := 0;
+BEGIN
+
+    BEGIN
+
+        INSERT INTO OrleansMembershipVersionTable
+        (
+            DeploymentId
+        )
+        SELECT DeploymentIdArg
+        ON CONFLICT (DeploymentId) DO NOTHING;
+
+        GET DIAGNOSTICS RowCountVar = ROW_COUNT;
+
+        ASSERT RowCountVar <> 0, 'no rows affected, rollback';
+
+        RETURN QUERY SELECT RowCountVar;
+    EXCEPTION
+    WHEN assert_failure THEN
+        RETURN QUERY SELECT RowCountVar;
+    END;
+
+END
+$func$ LANGUAGE plpgsql;
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'InsertMembershipVersionKey','
+    SELECT * FROM insert_membership_version(
+        @DeploymentId
+    );
+');
+
+CREATE FUNCTION insert_membership(
+    DeploymentIdArg OrleansMembershipTable.DeploymentId%TYPE,
+    AddressArg      OrleansMembershipTable.Address%TYPE,
+    PortArg         OrleansMembershipTable.Port%TYPE,
+    GenerationArg   OrleansMembershipTable.Generation%TYPE,
+    SiloNameArg     OrleansMembershipTable.SiloName%TYPE,
+    HostNameArg     OrleansMembershipTable.HostName%TYPE,
+    StatusArg       OrleansMembershipTable.Status%TYPE,
+    ProxyPortArg    OrleansMembershipTable.ProxyPort%TYPE,
+    StartTimeArg    OrleansMembershipTable.StartTime%TYPE,
+    IAmAliveTimeArg OrleansMembershipTable.IAmAliveTime%TYPE,
+    VersionArg      OrleansMembershipVersionTable.Version%TYPE)
+  RETURNS TABLE(row_count integer) AS
+$func$
+DECLARE
+    RowCountVar int := 0;
+BEGIN
+
+    BEGIN
+        UPDATE OrleansMembershipVersionTable
+        SET
+            Timestamp = now(),
+            Version = Version + 1
+        WHERE
+            DeploymentId = DeploymentIdArg AND DeploymentIdArg IS NOT NULL
+            AND Version = VersionArg AND VersionArg IS NOT NULL AND Version < 2147483647;
+
+        GET DIAGNOSTICS RowCountVar = ROW_COUNT;
+
+        INSERT INTO OrleansMembershipTable
+        (
+            DeploymentId,
+            Address,
+            Port,
+            Generation,
+            SiloName,
+            HostName,
+            Status,
+            ProxyPort,
+            StartTime,
+            IAmAliveTime
+        )
+        SELECT
+            DeploymentIdArg,
+            AddressArg,
+            PortArg,
+            GenerationArg,
+            SiloNameArg,
+            HostNameArg,
+            StatusArg,
+            ProxyPortArg,
+            StartTimeArg,
+            IAmAliveTimeArg
+        WHERE RowCountVar > 0
+        ON CONFLICT (DeploymentId, Address, Port, Generation) DO
+            NOTHING;
+
+
+        GET DIAGNOSTICS RowCountVar = ROW_COUNT;
+
+        IF RowCountVar = 0 THEN
+            RAISE EXCEPTION 'no rows affected, rollback' USING ERRCODE = 'assert_failure';
+        END IF;
+
+
+        RETURN QUERY SELECT RowCountVar;
+    EXCEPTION
+    WHEN assert_failure THEN
+        RETURN QUERY SELECT RowCountVar;
+    END;
+
+END
+$func$ LANGUAGE plpgsql;
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'InsertMembershipKey','
+    SELECT * FROM insert_membership(
+        @DeploymentId,
+        @Address,
+        @Port,
+        @Generation,
+        @SiloName,
+        @HostName,
+        @Status,
+        @ProxyPort,
+        @StartTime,
+        @IAmAliveTime,
+        @Version
+    );
+');
+
+CREATE FUNCTION update_membership(
+    DeploymentIdArg OrleansMembershipTable.DeploymentId%TYPE,
+    AddressArg      OrleansMembershipTable.Address%TYPE,
+    PortArg         OrleansMembershipTable.Port%TYPE,
+    GenerationArg   OrleansMembershipTable.Generation%TYPE,
+    StatusArg       OrleansMembershipTable.Status%TYPE,
+    SuspectTimesArg OrleansMembershipTable.SuspectTimes%TYPE,
+    IAmAliveTimeArg OrleansMembershipTable.IAmAliveTime%TYPE,
+    VersionArg      OrleansMembershipVersionTable.Version%TYPE
+  )
+  RETURNS TABLE(row_count integer) AS
+$func$
+DECLARE
+    RowCountVar int := 0;
+BEGIN
+
+    BEGIN
+
+    UPDATE OrleansMembershipVersionTable
+    SET
+        Timestamp = now(),
+        Version = Version + 1
+    WHERE
+        DeploymentId = DeploymentIdArg AND DeploymentIdArg IS NOT NULL
+        AND Version = VersionArg AND VersionArg IS NOT NULL AND Version < 2147483647;
+
+
+    GET DIAGNOSTICS RowCountVar = ROW_COUNT;
+
+    UPDATE OrleansMembershipTable
+    SET
+        Status = StatusArg,
+        SuspectTimes = SuspectTimesArg,
+        IAmAliveTime = IAmAliveTimeArg
+    WHERE
+        DeploymentId = DeploymentIdArg AND DeploymentIdArg IS NOT NULL
+        AND Address = AddressArg AND AddressArg IS NOT NULL
+        AND Port = PortArg AND PortArg IS NOT NULL
+        AND Generation = GenerationArg AND GenerationArg IS NOT NULL
+        AND RowCountVar > 0;
+
+
+        GET DIAGNOSTICS RowCountVar = ROW_COUNT;
+
+        IF RowCountVar = 0 THEN
+            RAISE EXCEPTION 'no rows affected, rollback' USING ERRCODE = 'assert_failure';
+        END IF;
+
+
+        RETURN QUERY SELECT RowCountVar;
+    EXCEPTION
+    WHEN assert_failure THEN
+        RETURN QUERY SELECT RowCountVar;
+    END;
+
+END
+$func$ LANGUAGE plpgsql;
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'UpdateMembershipKey','
+    SELECT * FROM update_membership(
+        @DeploymentId,
+        @Address,
+        @Port,
+        @Generation,
+        @Status,
+        @SuspectTimes,
+        @IAmAliveTime,
+        @Version
+    );
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'MembershipReadRowKey','
+    SELECT
+        v.DeploymentId,
+        m.Address,
+        m.Port,
+        m.Generation,
+        m.SiloName,
+        m.HostName,
+        m.Status,
+        m.ProxyPort,
+        m.SuspectTimes,
+        m.StartTime,
+        m.IAmAliveTime,
+        v.Version
+    FROM
+        OrleansMembershipVersionTable v
+        -- This ensures the version table will returned even if there is no matching membership row.
+        LEFT OUTER JOIN OrleansMembershipTable m ON v.DeploymentId = m.DeploymentId
+        AND Address = @Address AND @Address IS NOT NULL
+        AND Port = @Port AND @Port IS NOT NULL
+        AND Generation = @Generation AND @Generation IS NOT NULL
+    WHERE
+        v.DeploymentId = @DeploymentId AND @DeploymentId IS NOT NULL;
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'MembershipReadAllKey','
+    SELECT
+        v.DeploymentId,
+        m.Address,
+        m.Port,
+        m.Generation,
+        m.SiloName,
+        m.HostName,
+        m.Status,
+        m.ProxyPort,
+        m.SuspectTimes,
+        m.StartTime,
+        m.IAmAliveTime,
+        v.Version
+    FROM
+        OrleansMembershipVersionTable v LEFT OUTER JOIN OrleansMembershipTable m
+        ON v.DeploymentId = m.DeploymentId
+    WHERE
+        v.DeploymentId = @DeploymentId AND @DeploymentId IS NOT NULL;
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'DeleteMembershipTableEntriesKey','
+    DELETE FROM OrleansMembershipTable
+    WHERE DeploymentId = @DeploymentId AND @DeploymentId IS NOT NULL;
+    DELETE FROM OrleansMembershipVersionTable
+    WHERE DeploymentId = @DeploymentId AND @DeploymentId IS NOT NULL;
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'GatewaysQueryKey','
+    SELECT
+        Address,
+        ProxyPort,
+        Generation
+    FROM
+        OrleansMembershipTable
+    WHERE
+        DeploymentId = @DeploymentId AND @DeploymentId IS NOT NULL
+        AND Status = @Status AND @Status IS NOT NULL
+        AND ProxyPort > 0;
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'CleanupDefunctSiloEntriesKey',
+    'DELETE FROM OrleansMembershipTable
+    WHERE DeploymentId = @DeploymentId
+        AND @DeploymentId IS NOT NULL
+        AND IAmAliveTime < @IAmAliveTime
+        AND StartTime < @IAmAliveTime
+        AND COALESCE(SuspectTimes, '''') = ''''
+        AND Status = 6;
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'CleanupDefunctSiloEntryKey',
+    'DELETE FROM OrleansMembershipTable
+    WHERE DeploymentId = @DeploymentId AND Status = 6
+        AND Address = @Address AND Port = @Port AND Generation = @Generation
+        AND IAmAliveTime = @IAmAliveTime AND StartTime = @StartTime
+        AND COALESCE(SuspectTimes, '''') = COALESCE(@SuspectTimes, '''');
+');
+
+------------------------------------------------------------------------------------------------------------
+-- Reminders
+------------------------------------------------------------------------------------------------------------
+
+-- Orleans Reminders table - https://learn.microsoft.com/dotnet/orleans/grains/timers-and-reminders
+CREATE TABLE OrleansRemindersTable
+(
+    ServiceId varchar(150) NOT NULL,
+    GrainId varchar(150) NOT NULL,
+    ReminderName varchar(150) NOT NULL,
+    StartTime timestamptz(3) NOT NULL,
+    Period bigint NOT NULL,
+    GrainHash integer NOT NULL,
+    Version integer NOT NULL,
+
+    CONSTRAINT PK_RemindersTable_ServiceId_GrainId_ReminderName PRIMARY KEY(ServiceId, GrainId, ReminderName)
+);
+
+CREATE FUNCTION upsert_reminder_row(
+    ServiceIdArg    OrleansRemindersTable.ServiceId%TYPE,
+    GrainIdArg      OrleansRemindersTable.GrainId%TYPE,
+    ReminderNameArg OrleansRemindersTable.ReminderName%TYPE,
+    StartTimeArg    OrleansRemindersTable.StartTime%TYPE,
+    PeriodArg       OrleansRemindersTable.Period%TYPE,
+    GrainHashArg    OrleansRemindersTable.GrainHash%TYPE
+  )
+  RETURNS TABLE(version integer) AS
+$func$
+DECLARE
+    VersionVar int := 0;
+BEGIN
+
+    INSERT INTO OrleansRemindersTable
+    (
+        ServiceId,
+        GrainId,
+        ReminderName,
+        StartTime,
+        Period,
+        GrainHash,
+        Version
+    )
+    SELECT
+        ServiceIdArg,
+        GrainIdArg,
+        ReminderNameArg,
+        StartTimeArg,
+        PeriodArg,
+        GrainHashArg,
+        0
+    ON CONFLICT (ServiceId, GrainId, ReminderName)
+        DO UPDATE SET
+            StartTime = excluded.StartTime,
+            Period = excluded.Period,
+            GrainHash = excluded.GrainHash,
+            Version = OrleansRemindersTable.Version + 1
+    RETURNING
+        OrleansRemindersTable.Version INTO STRICT VersionVar;
+
+    RETURN QUERY SELECT VersionVar AS versionr;
+
+END
+$func$ LANGUAGE plpgsql;
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'UpsertReminderRowKey','
+    SELECT * FROM upsert_reminder_row(
+        @ServiceId,
+        @GrainId,
+        @ReminderName,
+        @StartTime,
+        @Period,
+        @GrainHash
+    );
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'ReadReminderRowsKey','
+    SELECT
+        GrainId,
+        ReminderName,
+        StartTime,
+        Period,
+        Version
+    FROM OrleansRemindersTable
+    WHERE
+        ServiceId = @ServiceId AND @ServiceId IS NOT NULL
+        AND GrainId = @GrainId AND @GrainId IS NOT NULL;
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'ReadReminderRowKey','
+    SELECT
+        GrainId,
+        ReminderName,
+        StartTime,
+        Period,
+        Version
+    FROM OrleansRemindersTable
+    WHERE
+        ServiceId = @ServiceId AND @ServiceId IS NOT NULL
+        AND GrainId = @GrainId AND @GrainId IS NOT NULL
+        AND ReminderName = @ReminderName AND @ReminderName IS NOT NULL;
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'ReadRangeRows1Key','
+    SELECT
+        GrainId,
+        ReminderName,
+        StartTime,
+        Period,
+        Version
+    FROM OrleansRemindersTable
+    WHERE
+        ServiceId = @ServiceId AND @ServiceId IS NOT NULL
+        AND GrainHash > @BeginHash AND @BeginHash IS NOT NULL
+        AND GrainHash <= @EndHash AND @EndHash IS NOT NULL;
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'ReadRangeRows2Key','
+    SELECT
+        GrainId,
+        ReminderName,
+        StartTime,
+        Period,
+        Version
+    FROM OrleansRemindersTable
+    WHERE
+        ServiceId = @ServiceId AND @ServiceId IS NOT NULL
+        AND ((GrainHash > @BeginHash AND @BeginHash IS NOT NULL)
+        OR (GrainHash <= @EndHash AND @EndHash IS NOT NULL));
+');
+
+CREATE FUNCTION delete_reminder_row(
+    ServiceIdArg    OrleansRemindersTable.ServiceId%TYPE,
+    GrainIdArg      OrleansRemindersTable.GrainId%TYPE,
+    ReminderNameArg OrleansRemindersTable.ReminderName%TYPE,
+    VersionArg      OrleansRemindersTable.Version%TYPE
+)
+  RETURNS TABLE(row_count integer) AS
+$func$
+DECLARE
+    RowCountVar int := 0;
+BEGIN
+
+
+    DELETE FROM OrleansRemindersTable
+    WHERE
+        ServiceId = ServiceIdArg AND ServiceIdArg IS NOT NULL
+        AND GrainId = GrainIdArg AND GrainIdArg IS NOT NULL
+        AND ReminderName = ReminderNameArg AND ReminderNameArg IS NOT NULL
+        AND Version = VersionArg AND VersionArg IS NOT NULL;
+
+    GET DIAGNOSTICS RowCountVar = ROW_COUNT;
+
+    RETURN QUERY SELECT RowCountVar;
+
+END
+$func$ LANGUAGE plpgsql;
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'DeleteReminderRowKey','
+    SELECT * FROM delete_reminder_row(
+        @ServiceId,
+        @GrainId,
+        @ReminderName,
+        @Version
+    );
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'DeleteReminderRowsKey','
+    DELETE FROM OrleansRemindersTable
+    WHERE
+        ServiceId = @ServiceId AND @ServiceId IS NOT NULL;
+');
+
+------------------------------------------------------------------------------------------------------------
+-- Persistence
+------------------------------------------------------------------------------------------------------------
+
+CREATE TABLE OrleansStorage
+(
+    grainidhash integer NOT NULL,
+    grainidn0 bigint NOT NULL,
+    grainidn1 bigint NOT NULL,
+    graintypehash integer NOT NULL,
+    graintypestring character varying(512)  NOT NULL,
+    grainidextensionstring character varying(512) ,
+    serviceid character varying(150)  NOT NULL,
+    payloadbinary bytea,
+    modifiedon timestamp without time zone NOT NULL,
+    version integer
+);
+
+CREATE INDEX ix_orleansstorage
+    ON orleansstorage USING btree
+    (grainidhash, graintypehash);
+
+-- Added (not in the reference): one row per grain identity. These are exactly the columns, and the
+-- null-safe GrainIdExtensionString comparison, that ReadFromStorageKey/WriteToStorage use to find a row.
+-- With it, the INSERT ... WHERE NOT EXISTS first write in writetostorage can no longer create a second
+-- row when two writers race: the loser gets unique_violation (23505), which Orleans surfaces as a failed write.
+CREATE UNIQUE INDEX ux_orleansstorage_grain
+    ON orleansstorage USING btree
+    (grainidhash, graintypehash, grainidn0, grainidn1, graintypestring, grainidextensionstring, serviceid)
+    NULLS NOT DISTINCT;
+
+CREATE FUNCTION writetostorage(
+    _grainidhash integer,
+    _grainidn0 bigint,
+    _grainidn1 bigint,
+    _graintypehash integer,
+    _graintypestring character varying,
+    _grainidextensionstring character varying,
+    _serviceid character varying,
+    _grainstateversion integer,
+    _payloadbinary bytea)
+    RETURNS TABLE(newgrainstateversion integer)
+    LANGUAGE 'plpgsql'
+AS $function$
+    DECLARE
+     _newGrainStateVersion integer := _GrainStateVersion;
+     RowCountVar integer := 0;
+
+    BEGIN
+
+    -- Grain state is not null, so the state must have been read from the storage before.
+    -- Let's try to update it.
+    --
+    -- When Orleans is running in normal, non-split state, there will
+    -- be only one grain with the given ID and type combination only. This
+    -- grain saves states mostly serially if Orleans guarantees are upheld. Even
+    -- if not, the updates should work correctly due to version number.
+    --
+    -- In split brain situations there can be a situation where there are two or more
+    -- grains with the given ID and type combination. When they try to INSERT
+    -- concurrently, the table needs to be locked pessimistically before one of
+    -- the grains gets @GrainStateVersion = 1 in return and the other grains will fail
+    -- to update storage. The following arrangement is made to reduce locking in normal operation.
+    --
+    -- If the version number explicitly returned is still the same, Orleans interprets it so the update did not succeed
+    -- and throws an InconsistentStateException.
+    --
+    -- See further information at https://learn.microsoft.com/dotnet/orleans/grains/grain-persistence.
+    IF _GrainStateVersion IS NOT NULL
+    THEN
+        UPDATE OrleansStorage
+        SET
+            PayloadBinary = _PayloadBinary,
+            ModifiedOn = (now() at time zone 'utc'),
+            Version = Version + 1
+
+        WHERE
+            GrainIdHash = _GrainIdHash AND _GrainIdHash IS NOT NULL
+            AND GrainTypeHash = _GrainTypeHash AND _GrainTypeHash IS NOT NULL
+            AND GrainIdN0 = _GrainIdN0 AND _GrainIdN0 IS NOT NULL
+            AND GrainIdN1 = _GrainIdN1 AND _GrainIdN1 IS NOT NULL
+            AND GrainTypeString = _GrainTypeString AND _GrainTypeString IS NOT NULL
+            AND ((_GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString = _GrainIdExtensionString) OR _GrainIdExtensionString IS NULL AND GrainIdExtensionString IS NULL)
+            AND ServiceId = _ServiceId AND _ServiceId IS NOT NULL
+            AND Version IS NOT NULL AND Version = _GrainStateVersion AND _GrainStateVersion IS NOT NULL;
+
+        GET DIAGNOSTICS RowCountVar = ROW_COUNT;
+        IF RowCountVar > 0
+        THEN
+            _newGrainStateVersion := _GrainStateVersion + 1;
+        END IF;
+    END IF;
+
+    -- The grain state has not been read. The following locks rather pessimistically
+    -- to ensure only one INSERT succeeds.
+    -- (With ux_orleansstorage_grain a racing duplicate INSERT raises unique_violation.)
+    IF _GrainStateVersion IS NULL
+    THEN
+        INSERT INTO OrleansStorage
+        (
+            GrainIdHash,
+            GrainIdN0,
+            GrainIdN1,
+            GrainTypeHash,
+            GrainTypeString,
+            GrainIdExtensionString,
+            ServiceId,
+            PayloadBinary,
+            ModifiedOn,
+            Version
+        )
+        SELECT
+            _GrainIdHash,
+            _GrainIdN0,
+            _GrainIdN1,
+            _GrainTypeHash,
+            _GrainTypeString,
+            _GrainIdExtensionString,
+            _ServiceId,
+            _PayloadBinary,
+           (now() at time zone 'utc'),
+            1
+        WHERE NOT EXISTS
+         (
+            -- There should not be any version of this grain state.
+            SELECT 1
+            FROM OrleansStorage
+            WHERE
+                GrainIdHash = _GrainIdHash AND _GrainIdHash IS NOT NULL
+                AND GrainTypeHash = _GrainTypeHash AND _GrainTypeHash IS NOT NULL
+                AND GrainIdN0 = _GrainIdN0 AND _GrainIdN0 IS NOT NULL
+                AND GrainIdN1 = _GrainIdN1 AND _GrainIdN1 IS NOT NULL
+                AND GrainTypeString = _GrainTypeString AND _GrainTypeString IS NOT NULL
+                AND ((_GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString = _GrainIdExtensionString) OR _GrainIdExtensionString IS NULL AND GrainIdExtensionString IS NULL)
+                AND ServiceId = _ServiceId AND _ServiceId IS NOT NULL
+         );
+
+        GET DIAGNOSTICS RowCountVar = ROW_COUNT;
+        IF RowCountVar > 0
+        THEN
+            _newGrainStateVersion := 1;
+        END IF;
+    END IF;
+
+    RETURN QUERY SELECT _newGrainStateVersion AS NewGrainStateVersion;
+END
+
+$function$;
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'WriteToStorageKey','
+
+        select * from WriteToStorage(@GrainIdHash, @GrainIdN0, @GrainIdN1, @GrainTypeHash, @GrainTypeString, @GrainIdExtensionString, @ServiceId, @GrainStateVersion, @PayloadBinary);
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'ReadFromStorageKey','
+    SELECT
+        PayloadBinary,
+        (now() at time zone ''utc''),
+        Version
+    FROM
+        OrleansStorage
+    WHERE
+        GrainIdHash = @GrainIdHash
+        AND GrainTypeHash = @GrainTypeHash AND @GrainTypeHash IS NOT NULL
+        AND GrainIdN0 = @GrainIdN0 AND @GrainIdN0 IS NOT NULL
+        AND GrainIdN1 = @GrainIdN1 AND @GrainIdN1 IS NOT NULL
+        AND GrainTypeString = @GrainTypeString AND GrainTypeString IS NOT NULL
+        AND ((@GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString = @GrainIdExtensionString) OR @GrainIdExtensionString IS NULL AND GrainIdExtensionString IS NULL)
+        AND ServiceId = @ServiceId AND @ServiceId IS NOT NULL
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'ClearStorageKey','
+    UPDATE OrleansStorage
+    SET
+        PayloadBinary = NULL,
+        Version = Version + 1
+    WHERE
+        GrainIdHash = @GrainIdHash AND @GrainIdHash IS NOT NULL
+        AND GrainTypeHash = @GrainTypeHash AND @GrainTypeHash IS NOT NULL
+        AND GrainIdN0 = @GrainIdN0 AND @GrainIdN0 IS NOT NULL
+        AND GrainIdN1 = @GrainIdN1 AND @GrainIdN1 IS NOT NULL
+        AND GrainTypeString = @GrainTypeString AND @GrainTypeString IS NOT NULL
+        AND ((@GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString = @GrainIdExtensionString) OR @GrainIdExtensionString IS NULL AND GrainIdExtensionString IS NULL)
+        AND ServiceId = @ServiceId AND @ServiceId IS NOT NULL
+        AND Version IS NOT NULL AND Version = @GrainStateVersion AND @GrainStateVersion IS NOT NULL
+    Returning Version as NewGrainStateVersion
+');
+
+INSERT INTO OrleansQuery(QueryKey, QueryText)
+VALUES
+(
+    'DeleteStorageKey','
+    DELETE FROM OrleansStorage
+    WHERE
+        GrainIdHash = @GrainIdHash AND @GrainIdHash IS NOT NULL
+        AND GrainTypeHash = @GrainTypeHash AND @GrainTypeHash IS NOT NULL
+        AND GrainIdN0 = @GrainIdN0 AND @GrainIdN0 IS NOT NULL
+        AND GrainIdN1 = @GrainIdN1 AND @GrainIdN1 IS NOT NULL
+        AND GrainTypeString = @GrainTypeString AND @GrainTypeString IS NOT NULL
+        AND ((@GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString IS NOT NULL AND GrainIdExtensionString = @GrainIdExtensionString) OR @GrainIdExtensionString IS NULL AND GrainIdExtensionString IS NULL)
+        AND ServiceId = @ServiceId AND @ServiceId IS NOT NULL
+        AND Version IS NOT NULL AND Version = @GrainStateVersion AND @GrainStateVersion IS NOT NULL
+    Returning Version + 1 as NewGrainStateVersion
+');
