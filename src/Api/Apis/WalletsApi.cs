@@ -193,8 +193,22 @@ public static class WalletsApi
         if (ApiRequest.Amount(body.Amount, o.Max, out var amount) is { } bad) return bad;
         if (string.IsNullOrEmpty(body.PaymentToken) || !gateway.IsKnownToken(body.PaymentToken))
             return ApiProblems.Invalid("Unknown payment token.");
-        return await topups.TopupAsync(userId, amount, body.PaymentToken, key, ct);
+        return TopupAnswer(await topups.TopupAsync(userId, amount, body.PaymentToken, key, ct), userId, key);
     }
+
+    /// <summary>A top-up's outcome in HTTP: 201 with the payment, or the problem that says why no credits were added.</summary>
+    public static Results<Created<TopupResult>, ProblemHttpResult> TopupAnswer(TopupOutcome outcome, string userId, string idempotencyKey) => outcome.Kind switch
+    {
+        TopupOutcomeKind.Succeeded =>
+            TypedResults.Created($"/v1/wallets/{userId}/lots", new TopupResult(outcome.PaymentId!, outcome.Amount.ToUsd(), "succeeded", outcome.LotId)),
+        TopupOutcomeKind.WalletNotFound => ApiProblems.WalletNotFound(userId),
+        TopupOutcomeKind.IdempotencyConflict =>
+            ApiProblems.Problem(ErrorCodes.IdempotencyConflict, $"Idempotency key '{idempotencyKey}' was used for a different top-up."),
+        TopupOutcomeKind.Declined =>
+            ApiProblems.Problem(ApiProblems.PaymentDeclined, $"{outcome.Failure} No credits were added (payment {outcome.PaymentId})."),
+        _ => ApiProblems.Problem(ApiProblems.PaymentFailed,
+            $"{outcome.Failure ?? "The payment is not settled yet."} No credits were added (payment {outcome.PaymentId})."),
+    };
 
     private static async Task<IResult> Grant(string userId, GrantRequest body, HttpRequest request, IClusterClient cluster, TimeProvider time)
     {
