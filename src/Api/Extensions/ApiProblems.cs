@@ -14,6 +14,7 @@ public static partial class ApiProblems
     public const string PayloadTooLarge = "payload_too_large";
     public const string RateLimited = "rate_limited";
     public const string Unavailable = "service_unavailable";
+    public const string WalletBusy = "wallet_busy";
 
     private static readonly Dictionary<string, (int Status, string Title)> Codes = new()
     {
@@ -35,6 +36,7 @@ public static partial class ApiProblems
         [PayloadTooLarge] = (413, "Request body too large"),
         [RateLimited] = (429, "Too many requests"),
         [Unavailable] = (503, "Service unavailable"),
+        [WalletBusy] = (503, "Wallet busy"),
     };
 
     public static int StatusOf(string code) => Codes.TryGetValue(code, out var c) ? c.Status : 400;
