@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.RateLimiting;
 using Npgsql;
 using Qubrid.Api.Auth;
 using Qubrid.Api.Payments;
+using Qubrid.ServiceDefaults;
 using Scalar.AspNetCore;
 
 namespace Qubrid.Api.Extensions;
@@ -56,6 +57,7 @@ public static class ApiHostingExtensions
         services.AddSingleton<IPaymentGateway, SandboxPaymentGateway>();
         services.AddSingleton<TopupService>();
         services.AddHostedService<PaymentRecovery>();
+        services.AddQubridHealthChecks().AddCheck<ActiveSiloHealthCheck>("cluster");
 
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
