@@ -8,7 +8,6 @@ public static partial class ApiProblems
 {
     public const string Unauthorized = "unauthorized";
     public const string Forbidden = "forbidden";
-    public const string NotFound = "not_found";
     public const string PaymentDeclined = "payment_declined";
     public const string PaymentFailed = "payment_failed";
     public const string PayloadTooLarge = "payload_too_large";
@@ -28,7 +27,6 @@ public static partial class ApiProblems
         [ErrorCodes.SessionConflict] = (409, "Session conflict"),
         [ErrorCodes.WalletNotFound] = (404, "Wallet not found"),
         [ErrorCodes.SessionNotFound] = (404, "Session not found"),
-        [NotFound] = (404, "Not found"),
         [PaymentDeclined] = (402, "Payment declined"),
         [PaymentFailed] = (502, "Payment failed"),
         [Unauthorized] = (401, "Unauthenticated"),
@@ -38,8 +36,6 @@ public static partial class ApiProblems
         [Unavailable] = (503, "Service unavailable"),
         [WalletBusy] = (503, "Wallet busy"),
     };
-
-    public static int StatusOf(string code) => Codes.TryGetValue(code, out var c) ? c.Status : 400;
 
     public static ProblemHttpResult Problem(string code, string detail)
     {
