@@ -54,24 +54,6 @@ public sealed class LedgerOptions
     public int MaxWalletsPerCommit { get; set; } = 256;
 }
 
-/// <summary>The clock every billing rule reads. A holder, so tests can shift time without touching Orleans' own clock.</summary>
-public sealed class BillingClock(TimeProvider time)
-{
-    public static BillingClock System { get; } = new(TimeProvider.System);
-
-    public TimeProvider Time => time;
-
-    /// <summary>Now, truncated to the microsecond: PostgreSQL's precision, so a time reads back exactly as it was used.</summary>
-    public DateTimeOffset UtcNow
-    {
-        get
-        {
-            var now = time.GetUtcNow();
-            return new DateTimeOffset(now.UtcTicks - now.UtcTicks % 10, TimeSpan.Zero);
-        }
-    }
-}
-
 /// <summary>Session metering: the rate card's defaults, the charge interval and the runway rules.</summary>
 public sealed class MeteringOptions
 {

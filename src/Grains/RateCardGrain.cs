@@ -1,4 +1,3 @@
-using Orleans.Concurrency;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 
@@ -45,18 +44,4 @@ public sealed class RateCardGrain(
         await state.WriteStateAsync();
         return new RateChangeResult(true, new InstanceRate(instanceType, usdPerHour));
     }
-}
-
-/// <summary>Model and premium prices, served from any silo's configuration.</summary>
-[StatelessWorker]
-public sealed class PriceListGrain(IOptions<PriceListOptions> options) : Grain, IPriceListGrain
-{
-    public Task<PriceList> GetPriceList() => Task.FromResult(options.Value.ToPriceList());
-}
-
-/// <summary>Reads the durable event feed.</summary>
-[StatelessWorker]
-public sealed class EventFeedGrain(Storage.ILedgerStore store) : Grain, IEventFeedGrain
-{
-    public Task<IReadOnlyList<BillingEvent>> Read(long afterId, int limit) => store.ReadEventsAsync(afterId, limit);
 }

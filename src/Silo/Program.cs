@@ -1,4 +1,3 @@
-using Npgsql;
 using Orleans.Dashboard;
 using Qubrid.ServiceDefaults;
 
@@ -30,16 +29,12 @@ public static class SiloProgram
         var silo = builder.Configuration.GetSection(SiloOptions.Section).Get<SiloOptions>() ?? new SiloOptions();
         builder.AddQubridSilo();
         builder.AddQubridTelemetry("qubrid-silo");
+        builder.Services.AddQubridHealthChecks();
         builder.WebHost.UseUrls($"http://{(silo.ListenOnAnyHostAddress ? "0.0.0.0" : silo.AdvertisedIPAddress)}:{silo.HttpPort}");
 
         var app = builder.Build();
-        app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
-        app.MapGet("/health/ready", async (NpgsqlDataSource db, CancellationToken ct) =>
-        {
-            await using var cmd = db.CreateCommand("SELECT 1");
-            await cmd.ExecuteScalarAsync(ct);
-            return Results.Ok(new { status = "ready" });
-        });
+        // A silo that is not ready answers 500 with no body, as it always has (the failed query used to escape the handler).
+        app.MapQubridHealth(_ => TypedResults.StatusCode(StatusCodes.Status500InternalServerError));
         app.MapQubridMetrics();
         if (silo.Dashboard) app.MapOrleansDashboard("/dashboard");
 

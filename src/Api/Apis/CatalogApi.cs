@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Qubrid.Api.Auth;
 using Qubrid.Api.Extensions;
@@ -38,19 +39,19 @@ public static class CatalogApi
         return app;
     }
 
-    private static async Task<IResult> SetRate(string instanceType, RateBody body, IClusterClient cluster)
+    private static async Task<Results<Ok<InstanceRate>, ProblemHttpResult>> SetRate(string instanceType, RateBody body, IClusterClient cluster)
     {
         if (body.UsdPerHour is not { } rate) return ApiProblems.Problem(ErrorCodes.InvalidAmount, "usdPerHour is required.");
         var result = await cluster.GetGrain<IRateCardGrain>(0).SetRate(instanceType, rate);
-        return result.Succeeded ? TypedResults.Ok(result.Rate) : ApiProblems.Problem(result.ErrorCode!, result.Detail!);
+        return result.Succeeded ? TypedResults.Ok(result.Rate!) : ApiProblems.Problem(result.ErrorCode!, result.Detail!);
     }
 
-    private static async Task<IResult> IssueKey(ApiKeyRequest body, ApiKeyStore keys, CancellationToken ct)
+    private static async Task<Results<Created<ApiKeyDto>, ProblemHttpResult>> IssueKey(ApiKeyRequest body, ApiKeyStore keys, CancellationToken ct)
     {
         if (body.Role is null || !Roles.All.Contains(body.Role)) return ApiProblems.Invalid($"role must be one of {string.Join(", ", Roles.All)}.");
         if (body.Role == Roles.User && !ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId of a user key");
         if (body.Role != Roles.User && body.UserId is not null) return ApiProblems.Invalid("Only user keys carry a userId.");
         var key = await keys.IssueAsync(body.Role, body.UserId, ct);
-        return TypedResults.Created((string?)null, new { key, role = body.Role, userId = body.UserId });
+        return TypedResults.Created((string?)null, new ApiKeyDto(key, body.Role, body.UserId));
     }
 }

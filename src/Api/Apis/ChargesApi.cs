@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using Qubrid.Api.Extensions;
 
 namespace Qubrid.Api.Apis;
@@ -16,7 +17,7 @@ public static class ChargesApi
         return app;
     }
 
-    private static async Task<IResult> Inference(InferenceChargeBody body, HttpRequest request, IClusterClient cluster)
+    private static async Task<Results<Created<ChargeDto>, ProblemHttpResult>> Inference(InferenceChargeBody body, HttpRequest request, IClusterClient cluster)
     {
         if (ApiRequest.IdempotencyKey(request, out var key) is { } noKey) return noKey;
         if (!ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId");
@@ -27,7 +28,7 @@ public static class ChargesApi
         return Charged(result);
     }
 
-    private static async Task<IResult> Premium(PremiumChargeBody body, HttpRequest request, IClusterClient cluster)
+    private static async Task<Results<Created<ChargeDto>, ProblemHttpResult>> Premium(PremiumChargeBody body, HttpRequest request, IClusterClient cluster)
     {
         if (ApiRequest.IdempotencyKey(request, out var key) is { } noKey) return noKey;
         if (!ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId");
@@ -37,6 +38,6 @@ public static class ChargesApi
         return Charged(result);
     }
 
-    private static IResult Charged(WalletOpResult result) =>
+    private static Results<Created<ChargeDto>, ProblemHttpResult> Charged(WalletOpResult result) =>
         result.Succeeded ? TypedResults.Created((string?)null, new ChargeDto(result.Amount.ToUsd(), result.Seq)) : ApiProblems.From(result);
 }

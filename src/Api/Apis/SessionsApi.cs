@@ -2,9 +2,6 @@ using System.Buffers.Text;
 using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using System.Security.Claims;
-using System.Text.Json;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 using Qubrid.Api.Auth;
 using Qubrid.Api.Extensions;
@@ -19,11 +16,10 @@ public static class SessionsApi
         var sessions = app.MapGroup("/v1/sessions").WithTags("Sessions").RequireAuthorization();
         sessions.MapPost("", Start).RequireAuthorization(Policies.Orchestrator)
             .WithSummary("Start metering; the rate is locked now. 402 if the wallet does not cover the minimum runway. A repeated start answers 200 with the session as it is and changes nothing.")
-            .Produces<SessionDto>(201).Produces<SessionDto>(200)
             .ProducesProblem(400).ProducesProblem(402).ProducesProblem(404).ProducesProblem(409);
         sessions.MapGet("", List).WithName("ListSessions")
             .WithSummary("Sessions as the wallets record them, newest first, with a cursor: for orchestrators reconciling what runs with what is billed. A user sees their own.");
-        sessions.MapGet("/events", Events).RequireAuthorization(Policies.Orchestrator).Produces<EventDto>(200, "text/event-stream")
+        sessions.MapGet("/events", Events).RequireAuthorization(Policies.Orchestrator)
             .WithSummary("Server-sent events: session_terminated and low_balance; resumable with Last-Event-ID.");
         sessions.MapGet("/{sessionId}", Get).WithSummary("State, rate, start/stop, charged so far, end reason.").ProducesProblem(404);
         sessions.MapPost("/{sessionId}/stop", Stop).RequireAuthorization(Policies.Orchestrator)
@@ -31,7 +27,7 @@ public static class SessionsApi
         return app;
     }
 
-    private static async Task<IResult> Start(StartSessionBody body, IClusterClient cluster)
+    private static async Task<Results<Created<SessionDto>, Ok<SessionDto>, ProblemHttpResult>> Start(StartSessionBody body, IClusterClient cluster)
     {
         if (!ApiProblems.IsValidId(body.SessionId)) return ApiProblems.MalformedId("sessionId");
         if (!ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId");
@@ -65,7 +61,7 @@ public static class SessionsApi
         return TypedResults.Ok(new SessionPageDto(page.Items.Select(SessionDto.From).ToList(), page.Next is { } next ? SessionCursors.Format(next) : null));
     }
 
-    private static async Task<IResult> Get(string sessionId, ClaimsPrincipal caller, IClusterClient cluster)
+    private static async Task<Results<Ok<SessionDto>, ProblemHttpResult>> Get(string sessionId, ClaimsPrincipal caller, IClusterClient cluster)
     {
         if (!ApiProblems.IsValidId(sessionId)) return ApiProblems.MalformedId("session id");
         var session = await cluster.GetGrain<ISessionGrain>(sessionId).Get();
@@ -73,74 +69,20 @@ public static class SessionsApi
         return visible ? TypedResults.Ok(SessionDto.From(session!)) : ApiProblems.Problem(ErrorCodes.SessionNotFound, $"Session '{sessionId}' was never started.");
     }
 
-    private static async Task<IResult> Stop(string sessionId, IClusterClient cluster)
+    private static async Task<Results<Ok<SessionDto>, ProblemHttpResult>> Stop(string sessionId, IClusterClient cluster)
     {
         if (!ApiProblems.IsValidId(sessionId)) return ApiProblems.MalformedId("session id");
         var result = await cluster.GetGrain<ISessionGrain>(sessionId).Stop();
         return result.Succeeded ? TypedResults.Ok(SessionDto.From(result.Session!)) : ApiProblems.From(result);
     }
 
-    private static IResult Events(HttpRequest request, IClusterClient cluster, IOptions<ApiOptions> options)
+    private static Results<EventStreamResult, ProblemHttpResult> Events(HttpRequest request, IClusterClient cluster, IOptions<ApiOptions> options)
     {
         long after = 0;
         var last = request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } h ? h : request.Query["after"].ToString();
         if (last.Length > 0 && !long.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out after))
             return ApiProblems.Invalid("Last-Event-ID must be an event id.");
         return new EventStreamResult(cluster.GetGrain<IEventFeedGrain>(0), after, options.Value.EventPollInterval);
-    }
-
-    /// <summary>
-    /// Server-sent events: headers go out at once (an orchestrator connecting to a quiet feed is not left waiting),
-    /// every event is flushed as it is written, and a comment line every 15 s keeps idle connections open.
-    /// </summary>
-    private sealed class EventStreamResult(IEventFeedGrain feed, long after, TimeSpan poll) : IResult
-    {
-        private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
-
-        public async Task ExecuteAsync(HttpContext context)
-        {
-            var response = context.Response;
-            var ct = context.RequestAborted;
-            response.ContentType = "text/event-stream";
-            response.Headers.CacheControl = "no-cache,no-store";
-            response.Headers.Pragma = "no-cache";
-            response.Headers.ContentEncoding = "identity";
-            context.Features.GetRequiredFeature<IHttpResponseBodyFeature>().DisableBuffering();
-            await response.StartAsync(ct);
-            await response.Body.FlushAsync(ct);
-            var json = context.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
-            var quietSince = System.Diagnostics.Stopwatch.StartNew();
-            try
-            {
-                while (!ct.IsCancellationRequested)
-                {
-                    var events = await feed.Read(after, 200);
-                    foreach (var e in events)
-                    {
-                        after = e.Id;
-                        var data = JsonSerializer.Serialize(EventDto.From(e), json); // one line: no indentation
-                        await response.WriteAsync($"id: {e.Id.ToString(CultureInfo.InvariantCulture)}\nevent: {e.Kind}\ndata: {data}\n\n", ct);
-                    }
-                    if (events.Count > 0)
-                    {
-                        await response.Body.FlushAsync(ct);
-                        quietSince.Restart();
-                        continue;
-                    }
-                    if (quietSince.Elapsed >= Heartbeat)
-                    {
-                        await response.WriteAsync(": keep-alive\n\n", ct);
-                        await response.Body.FlushAsync(ct);
-                        quietSince.Restart();
-                    }
-                    await Task.Delay(poll, ct);
-                }
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                // The orchestrator went away; it resumes with Last-Event-ID.
-            }
-        }
     }
 
     public sealed record SessionPageDto(IReadOnlyList<SessionDto> Items, string? NextCursor);

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Security.Claims;
-using System.Text;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Qubrid.Api.Auth;
@@ -12,8 +11,6 @@ namespace Qubrid.Api.Apis;
 /// <summary>Wallets: balance, lots, ledger (JSON and CSV), usage, top-ups, and the admin's grants, adjustments and refunds.</summary>
 public static class WalletsApi
 {
-    private const int MaxCsvRows = 100_000;
-
     public static IEndpointRouteBuilder MapWalletsApi(this IEndpointRouteBuilder app)
     {
         var wallets = app.MapGroup("/v1/wallets/{userId}").WithTags("Wallets").RequireAuthorization();
@@ -46,7 +43,7 @@ public static class WalletsApi
         return caller.IsInRole(Roles.User) ? ApiProblems.WalletNotFound(userId) : ApiProblems.Problem(ApiProblems.Forbidden, "This API key's role may not read wallets.");
     }
 
-    private static async Task<IResult> CreateWallet(string userId, IClusterClient cluster)
+    private static async Task<Results<Created<WalletDto>, Ok<WalletDto>, ProblemHttpResult>> CreateWallet(string userId, IClusterClient cluster)
     {
         if (!ApiProblems.IsValidId(userId)) return ApiProblems.MalformedId("user id");
         var result = await cluster.GetGrain<IWalletGrain>(userId).Create();
@@ -54,21 +51,21 @@ public static class WalletsApi
         return result.Created ? TypedResults.Created($"/v1/wallets/{userId}", body) : TypedResults.Ok(body);
     }
 
-    private static async Task<IResult> GetWallet(string userId, ClaimsPrincipal caller, IClusterClient cluster)
+    private static async Task<Results<Ok<WalletDto>, ProblemHttpResult>> GetWallet(string userId, ClaimsPrincipal caller, IClusterClient cluster)
     {
         if (Access(caller, userId) is { } denied) return denied;
         var balance = await cluster.GetGrain<IWalletGrain>(userId).GetBalance();
         return balance is null ? ApiProblems.WalletNotFound(userId) : TypedResults.Ok(WalletDto.From(balance));
     }
 
-    private static async Task<IResult> GetLots(string userId, ClaimsPrincipal caller, IClusterClient cluster)
+    private static async Task<Results<Ok<ItemsDto<LotDto>>, ProblemHttpResult>> GetLots(string userId, ClaimsPrincipal caller, IClusterClient cluster)
     {
         if (Access(caller, userId) is { } denied) return denied;
         var lots = await cluster.GetGrain<IWalletGrain>(userId).GetLots();
         return lots is null ? ApiProblems.WalletNotFound(userId) : TypedResults.Ok(new ItemsDto<LotDto>(lots.Select(LotDto.From).ToList()));
     }
 
-    private static async Task<IResult> GetLedger(string userId, ClaimsPrincipal caller, IClusterClient cluster, HttpRequest request)
+    private static async Task<Results<Ok<LedgerPageDto>, ProblemHttpResult>> GetLedger(string userId, ClaimsPrincipal caller, IClusterClient cluster, HttpRequest request)
     {
         if (Access(caller, userId) is { } denied) return denied;
         if (ParseLedgerQuery(request.Query, out var query) is { } invalid) return invalid;
@@ -78,36 +75,13 @@ public static class WalletsApi
             : TypedResults.Ok(new LedgerPageDto(page.Items.Select(LedgerEntryDto.From).ToList(), page.NextBefore?.ToString(CultureInfo.InvariantCulture)));
     }
 
-    private static async Task<IResult> GetLedgerCsv(string userId, ClaimsPrincipal caller, IClusterClient cluster, HttpRequest request)
+    private static async Task<Results<CsvFileResult, ProblemHttpResult>> GetLedgerCsv(string userId, ClaimsPrincipal caller, IClusterClient cluster, HttpRequest request)
     {
         if (Access(caller, userId) is { } denied) return denied;
         if (ParseLedgerQuery(request.Query, out var query) is { } invalid) return invalid;
-        var wallet = cluster.GetGrain<IWalletGrain>(userId);
-        var csv = new StringBuilder("seq,at,kind,amount,balanceAfter,reference,idempotencyKey,lots\n");
-        query = query with { Limit = LedgerQuery.MaxLimit };
-        for (int rows = 0; rows < MaxCsvRows;)
-        {
-            var page = await wallet.GetLedger(query);
-            if (page is null) return ApiProblems.WalletNotFound(userId);
-            foreach (var e in page.Items)
-            {
-                csv.Append(e.Seq).Append(',').Append(e.At.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ", CultureInfo.InvariantCulture)).Append(',')
-                    .Append(e.Kind.ToWire()).Append(',').Append(e.Amount.ToUsd().ToString(CultureInfo.InvariantCulture)).Append(',')
-                    .Append(e.BalanceAfter.ToUsd().ToString(CultureInfo.InvariantCulture)).Append(',').Append(Csv(e.Reference)).Append(',')
-                    .Append(Csv(e.IdempotencyKey ?? "")).Append(',')
-                    .Append(Csv(string.Join(';', e.Lots.Select(m => $"{m.LotId}:{m.Amount.ToUsd().ToString(CultureInfo.InvariantCulture)}")))).Append('\n');
-            }
-            rows += page.Items.Count;
-            if (page.NextBefore is null) break;
-            query = query with { Before = page.NextBefore };
-        }
-        return TypedResults.File(Encoding.UTF8.GetBytes(csv.ToString()), "text/csv; charset=utf-8", $"qubrid-ledger-{userId}.csv");
+        var csv = await LedgerCsv.WriteAsync(cluster.GetGrain<IWalletGrain>(userId), query);
+        return csv is null ? ApiProblems.WalletNotFound(userId) : new CsvFileResult(csv, $"qubrid-ledger-{userId}.csv");
     }
-
-    private static string Csv(string value) =>
-        value.IndexOfAny([',', '"', '\n', '\r']) >= 0 || (value.Length > 0 && "=+-@".Contains(value[0]))
-            ? $"\"{value.Replace("\"", "\"\"")}\""
-            : value;
 
     /// <summary>kind (comma-separated), from, to (ISO-8601), cursor, limit (1–500).</summary>
     public static ProblemHttpResult? ParseLedgerQuery(IQueryCollection q, out LedgerQuery query)
@@ -146,7 +120,8 @@ public static class WalletsApi
         return null;
     }
 
-    private static async Task<IResult> GetUsage(string userId, ClaimsPrincipal caller, IClusterClient cluster, HttpRequest request, TimeProvider time)
+    private static async Task<Results<Ok<UsageDto>, ProblemHttpResult>> GetUsage(
+        string userId, ClaimsPrincipal caller, IClusterClient cluster, HttpRequest request, TimeProvider time)
     {
         if (Access(caller, userId) is { } denied) return denied;
         if (ParseTime(request.Query, "from", out var fromQ) is { } badFrom) return badFrom;
@@ -154,36 +129,13 @@ public static class WalletsApi
         var to = toQ ?? time.GetUtcNow();
         var from = fromQ ?? to.AddDays(-30);
         if (from >= to || to - from > TimeSpan.FromDays(366)) return ApiProblems.Invalid("'from' must be before 'to', at most 366 days apart.");
-        var groupBy = request.Query["groupBy"].ToString() is { Length: > 0 } g ? g : "day";
-        if (groupBy is not ("day" or "instanceType" or "model" or "workload"))
-            return ApiProblems.Invalid("groupBy must be day, instanceType, model or workload.");
+        var groupBy = request.Query["groupBy"].ToString() is { Length: > 0 } g ? g : UsageReport.Day;
+        if (!UsageReport.Groupings.Contains(groupBy)) return ApiProblems.Invalid("groupBy must be day, instanceType, model or workload.");
         var rows = await cluster.GetGrain<IWalletGrain>(userId).GetUsage(new UsageQuery(from, to));
-        if (rows is null) return ApiProblems.WalletNotFound(userId);
-
-        static string Label(UsageRow r, string by) => by switch
-        {
-            "day" => r.Day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
-            "instanceType" => r.InstanceType ?? (r.Kind == LedgerEntryKind.SessionCharge ? "unknown" : "(inference and premium)"),
-            "model" => r.Model ?? "(instances)",
-            _ => r.Workload ?? (r.Model is null ? "unknown" : "inference"),
-        };
-        static Dictionary<string, decimal> Split(IEnumerable<UsageRow> rows, Func<UsageRow, string?> key) =>
-            rows.Where(r => key(r) is not null).GroupBy(r => key(r)!).ToDictionary(x => x.Key, x => x.Aggregate(Micros.Zero, (s, r) => s + r.Amount).ToUsd());
-
-        var items = rows.GroupBy(r => Label(r, groupBy)).OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => new UsageItemDto(
-            x.Key,
-            x.Aggregate(Micros.Zero, (s, r) => s + r.Amount).ToUsd(),
-            x.Sum(r => r.Count),
-            groupBy == "day" ? Split(x, r => r.InstanceType) : null,
-            groupBy == "day" ? Split(x, r => r.Model) : null)).ToList();
-        return TypedResults.Ok(new UsageDto(groupBy, from, to, rows.Aggregate(Micros.Zero, (s, r) => s + r.Amount).ToUsd(), items));
+        return rows is null ? ApiProblems.WalletNotFound(userId) : TypedResults.Ok(UsageReport.Build(rows, groupBy, from, to));
     }
 
-    public sealed record UsageItemDto(string Key, decimal Amount, long Count, Dictionary<string, decimal>? ByInstanceType, Dictionary<string, decimal>? ByModel);
-
-    public sealed record UsageDto(string GroupBy, DateTimeOffset From, DateTimeOffset To, decimal Total, IReadOnlyList<UsageItemDto> Items);
-
-    private static async Task<IResult> Topup(string userId, TopupRequest body, ClaimsPrincipal caller, HttpRequest request,
+    private static async Task<Results<Created<TopupResult>, ProblemHttpResult>> Topup(string userId, TopupRequest body, ClaimsPrincipal caller, HttpRequest request,
         TopupService topups, IPaymentGateway gateway, IOptions<TopupOptions> options, CancellationToken ct)
     {
         if (Access(caller, userId) is { } denied) return denied;
@@ -193,10 +145,24 @@ public static class WalletsApi
         if (ApiRequest.Amount(body.Amount, o.Max, out var amount) is { } bad) return bad;
         if (string.IsNullOrEmpty(body.PaymentToken) || !gateway.IsKnownToken(body.PaymentToken))
             return ApiProblems.Invalid("Unknown payment token.");
-        return await topups.TopupAsync(userId, amount, body.PaymentToken, key, ct);
+        return TopupAnswer(await topups.TopupAsync(userId, amount, body.PaymentToken, key, ct), userId, key);
     }
 
-    private static async Task<IResult> Grant(string userId, GrantRequest body, HttpRequest request, IClusterClient cluster, TimeProvider time)
+    /// <summary>A top-up's outcome in HTTP: 201 with the payment, or the problem that says why no credits were added.</summary>
+    public static Results<Created<TopupResult>, ProblemHttpResult> TopupAnswer(TopupOutcome outcome, string userId, string idempotencyKey) => outcome.Kind switch
+    {
+        TopupOutcomeKind.Succeeded =>
+            TypedResults.Created($"/v1/wallets/{userId}/lots", new TopupResult(outcome.PaymentId!, outcome.Amount.ToUsd(), "succeeded", outcome.LotId)),
+        TopupOutcomeKind.WalletNotFound => ApiProblems.WalletNotFound(userId),
+        TopupOutcomeKind.IdempotencyConflict =>
+            ApiProblems.Problem(ErrorCodes.IdempotencyConflict, $"Idempotency key '{idempotencyKey}' was used for a different top-up."),
+        TopupOutcomeKind.Declined =>
+            ApiProblems.Problem(ApiProblems.PaymentDeclined, $"{outcome.Failure} No credits were added (payment {outcome.PaymentId})."),
+        _ => ApiProblems.Problem(ApiProblems.PaymentFailed,
+            $"{outcome.Failure ?? "The payment is not settled yet."} No credits were added (payment {outcome.PaymentId})."),
+    };
+
+    private static async Task<Results<Created<CreditDto>, ProblemHttpResult>> Grant(string userId, GrantRequest body, HttpRequest request, IClusterClient cluster, TimeProvider time)
     {
         if (!ApiProblems.IsValidId(userId)) return ApiProblems.MalformedId("user id");
         if (ApiRequest.IdempotencyKey(request, out var key) is { } noKey) return noKey;
@@ -207,7 +173,7 @@ public static class WalletsApi
         return Credited(await cluster.GetGrain<IWalletGrain>(userId).Credit(new CreditRequest(key, LedgerEntryKind.Grant, amount, reason, expiresAt)), userId);
     }
 
-    private static async Task<IResult> Adjust(string userId, AdjustmentRequest body, HttpRequest request, IClusterClient cluster)
+    private static async Task<Results<Created<CreditDto>, ProblemHttpResult>> Adjust(string userId, AdjustmentRequest body, HttpRequest request, IClusterClient cluster)
     {
         if (!ApiProblems.IsValidId(userId)) return ApiProblems.MalformedId("user id");
         if (ApiRequest.IdempotencyKey(request, out var key) is { } noKey) return noKey;
@@ -225,7 +191,7 @@ public static class WalletsApi
         return Credited(await wallet.Credit(new CreditRequest(key, LedgerEntryKind.Adjustment, amount, reason)), userId);
     }
 
-    private static async Task<IResult> Refund(string userId, RefundRequest body, HttpRequest request, IClusterClient cluster)
+    private static async Task<Results<Created<CreditDto>, ProblemHttpResult>> Refund(string userId, RefundRequest body, HttpRequest request, IClusterClient cluster)
     {
         if (!ApiProblems.IsValidId(userId)) return ApiProblems.MalformedId("user id");
         if (ApiRequest.IdempotencyKey(request, out var key) is { } noKey) return noKey;
@@ -234,7 +200,7 @@ public static class WalletsApi
         return Credited(await cluster.GetGrain<IWalletGrain>(userId).Credit(new CreditRequest(key, LedgerEntryKind.Refund, amount, reason)), userId);
     }
 
-    private static IResult Credited(WalletOpResult result, string userId) =>
+    private static Results<Created<CreditDto>, ProblemHttpResult> Credited(WalletOpResult result, string userId) =>
         result.Succeeded
             ? TypedResults.Created($"/v1/wallets/{userId}/ledger", new CreditDto(result.Amount.ToUsd(), result.Seq, result.LotId, result.BalanceAfter.ToUsd()))
             : ApiProblems.From(result);

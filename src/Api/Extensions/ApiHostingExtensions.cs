@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.RateLimiting;
 using Npgsql;
 using Qubrid.Api.Auth;
 using Qubrid.Api.Payments;
+using Qubrid.ServiceDefaults;
 using Scalar.AspNetCore;
 
 namespace Qubrid.Api.Extensions;
@@ -56,6 +57,7 @@ public static class ApiHostingExtensions
         services.AddSingleton<IPaymentGateway, SandboxPaymentGateway>();
         services.AddSingleton<TopupService>();
         services.AddHostedService<PaymentRecovery>();
+        services.AddQubridHealthChecks().AddCheck<ActiveSiloHealthCheck>("cluster");
 
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
@@ -98,7 +100,7 @@ public static class ApiHostingExtensions
         return builder;
     }
 
-    /// <summary>Maps every failure to problem+json: bad requests to 400/413, an unreachable database or cluster to 503.</summary>
+    /// <summary>Maps every failure to problem+json: bad requests to 400/413, a wallet with a full queue or an unreachable database or cluster to 503.</summary>
     public static WebApplication UseQubridErrors(this WebApplication app)
     {
         app.UseExceptionHandler(errors => errors.Run(async context =>
@@ -113,6 +115,8 @@ public static class ApiHostingExtensions
                 BadHttpRequestException bad => (ErrorCodes.InvalidRequest, bad.InnerException is System.Text.Json.JsonException json
                     ? $"Malformed JSON: {json.Message}" : bad.Message),
                 System.Text.Json.JsonException json => (ErrorCodes.InvalidRequest, $"Malformed JSON: {json.Message}"),
+                _ when Find<WalletBusyException>(error) is not null =>
+                    (ApiProblems.WalletBusy, "The wallet has too many operations waiting; retry shortly with the same Idempotency-Key."),
                 _ when IsUnavailable(error) =>
                     (ApiProblems.Unavailable, "The billing service is temporarily unavailable; retry with the same Idempotency-Key."),
                 _ => ("internal_error", "Something went wrong; retry with the same Idempotency-Key."),
@@ -121,6 +125,7 @@ public static class ApiHostingExtensions
             if (code == "internal_error") problem = TypedResults.Problem(detail, statusCode: 500, title: "Internal error",
                 extensions: new Dictionary<string, object?> { ["code"] = code });
             if (code == ApiProblems.Unavailable) context.Response.Headers.RetryAfter = "2";
+            if (code == ApiProblems.WalletBusy) context.Response.Headers.RetryAfter = "1";
             await problem.ExecuteAsync(context);
         }));
         // The body limit is the app's, not only Kestrel's: applied on any server, and a declared oversize body is refused before it is read.
@@ -137,6 +142,15 @@ public static class ApiHostingExtensions
             await next(context);
         });
         return app;
+    }
+
+    private static T? Find<T>(Exception? error) where T : Exception
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            if (e is T found) return found;
+        }
+        return null;
     }
 
     /// <summary>

@@ -8,12 +8,12 @@ public static partial class ApiProblems
 {
     public const string Unauthorized = "unauthorized";
     public const string Forbidden = "forbidden";
-    public const string NotFound = "not_found";
     public const string PaymentDeclined = "payment_declined";
     public const string PaymentFailed = "payment_failed";
     public const string PayloadTooLarge = "payload_too_large";
     public const string RateLimited = "rate_limited";
     public const string Unavailable = "service_unavailable";
+    public const string WalletBusy = "wallet_busy";
 
     private static readonly Dictionary<string, (int Status, string Title)> Codes = new()
     {
@@ -27,7 +27,6 @@ public static partial class ApiProblems
         [ErrorCodes.SessionConflict] = (409, "Session conflict"),
         [ErrorCodes.WalletNotFound] = (404, "Wallet not found"),
         [ErrorCodes.SessionNotFound] = (404, "Session not found"),
-        [NotFound] = (404, "Not found"),
         [PaymentDeclined] = (402, "Payment declined"),
         [PaymentFailed] = (502, "Payment failed"),
         [Unauthorized] = (401, "Unauthenticated"),
@@ -35,9 +34,8 @@ public static partial class ApiProblems
         [PayloadTooLarge] = (413, "Request body too large"),
         [RateLimited] = (429, "Too many requests"),
         [Unavailable] = (503, "Service unavailable"),
+        [WalletBusy] = (503, "Wallet busy"),
     };
-
-    public static int StatusOf(string code) => Codes.TryGetValue(code, out var c) ? c.Status : 400;
 
     public static ProblemHttpResult Problem(string code, string detail)
     {

@@ -47,6 +47,8 @@ public sealed record SessionDto(
         s.StartedAt, s.StoppedAt, s.Charged.ToUsd(), s.EndReason);
 }
 
+public sealed record ApiKeyDto(string Key, string Role, string? UserId);
+
 public sealed record ChargeDto(decimal Amount, long? Seq);
 
 public sealed record CreditDto(decimal Amount, long? Seq, long? LotId, decimal BalanceAfter);
@@ -79,3 +81,7 @@ public sealed record RateBody(decimal? UsdPerHour);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record ApiKeyRequest(string? Role, string? UserId);
+
+public sealed record UsageItemDto(string Key, decimal Amount, long Count, Dictionary<string, decimal>? ByInstanceType, Dictionary<string, decimal>? ByModel);
+
+public sealed record UsageDto(string GroupBy, DateTimeOffset From, DateTimeOffset To, decimal Total, IReadOnlyList<UsageItemDto> Items);

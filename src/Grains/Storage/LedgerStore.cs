@@ -22,8 +22,6 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
 {
     private readonly LedgerWriter _writer = new(dataSource, options.Value, logger);
 
-    public NpgsqlDataSource DataSource => dataSource;
-
     /// <summary>Loads the wallet with its open lots and running sessions, all from one snapshot, or null when it was never created.</summary>
     public Task<WalletBook?> LoadAsync(string walletId, CancellationToken ct = default) =>
         ReadAsync(() => LoadAsyncOnce(walletId, ct));

@@ -83,7 +83,7 @@ public class TopupApiTests(ApiHost api)
         await topups.SettleStaleAsync(TimeSpan.Zero, CancellationToken.None);
         Assert.Equal("succeeded", await StatusAsync(userId));
         gateway.Release.SetResult();
-        var result = await request;
+        var result = Qubrid.Api.Apis.WalletsApi.TopupAnswer(await request, userId, "race-key").Result;
 
         var created = Assert.IsType<Microsoft.AspNetCore.Http.HttpResults.Created<Qubrid.Api.Payments.TopupResult>>(result);
         Assert.Equal("succeeded", created.Value!.Status);

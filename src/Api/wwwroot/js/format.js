@@ -4,7 +4,6 @@
 const usd = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
 const usdSigned = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', signDisplay: 'exceptZero' });
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-const dateOnly = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
 const utcDay = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' });
 const utcDayShort = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
 
@@ -39,7 +38,6 @@ export function formatRate(usdPerHour) {
 }
 
 export const formatDateTime = (iso) => dateTime.format(new Date(iso));
-export const formatDate = (iso) => dateOnly.format(new Date(iso));
 
 /** A "YYYY-MM-DD" day key as a date, without shifting it into the local zone. */
 export const formatDayKey = (key) => utcDay.format(new Date(`${key}T00:00:00Z`));

@@ -1,0 +1,68 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.Extensions.Options;
+using static Qubrid.Api.Apis.SessionsApi;
+
+namespace Qubrid.Api.Apis;
+
+/// <summary>
+/// Server-sent events: headers go out at once (an orchestrator connecting to a quiet feed is not left waiting),
+/// every event is flushed as it is written, and a comment line every 15 s keeps idle connections open.
+/// </summary>
+public sealed class EventStreamResult(IEventFeedGrain feed, long after, TimeSpan poll) : IResult, IEndpointMetadataProvider
+{
+    private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
+
+    public async Task ExecuteAsync(HttpContext context)
+    {
+        var response = context.Response;
+        var ct = context.RequestAborted;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache,no-store";
+        response.Headers.Pragma = "no-cache";
+        response.Headers.ContentEncoding = "identity";
+        context.Features.GetRequiredFeature<IHttpResponseBodyFeature>().DisableBuffering();
+        await response.StartAsync(ct);
+        await response.Body.FlushAsync(ct);
+        var json = context.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
+        var quietSince = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var events = await feed.Read(after, 200);
+                foreach (var e in events)
+                {
+                    after = e.Id;
+                    var data = JsonSerializer.Serialize(EventDto.From(e), json); // one line: no indentation
+                    await response.WriteAsync($"id: {e.Id.ToString(CultureInfo.InvariantCulture)}\nevent: {e.Kind}\ndata: {data}\n\n", ct);
+                }
+                if (events.Count > 0)
+                {
+                    await response.Body.FlushAsync(ct);
+                    quietSince.Restart();
+                    continue;
+                }
+                if (quietSince.Elapsed >= Heartbeat)
+                {
+                    await response.WriteAsync(": keep-alive\n\n", ct);
+                    await response.Body.FlushAsync(ct);
+                    quietSince.Restart();
+                }
+                await Task.Delay(poll, ct);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The orchestrator went away; it resumes with Last-Event-ID.
+        }
+    }
+
+    /// <summary>Declares the stream for the OpenAPI document: 200, text/event-stream, one <see cref="EventDto"/> per event.</summary>
+    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(EventDto), ["text/event-stream"]));
+}

@@ -1,0 +1,4 @@
+namespace Qubrid.Api.Payments;
+
+/// <summary>What the card network did with one charge.</summary>
+public enum ChargeOutcome { Succeeded, Declined, Failed }

@@ -1,0 +1,4 @@
+namespace Qubrid.Api.Payments;
+
+/// <summary>How a top-up request ended.</summary>
+public enum TopupOutcomeKind { Succeeded, WalletNotFound, IdempotencyConflict, Declined, Failed }

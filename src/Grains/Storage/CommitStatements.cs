@@ -1,0 +1,231 @@
+using System.Diagnostics;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Qubrid.Storage;
+
+/// <summary>The statements of one ledger transaction over any number of wallets' batches, one per table, rows passed as arrays.</summary>
+internal static class CommitStatements
+{
+    /// <summary>SQLSTATE raised by qubrid_expect_rows (migration 0005) when a wallet's version moved.</summary>
+    public const string VersionMoved = "QB001";
+
+    public static void AddTo(NpgsqlBatch batch, IReadOnlyList<WalletCommit> commits)
+    {
+        var rows = new Rows();
+        foreach (var commit in commits) rows.Collect(commit);
+        AddCreatedWallets(batch, rows.Created);
+        AddMovedWallets(batch, rows.Moved);
+        AddNewLots(batch, rows.NewLots);
+        AddLotRemaining(batch, rows.LotRemaining);
+        AddEntries(batch, rows.Entries);
+        AddLotMoves(batch, rows.Moves);
+        AddSessions(batch, rows.Sessions);
+        AddInferenceCarry(batch, rows.Carry);
+        AddEvents(batch, rows.Events);
+        AddOutcomes(batch, rows.Outcomes);
+    }
+
+    private static void AddCreatedWallets(NpgsqlBatch batch, Columns created)
+    {
+        if (created.Rows == 0) return;
+        batch.BatchCommands.Add(created.Command(
+            """
+            INSERT INTO qubrid_wallets (wallet_id, created_at, balance, next_seq, version, low_balance_notified)
+            SELECT u.wallet_id, u.created_at, u.balance, u.next_seq, 1, u.low
+            FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::boolean[]) AS u(wallet_id, created_at, balance, next_seq, low)
+            """));
+    }
+
+    private static void AddMovedWallets(NpgsqlBatch batch, Columns moved)
+    {
+        if (moved.Rows == 0) return;
+        // The optimistic check: every wallet must still be at the version its batch was decided on.
+        // "= ANY($1)" lets the planner find the rows by primary key instead of hashing the whole table.
+        batch.BatchCommands.Add(moved.Command(
+            """
+            WITH moved AS (
+                UPDATE qubrid_wallets w
+                SET balance = u.balance, next_seq = u.next_seq, low_balance_notified = u.low, version = w.version + 1
+                FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[]) AS u(wallet_id, balance, next_seq, version, low)
+                WHERE w.wallet_id = ANY($1) AND w.wallet_id = u.wallet_id AND w.version = u.version
+                RETURNING 1)
+            SELECT qubrid_expect_rows('qubrid_wallets', (SELECT count(*) FROM moved), cardinality($1::text[]))
+            """));
+    }
+
+    private static void AddNewLots(NpgsqlBatch batch, Columns newLots)
+    {
+        if (newLots.Rows == 0) return;
+        batch.BatchCommands.Add(newLots.Command(
+            """
+            INSERT INTO qubrid_lots (wallet_id, lot_id, kind, amount, remaining, granted_at, expires_at, source)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[])
+            """));
+    }
+
+    private static void AddLotRemaining(NpgsqlBatch batch, Columns lotRemaining)
+    {
+        if (lotRemaining.Rows == 0) return;
+        batch.BatchCommands.Add(lotRemaining.Command(
+            """
+            UPDATE qubrid_lots l SET remaining = u.remaining
+            FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(wallet_id, lot_id, remaining)
+            WHERE l.wallet_id = ANY($1) AND l.wallet_id = u.wallet_id AND l.lot_id = u.lot_id
+            """));
+    }
+
+    private static void AddEntries(NpgsqlBatch batch, Columns entries)
+    {
+        if (entries.Rows == 0) return;
+        batch.BatchCommands.Add(entries.Command(
+            """
+            INSERT INTO qubrid_ledger (wallet_id, seq, at, kind, amount, balance_after, reference, idempotency_key, session_id, instance_type, model, workload)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+            """));
+    }
+
+    private static void AddLotMoves(NpgsqlBatch batch, Columns moves)
+    {
+        if (moves.Rows == 0) return;
+        batch.BatchCommands.Add(moves.Command(
+            "INSERT INTO qubrid_ledger_lots (wallet_id, seq, lot_id, amount) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])"));
+    }
+
+    private static void AddSessions(NpgsqlBatch batch, Columns sessions)
+    {
+        if (sessions.Rows == 0) return;
+        batch.BatchCommands.Add(sessions.Command(
+            """
+            INSERT INTO qubrid_wallet_sessions (wallet_id, session_id, instance_type, workload, usd_per_hour, started_at, state, stopped_at, charged, end_reason, charged_through)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::timestamptz[], $7::text[], $8::timestamptz[], $9::bigint[], $10::text[], $11::timestamptz[])
+            ON CONFLICT (wallet_id, session_id) DO UPDATE
+            SET state = EXCLUDED.state, stopped_at = EXCLUDED.stopped_at, charged = EXCLUDED.charged, end_reason = EXCLUDED.end_reason,
+                charged_through = EXCLUDED.charged_through
+            """));
+    }
+
+    private static void AddInferenceCarry(NpgsqlBatch batch, Columns carry)
+    {
+        if (carry.Rows == 0) return;
+        batch.BatchCommands.Add(carry.Command(
+            """
+            INSERT INTO qubrid_inference_carry (wallet_id, model, carry_micros)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[])
+            ON CONFLICT (wallet_id, model) DO UPDATE SET carry_micros = EXCLUDED.carry_micros
+            """));
+    }
+
+    private static void AddEvents(NpgsqlBatch batch, Columns events)
+    {
+        if (events.Rows == 0) return;
+        // Event ids must follow commit order so that a reader's cursor never skips one: event-writing
+        // transactions (rare) take this lock before drawing ids and hold it until they commit.
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(81770001)"));
+        batch.BatchCommands.Add(events.Command(
+            """
+            INSERT INTO qubrid_events (at, kind, wallet_id, session_id, reason, balance, runway_seconds)
+            SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
+            """));
+    }
+
+    private static void AddOutcomes(NpgsqlBatch batch, Columns outcomes)
+    {
+        if (outcomes.Rows == 0) return;
+        batch.BatchCommands.Add(outcomes.Command(
+            """
+            INSERT INTO qubrid_idempotency (wallet_id, idempotency_key, fingerprint, seq, amount, balance_after, lot_id, created_at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::timestamptz[])
+            """));
+    }
+
+    /// <summary>The rows of every table, gathered from the wallets' batches in the order they were handed over.</summary>
+    private sealed class Rows
+    {
+        public Columns Created { get; } = new(typeof(string), typeof(DateTime), typeof(long), typeof(long), typeof(bool));
+        public Columns Moved { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long), typeof(bool));
+        public Columns NewLots { get; } = new(typeof(string), typeof(long), typeof(string), typeof(long), typeof(long), typeof(DateTime), typeof(DateTime), typeof(string));
+        public Columns LotRemaining { get; } = new(typeof(string), typeof(long), typeof(long));
+        public Columns Entries { get; } = new(typeof(string), typeof(long), typeof(DateTime), typeof(string), typeof(long), typeof(long), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string));
+        public Columns Moves { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long));
+        public Columns Sessions { get; } = new(typeof(string), typeof(string), typeof(string), typeof(string), typeof(decimal), typeof(DateTime), typeof(string), typeof(DateTime), typeof(long), typeof(string), typeof(DateTime));
+        public Columns Carry { get; } = new(typeof(string), typeof(string), typeof(decimal));
+        public Columns Events { get; } = new(typeof(DateTime), typeof(string), typeof(string), typeof(string), typeof(string), typeof(long), typeof(long));
+        public Columns Outcomes { get; } = new(typeof(string), typeof(string), typeof(string), typeof(long), typeof(long), typeof(long), typeof(long), typeof(DateTime));
+
+        public void Collect(WalletCommit commit)
+        {
+            var book = commit.Book;
+            var changes = commit.Changes;
+            string walletId = book.WalletId;
+            if (book.Version == 0)
+                Created.Add(walletId, commit.Now.UtcDateTime, book.Balance.Value, book.NextSeq, book.LowBalanceNotified);
+            else
+                Moved.Add(walletId, book.Balance.Value, book.NextSeq, book.Version, book.LowBalanceNotified);
+            CollectLots(commit);
+            foreach (var e in changes.Entries)
+            {
+                Entries.Add(walletId, e.Seq, e.At.UtcDateTime, e.Kind.ToWire(), e.Amount.Value, e.BalanceAfter.Value, e.Reference, e.IdempotencyKey,
+                    e.Usage?.SessionId, e.Usage?.InstanceType, e.Usage?.Model, e.Usage?.Workload);
+                foreach (var m in e.Lots) Moves.Add(walletId, e.Seq, m.LotId, m.Amount.Value);
+            }
+            foreach (var s in changes.Sessions.Values)
+            {
+                Sessions.Add(walletId, s.SessionId, s.InstanceType, s.Workload, s.UsdPerHour, s.StartedAt.UtcDateTime, s.State.ToWire(),
+                    s.StoppedAt?.UtcDateTime, s.Charged.Value, s.EndReason, s.ChargedThrough?.UtcDateTime);
+            }
+            foreach (var (model, micros) in changes.InferenceCarry) Carry.Add(walletId, model, micros);
+            foreach (var ev in changes.Events)
+                Events.Add(ev.At.UtcDateTime, ev.Kind, walletId, ev.SessionId, ev.Reason, ev.Balance.Value, ev.RunwaySeconds);
+            foreach (var o in commit.Outcomes)
+                Outcomes.Add(walletId, o.Key, o.Fingerprint, o.Seq, o.Amount.Value, o.BalanceAfter.Value, o.LotId, commit.Now.UtcDateTime);
+        }
+
+        /// <summary>New lots are inserted with what remains of them; a lot that existed before only has its remaining updated.</summary>
+        private void CollectLots(WalletCommit commit)
+        {
+            var book = commit.Book;
+            string walletId = book.WalletId;
+            var newLotIds = new HashSet<long>();
+            foreach (var lot in commit.Changes.NewLots)
+            {
+                newLotIds.Add(lot.Id);
+                NewLots.Add(walletId, lot.Id, lot.Kind.ToWire(), lot.Amount.Value, book.RemainingOf(lot.Id).Value, lot.GrantedAt.UtcDateTime,
+                    lot.ExpiresAt?.UtcDateTime, lot.Source);
+            }
+            foreach (var lotId in commit.Changes.TouchedLots)
+            {
+                if (!newLotIds.Contains(lotId)) LotRemaining.Add(walletId, lotId, book.RemainingOf(lotId).Value);
+            }
+        }
+    }
+
+    /// <summary>Rows gathered column by column; each column becomes one typed array parameter (nulls allowed).</summary>
+    private sealed class Columns(params Type[] types)
+    {
+        private readonly List<object?>[] _columns = types.Select(_ => new List<object?>()).ToArray();
+
+        public int Rows => _columns[0].Count;
+
+        public void Add(params object?[] row)
+        {
+            Debug.Assert(row.Length == _columns.Length);
+            for (int i = 0; i < row.Length; i++) _columns[i].Add(row[i]);
+        }
+
+        public NpgsqlBatchCommand Command(string sql)
+        {
+            var command = new NpgsqlBatchCommand(sql);
+            for (int c = 0; c < _columns.Length; c++)
+            {
+                var type = types[c].IsValueType ? typeof(Nullable<>).MakeGenericType(types[c]) : types[c];
+                var array = Array.CreateInstance(type, _columns[c].Count);
+                for (int i = 0; i < _columns[c].Count; i++) array.SetValue(_columns[c][i], i);
+                var parameter = new NpgsqlParameter { Value = array };
+                if (types[c] == typeof(DateTime)) parameter.NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz;
+                command.Parameters.Add(parameter);
+            }
+            return command;
+        }
+    }
+}
