@@ -11,7 +11,7 @@ namespace Qubrid.Tests.Browser;
 
 /// <summary>
 /// The billing page (src/Api/wwwroot) in headless Chromium against the real API and silo on a loopback port.
-/// Every wait is an auto-waiting Playwright expectation or a bounded poll.
+/// Every wait is an auto-waiting Playwright expectation or a bounded wait for reminder ticks (<see cref="ReminderTicks"/>).
 /// The tests in the <see cref="BrowserHost.EndToEnd"/> category need nothing but the API and the default
 /// configuration: scripts/test.sh also runs them against the system started by scripts/start.sh and by
 /// scripts/cluster.sh up 2 (see <see cref="BrowserHost"/>). The session test needs the 1-second charge interval of
@@ -130,6 +130,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         await Expect(_page.Locator("#sessions-empty")).ToBeVisibleAsync();
 
         var sessionId = $"sess-{Guid.NewGuid():N}";
+        using var ticks = ReminderTicks.OfKey(sessionId); // the in-process silo's reminder ticks for this session
         var start = await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId, userId, instanceType = "H100" });
         Assert.Equal(HttpStatusCode.Created, start.StatusCode);
 
@@ -138,8 +139,8 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         await Expect(row).ToContainTextAsync("H100");
         await Expect(row).ToContainTextAsync("$21.84/h");
 
-        // Let at least one 1-second interval be charged (bounded poll of the API), then stop.
-        await PollAsync(async () => (await GetJsonAsync(orchestrator, $"/v1/sessions/{sessionId}")).GetProperty("charged").GetDecimal() > 0,
+        // Let at least one 1-second interval be charged by the session's reminder (checked through the API after each tick), then stop.
+        await ticks.UntilAsync(async () => (await GetJsonAsync(orchestrator, $"/v1/sessions/{sessionId}")).GetProperty("charged").GetDecimal() > 0,
             TimeSpan.FromSeconds(20), "the session to be charged for an interval");
         var stop = await orchestrator.PostAsync($"/v1/sessions/{sessionId}/stop", null);
         Assert.Equal(HttpStatusCode.OK, stop.StatusCode);
@@ -388,16 +389,6 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
     }
 
     private static HttpRequestMessage Post(string url, object body) => ApiHost.Post(url, body, Guid.NewGuid().ToString());
-
-    private static async Task PollAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Waited {timeout.TotalSeconds:0} s for {what}.");
-            await Task.Delay(200);
-        }
-    }
 
     // ---------------------------------------------------------------- formatting
 
