@@ -14,14 +14,19 @@ namespace Qubrid.Tests.Browser;
 /// Every wait is an auto-waiting Playwright expectation or a bounded wait for reminder ticks (<see cref="ReminderTicks"/>).
 /// The tests in the <see cref="BrowserHost.EndToEnd"/> category need nothing but the API and the default
 /// configuration: scripts/test.sh also runs them against the system started by scripts/start.sh and by
-/// scripts/cluster.sh up 2 (see <see cref="BrowserHost"/>). The session test needs the 1-second charge interval of
-/// the in-process hosts, and the screenshot test writes docs/: those two run in-process only.
+/// scripts/cluster.sh up 2 (see <see cref="BrowserHost"/>). The session test and the screenshot test need the 1-second
+/// charge interval of the in-process hosts (and the session test its reminder ticks): those two run in-process only.
+/// The screenshot test writes next to the test binaries (<see cref="ScreenshotFolder"/>); scripts/screenshots.sh copies
+/// its files to docs/screenshots.
 /// </summary>
 [Collection(BrowserCollection.Name)]
 public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
 {
     private const string SuccessCard = "4242 4242 4242 4242";
     private const string DeclineCard = "4000 0000 0000 0002";
+
+    /// <summary>Where the screenshot test writes: the test output, so that a run leaves the checkout clean.</summary>
+    public static string ScreenshotFolder => Path.Combine(AppContext.BaseDirectory, "screenshots");
     private IPage _page = null!;
 
     public async Task InitializeAsync() => _page = await host.NewPageAsync();
@@ -259,7 +264,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Screenshots_of_the_billing_panel_the_history_and_the_open_recharge_dialog_are_saved_under_docs()
+    public async Task Screenshots_of_the_billing_panel_the_history_and_the_open_recharge_dialog_are_saved()
     {
         var (userId, key, user) = await host.NewUserAsync("ada");
         var admin = host.Client(host.AdminKey);
@@ -277,7 +282,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Created, (await orchestrator.PostAsJsonAsync("/v1/sessions",
             new { sessionId, userId, instanceType = "H100", workload = "notebook" })).StatusCode);
 
-        var dir = Path.Combine(BrowserHost.RepositoryRoot(), "docs", "screenshots");
+        var dir = ScreenshotFolder;
         Directory.CreateDirectory(dir);
         try
         {
