@@ -11,17 +11,22 @@ namespace Qubrid.Tests.Browser;
 
 /// <summary>
 /// The billing page (src/Api/wwwroot) in headless Chromium against the real API and silo on a loopback port.
-/// Every wait is an auto-waiting Playwright expectation or a bounded poll.
+/// Every wait is an auto-waiting Playwright expectation or a bounded wait for reminder ticks (<see cref="ReminderTicks"/>).
 /// The tests in the <see cref="BrowserHost.EndToEnd"/> category need nothing but the API and the default
 /// configuration: scripts/test.sh also runs them against the system started by scripts/start.sh and by
-/// scripts/cluster.sh up 2 (see <see cref="BrowserHost"/>). The session test needs the 1-second charge interval of
-/// the in-process hosts, and the screenshot test writes docs/: those two run in-process only.
+/// scripts/cluster.sh up 2 (see <see cref="BrowserHost"/>). The session test and the screenshot test need the 1-second
+/// charge interval of the in-process hosts (and the session test its reminder ticks): those two run in-process only.
+/// The screenshot test writes next to the test binaries (<see cref="ScreenshotFolder"/>); scripts/screenshots.sh copies
+/// its files to docs/screenshots.
 /// </summary>
 [Collection(BrowserCollection.Name)]
 public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
 {
     private const string SuccessCard = "4242 4242 4242 4242";
     private const string DeclineCard = "4000 0000 0000 0002";
+
+    /// <summary>Where the screenshot test writes: the test output, so that a run leaves the checkout clean.</summary>
+    public static string ScreenshotFolder => Path.Combine(AppContext.BaseDirectory, "screenshots");
     private IPage _page = null!;
 
     public async Task InitializeAsync() => _page = await host.NewPageAsync();
@@ -130,6 +135,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         await Expect(_page.Locator("#sessions-empty")).ToBeVisibleAsync();
 
         var sessionId = $"sess-{Guid.NewGuid():N}";
+        using var ticks = ReminderTicks.OfKey(sessionId); // the in-process silo's reminder ticks for this session
         var start = await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId, userId, instanceType = "H100" });
         Assert.Equal(HttpStatusCode.Created, start.StatusCode);
 
@@ -138,8 +144,8 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         await Expect(row).ToContainTextAsync("H100");
         await Expect(row).ToContainTextAsync("$21.84/h");
 
-        // Let at least one 1-second interval be charged (bounded poll of the API), then stop.
-        await PollAsync(async () => (await GetJsonAsync(orchestrator, $"/v1/sessions/{sessionId}")).GetProperty("charged").GetDecimal() > 0,
+        // Let at least one 1-second interval be charged by the session's reminder (checked through the API after each tick), then stop.
+        await ticks.UntilAsync(async () => (await GetJsonAsync(orchestrator, $"/v1/sessions/{sessionId}")).GetProperty("charged").GetDecimal() > 0,
             TimeSpan.FromSeconds(20), "the session to be charged for an interval");
         var stop = await orchestrator.PostAsync($"/v1/sessions/{sessionId}/stop", null);
         Assert.Equal(HttpStatusCode.OK, stop.StatusCode);
@@ -258,7 +264,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Screenshots_of_the_billing_panel_the_history_and_the_open_recharge_dialog_are_saved_under_docs()
+    public async Task Screenshots_of_the_billing_panel_the_history_and_the_open_recharge_dialog_are_saved()
     {
         var (userId, key, user) = await host.NewUserAsync("ada");
         var admin = host.Client(host.AdminKey);
@@ -276,7 +282,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Created, (await orchestrator.PostAsJsonAsync("/v1/sessions",
             new { sessionId, userId, instanceType = "H100", workload = "notebook" })).StatusCode);
 
-        var dir = Path.Combine(BrowserHost.RepositoryRoot(), "docs", "screenshots");
+        var dir = ScreenshotFolder;
         Directory.CreateDirectory(dir);
         try
         {
@@ -388,16 +394,6 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
     }
 
     private static HttpRequestMessage Post(string url, object body) => ApiHost.Post(url, body, Guid.NewGuid().ToString());
-
-    private static async Task PollAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Waited {timeout.TotalSeconds:0} s for {what}.");
-            await Task.Delay(200);
-        }
-    }
 
     // ---------------------------------------------------------------- formatting
 

@@ -2,8 +2,10 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Npgsql;
+using Qubrid.Api.Auth;
 
 namespace Qubrid.Tests.Infrastructure;
 
@@ -42,8 +44,21 @@ public sealed class ApiHost : IAsyncLifetime
             foreach (var (k, v) in Settings) web.UseSetting(k, v);
         });
         // The bootstrap key is stored in the background once the database answers: wait for it (bounded).
-        var admin = Client(AdminKey);
-        for (int i = 0; i < 100 && !(await admin.GetAsync("/v1/me")).IsSuccessStatusCode; i++) await Task.Delay(100);
+        await BootstrapAdminKeyStoredAsync(Factory.Services, TimeSpan.FromSeconds(15));
+    }
+
+    /// <summary>Waits (bounded) for the API's background service that stores the bootstrap admin key to finish.</summary>
+    public static async Task BootstrapAdminKeyStoredAsync(IServiceProvider api, TimeSpan timeout)
+    {
+        var bootstrap = api.GetServices<IHostedService>().OfType<BootstrapAdminKey>().Single();
+        try
+        {
+            await (bootstrap.ExecuteTask ?? Task.CompletedTask).WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new InvalidOperationException($"The API did not store the bootstrap admin key within {timeout.TotalSeconds:0} s.");
+        }
     }
 
     public async Task DisposeAsync()

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Orleans.Configuration;
 using Orleans.Hosting;
@@ -10,7 +11,13 @@ namespace Qubrid.Tests.Infrastructure;
 
 /// <summary>
 /// An in-process cluster of real silos on a fresh PostgreSQL database: the project's own silo wiring
-/// (ADO.NET reminders and storage, the ledger) with a clock the test can move.
+/// (ADO.NET reminders and storage, the ledger) with a billing clock that moves only when the test moves it.
+/// <para>
+/// Orleans keeps its own (real) clock, so reminders still fire on real time: a test drives billing time by
+/// advancing <see cref="Clock"/> and calling the grain (<c>ISessionGrain.Tick</c>, <c>IWalletGrain.ExpireDueLots</c>,
+/// or <see cref="FireRemindersAsync"/>), and only the tests of the reminders themselves wait for one
+/// (<see cref="ReminderTicks"/>).
+/// </para>
 /// </summary>
 public class BillingCluster : IAsyncLifetime, IAsyncDisposable
 {
@@ -32,7 +39,8 @@ public class BillingCluster : IAsyncLifetime, IAsyncDisposable
     }
 
     public InProcessTestCluster Cluster { get; private set; } = null!;
-    public ShiftingClock Clock { get; } = new();
+    /// <summary>The billing clock, starting at the real time the cluster was made (so the database's own now() agrees with it).</summary>
+    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
     public string ConnectionString { get; private set; } = "";
     public NpgsqlDataSource Db { get; private set; } = null!;
     public IGrainFactory Grains => Cluster.Client;
@@ -99,6 +107,19 @@ public class BillingCluster : IAsyncLifetime, IAsyncDisposable
         var wallet = Wallet($"{purpose}-{Guid.NewGuid():N}");
         await wallet.Create();
         return wallet;
+    }
+
+    /// <summary>
+    /// Delivers each reminder the grain has in the reminder table once, now, through the grain's reminder entry point
+    /// (<see cref="IRemindable.ReceiveReminder"/>), as the reminder service would: a tick without waiting for real time.
+    /// </summary>
+    public async Task FireRemindersAsync(IAddressable grain)
+    {
+        var table = Cluster.Silos.First(s => s.IsActive).ServiceProvider.GetRequiredService<IReminderTable>();
+        var rows = await table.ReadRows(grain.GetGrainId());
+        Assert.NotEmpty(rows.Reminders);
+        foreach (var row in rows.Reminders)
+            await grain.AsReference<IRemindable>().ReceiveReminder(row.ReminderName, new TickStatus(row.StartAt, row.Period, DateTime.UtcNow));
     }
 
     public Task<long> LedgerRowsAsync(string walletId) =>

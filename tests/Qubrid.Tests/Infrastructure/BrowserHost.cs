@@ -98,14 +98,7 @@ public sealed class BrowserHost : IAsyncLifetime
         _factory.StartServer();
 
         // The bootstrap key is stored in the background once the database answers: wait for it (bounded).
-        var admin = Client(AdminKey);
-        var ready = false;
-        for (int i = 0; i < 150 && !ready; i++)
-        {
-            try { ready = (await admin.GetAsync("/v1/me")).IsSuccessStatusCode; } catch (HttpRequestException) { }
-            if (!ready) await Task.Delay(100);
-        }
-        if (!ready) throw new InvalidOperationException($"The API on {BaseUrl} did not accept the bootstrap admin key within 15 s.");
+        await ApiHost.BootstrapAdminKeyStoredAsync(_factory.Services, TimeSpan.FromSeconds(15));
     }
 
     public async Task DisposeAsync()

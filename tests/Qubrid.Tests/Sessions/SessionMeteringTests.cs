@@ -3,29 +3,30 @@ using Qubrid.Tests.Infrastructure;
 
 namespace Qubrid.Tests.Sessions;
 
-/// <summary>Session grains metering wallets through reminders, on real PostgreSQL.</summary>
+/// <summary>
+/// Session grains metering wallets, on real PostgreSQL. Billing time is the cluster's fake clock: a test moves it and
+/// delivers the tick itself (<see cref="ISessionGrain.Tick"/> or the reminder entry point), so the charge interval is an
+/// hour and no real reminder fires during a test. One test keeps real reminders: a silo's death, where the point is
+/// that another silo's reminder takes over; it waits on the reminder ticks themselves.
+/// </summary>
 public class SessionMeteringTests
 {
-    private static readonly Dictionary<string, string?> FastMetering = new()
+    private static readonly Dictionary<string, string?> TestDrivenMetering = new()
     {
-        ["Qubrid:Metering:ChargeInterval"] = "00:00:01",
+        ["Qubrid:Metering:ChargeInterval"] = "01:00:00",
         ["Qubrid:Metering:MinimumRunway"] = "00:10:00",
         ["Qubrid:Metering:LowBalanceRunway"] = "00:30:00",
     };
 
-    private static Micros Usd(decimal usd) => Micros.FromUsd(usd);
-
-    /// <summary>Waits (bounded) until the condition holds; the grains run on real reminders.</summary>
-    private static async Task<T> EventuallyAsync<T>(Func<Task<T>> read, Func<T, bool> done, int seconds = 60)
+    private static readonly Dictionary<string, string?> ReminderDrivenMetering = new(TestDrivenMetering)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (true)
-        {
-            var value = await read();
-            if (done(value) || DateTime.UtcNow > deadline) return value;
-            await Task.Delay(100);
-        }
-    }
+        ["Qubrid:Metering:ChargeInterval"] = "00:00:01",
+    };
+
+    /// <summary>How long a test waits for a 1-second reminder (a slow, shared machine; a silo's reminders being moved).</summary>
+    private static readonly TimeSpan ReminderTimeout = TimeSpan.FromSeconds(60);
+
+    private static Micros Usd(decimal usd) => Micros.FromUsd(usd);
 
     private static async Task<Micros> SessionLedgerTotal(BillingCluster cluster, string walletId, string sessionId) =>
         new(-await TestDatabase.ScalarAsync(cluster.Db,
@@ -34,22 +35,32 @@ public class SessionMeteringTests
     [Fact]
     public async Task A_session_keeps_being_charged_after_its_silo_is_killed_and_totals_exactly_the_formula()
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 3, FastMetering);
+        await using var cluster = await BillingCluster.StartAsync(silos: 3, ReminderDrivenMetering);
         var wallet = await cluster.NewWalletAsync("failover");
         var userId = wallet.GetPrimaryKeyString();
         var session = cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}");
-        var started = await session.Start(new StartSessionRequest(userId, "A100"));
-        Assert.True(started.Succeeded, started.Detail);
-
-        await EventuallyAsync(() => wallet.GetSession(session.GetPrimaryKeyString()), s => s!.Charged.IsPositive);
+        var sessionId = session.GetPrimaryKeyString();
+        async Task<Micros> Charged() => (await wallet.GetSession(sessionId))!.Charged;
+        using (var ticks = ReminderTicks.Of(session))
+        {
+            var started = await session.Start(new StartSessionRequest(userId, "A100"));
+            Assert.True(started.Succeeded, started.Detail);
+            cluster.Clock.Advance(TimeSpan.FromMinutes(1));
+            await ticks.UntilAsync(async () => (await Charged()).IsPositive, ReminderTimeout, "the session's reminder to charge it");
+        }
         var host = await cluster.Grains.GetGrain<IManagementGrain>(0).GetActivationAddress(session);
         var victim = cluster.Cluster.Silos.Single(s => s.SiloAddress.Equals(host));
-        var chargedBeforeKill = (await wallet.GetSession(session.GetPrimaryKeyString()))!.Charged;
-        await cluster.Cluster.KillSiloAsync(victim);
+        var chargedBeforeKill = await Charged();
+        Assert.Equal(Usd(0.028166m), chargedBeforeKill); // 1 minute at 1.69 USD/h, rounded down
 
-        // Charging resumes from another silo without anyone calling the session.
-        var resumed = await EventuallyAsync(() => wallet.GetSession(session.GetPrimaryKeyString()), s => s!.Charged > chargedBeforeKill + Usd(0.001m));
-        Assert.True(resumed!.Charged > chargedBeforeKill, "charging did not resume after the silo died");
+        await cluster.Cluster.KillSiloAsync(victim);
+        using var ticksAfterKill = ReminderTicks.Of(session);
+        cluster.Clock.Advance(TimeSpan.FromMinutes(1));
+
+        // Charging resumes from another silo's reminder without anyone calling the session.
+        var resumedBy = await ticksAfterKill.UntilAsync(async () => await Charged() > chargedBeforeKill, ReminderTimeout, "a charge after the silo died");
+        Assert.NotEqual(victim.SiloAddress, resumedBy.SiloAddress);
+        Assert.Equal(Usd(0.056333m), await Charged()); // 2 minutes
 
         var stopped = await session.Stop();
         Assert.True(stopped.Succeeded, stopped.Detail);
@@ -70,7 +81,7 @@ public class SessionMeteringTests
     [Fact]
     public async Task A_session_whose_start_died_after_the_wallet_opened_it_is_still_metered_and_a_different_start_under_its_id_conflicts()
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, TestDrivenMetering);
         var wallet = await cluster.NewWalletAsync("orphan");
         var userId = wallet.GetPrimaryKeyString();
         var sessionId = $"sess-{Guid.NewGuid():N}";
@@ -99,8 +110,10 @@ public class SessionMeteringTests
         Assert.Equal(ErrorCodes.SessionConflict, other.ErrorCode);
 
         // Nobody starts the session properly again (the orchestrator gave up): its reminder keeps it metered.
-        var charged = await EventuallyAsync(() => wallet.GetSession(sessionId), s => s!.Charged.IsPositive);
-        Assert.True(charged!.Charged.IsPositive, "the session the wallet counts as running was never charged");
+        cluster.Clock.Advance(TimeSpan.FromMinutes(10));
+        await cluster.FireRemindersAsync(session);
+        var charged = (await wallet.GetSession(sessionId))!;
+        Assert.Equal(Usd(0.281666m), charged.Charged); // 10 minutes at 1.69 USD/h, rounded down
         Assert.Equal(opened.StartedAt, (await session.Get())!.StartedAt);
         var stopped = await session.Stop();
         Assert.True(stopped.Succeeded, stopped.Detail);
@@ -111,14 +124,15 @@ public class SessionMeteringTests
     [Fact]
     public async Task Running_out_of_credits_takes_the_rest_terminates_the_session_and_records_a_readable_event()
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, TestDrivenMetering);
         var wallet = await cluster.NewWalletAsync("drain"); // 5 USD bonus
         var userId = wallet.GetPrimaryKeyString();
         var session = cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}");
         Assert.True((await session.Start(new StartSessionRequest(userId, "H100"))).Succeeded); // 10 min at 21.84/h = 3.64 USD ≤ 5
 
         cluster.Clock.Advance(TimeSpan.FromHours(1)); // the next tick owes 21.84 USD
-        var view = await EventuallyAsync(session.Get, s => s!.State == SessionState.Terminated);
+        await session.Tick();
+        var view = await session.Get();
 
         Assert.Equal(SessionState.Terminated, view!.State);
         Assert.Equal(EndReasons.InsufficientCredits, view.EndReason);
@@ -135,7 +149,7 @@ public class SessionMeteringTests
     [Fact]
     public async Task Low_balance_event_fires_once_per_crossing()
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, TestDrivenMetering);
         var wallet = await cluster.NewWalletAsync("low"); // 5 USD
         var userId = wallet.GetPrimaryKeyString();
         var session = cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}");
@@ -144,21 +158,28 @@ public class SessionMeteringTests
         async Task<int> LowEvents() => (await feed.Read(0, 1000)).Count(e => e.Kind == EventKinds.LowBalance && e.UserId == userId);
 
         cluster.Clock.Advance(TimeSpan.FromHours(2.5)); // owes 4.225: 0.775 left, runway ~27.5 min < 30
-        Assert.Equal(1, await EventuallyAsync(LowEvents, n => n >= 1));
-        var charged = (await wallet.GetSession(session.GetPrimaryKeyString()))!.Charged;
-        await EventuallyAsync(() => wallet.GetSession(session.GetPrimaryKeyString()), s => s!.Charged > charged); // more ticks while low
+        await session.Tick();
+        Assert.Equal(1, await LowEvents());
+        for (int i = 0; i < 3; i++) // more ticks while low
+        {
+            cluster.Clock.Advance(TimeSpan.FromMinutes(1));
+            Assert.True((await session.Tick()).Debited.IsPositive);
+        }
         Assert.Equal(1, await LowEvents());
 
         await wallet.Credit(new CreditRequest("top", LedgerEntryKind.Topup, Usd(10m), "pay")); // runway back above 30 min
-        cluster.Clock.Advance(TimeSpan.FromHours(6)); // spends 10.14 of 10.7x: low again
-        Assert.Equal(2, await EventuallyAsync(LowEvents, n => n >= 2));
+        await session.Tick();
+        Assert.Equal(1, await LowEvents());
+        cluster.Clock.Advance(TimeSpan.FromHours(6)); // spends 10.14 of 10.6x: low again
+        await session.Tick();
+        Assert.Equal(2, await LowEvents());
         await session.Stop();
     }
 
     [Fact]
     public async Task A_start_without_the_minimum_runway_is_refused_and_writes_nothing()
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, TestDrivenMetering);
         await cluster.Grains.GetGrain<IRateCardGrain>(0).SetRate("B200", 100m); // 10 min = 16.67 USD > 5
         var wallet = await cluster.NewWalletAsync("poor");
         var userId = wallet.GetPrimaryKeyString();
@@ -177,7 +198,7 @@ public class SessionMeteringTests
     [Fact]
     public async Task A_rate_change_applies_to_sessions_started_after_it_only()
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, TestDrivenMetering);
         var rates = cluster.Grains.GetGrain<IRateCardGrain>(0);
         var wallet = await cluster.NewWalletAsync("rates");
         var userId = wallet.GetPrimaryKeyString();
@@ -197,7 +218,7 @@ public class SessionMeteringTests
     [Fact]
     public async Task Starting_twice_is_harmless_and_a_different_start_under_the_same_id_conflicts()
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 1, FastMetering);
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, TestDrivenMetering);
         var wallet = await cluster.NewWalletAsync("twice");
         var other = await cluster.NewWalletAsync("other");
         var userId = wallet.GetPrimaryKeyString();

@@ -3,7 +3,10 @@ using Qubrid.Tests.Infrastructure;
 
 namespace Qubrid.Tests.Wallets;
 
-/// <summary>Behaviour across time and restarts; each test owns its cluster so it can move the clock or restart it.</summary>
+/// <summary>
+/// Behaviour across time and restarts; each test owns its cluster so it can move the clock or restart it. Expiry is
+/// driven by the fake clock and <see cref="IWalletGrain.ExpireDueLots"/>, except in the one test of the expiry reminder itself.
+/// </summary>
 public class WalletDurabilityTests
 {
     private static Micros Usd(decimal usd) => Micros.FromUsd(usd);
@@ -110,17 +113,15 @@ public class WalletDurabilityTests
         await using var cluster = await StartAsync();
         var wallet = await cluster.NewWalletAsync("idle");
         var id = wallet.GetPrimaryKeyString();
+        using var ticks = ReminderTicks.Of(wallet);
         await wallet.Credit(new CreditRequest("soon", LedgerEntryKind.Grant, Usd(1m), "short promotion", cluster.Clock.GetUtcNow().AddSeconds(2)));
+        // Due on the billing clock now; the wallet's reminder is due on real time within 2 s.
+        cluster.Clock.Advance(TimeSpan.FromSeconds(3));
 
-        // Nothing calls the wallet from here on: only its reminder can write the entry. Bounded wait.
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        long expirations = 0;
-        while (DateTime.UtcNow < deadline && expirations == 0)
-        {
-            await Task.Delay(250);
-            expirations = await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'expiration'", id);
-        }
-        Assert.Equal(1, expirations);
+        // Nothing calls the wallet from here on: only its own reminder (a real one) can write the entry.
+        Task<long> Expirations() => TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'expiration'", id);
+        await ticks.UntilAsync(async () => await Expirations() > 0, TimeSpan.FromSeconds(60), "the wallet's expiry reminder to write the entry");
+        Assert.Equal(1, await Expirations());
         Assert.Equal(Usd(5m).Value, await TestDatabase.ScalarAsync(cluster.Db, "SELECT balance FROM qubrid_wallets WHERE wallet_id = $1", id));
     }
 

@@ -2,7 +2,7 @@ using FsCheck;
 using FsCheck.Xunit;
 using Qubrid.Core;
 
-namespace Qubrid.Tests.Core;
+namespace Qubrid.Core.Tests;
 
 public class MeteringProperties
 {

@@ -1,7 +1,7 @@
 using FsCheck.Xunit;
 using Qubrid.Core;
 
-namespace Qubrid.Tests.Core;
+namespace Qubrid.Core.Tests;
 
 public class MoneyTests
 {

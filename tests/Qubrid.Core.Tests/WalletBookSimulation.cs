@@ -1,7 +1,7 @@
 using FsCheck.Xunit;
 using Qubrid.Core;
 
-namespace Qubrid.Tests.Core;
+namespace Qubrid.Core.Tests;
 
 /// <summary>Randomized simulation of a wallet's life: the ledger invariants hold after every step.</summary>
 public class WalletBookSimulation

@@ -3,7 +3,7 @@ using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Qubrid.Core;
 
-namespace Qubrid.Tests.Core;
+namespace Qubrid.Core.Tests;
 
 public class AllocationProperties
 {
