@@ -89,9 +89,9 @@ public sealed class InMemoryLedgerStore : ILedgerStore
         }
     }
 
-    public Task<IReadOnlyList<LotView>> ListLotsAsync(string walletId, int limit, CancellationToken ct = default)
+    public Task<IReadOnlyList<CreditLot>> ListLotsAsync(string walletId, int limit, CancellationToken ct = default)
     {
-        IReadOnlyList<LotView> lots = Find(walletId) is { } s ? s.Book.OpenLots.Take(limit).Select(l => l.ToView()).ToList() : [];
+        IReadOnlyList<CreditLot> lots = Find(walletId) is { } s ? s.Book.OpenLots.Take(limit).ToList() : [];
         return Task.FromResult(lots);
     }
 

@@ -16,7 +16,7 @@ public interface IWalletGrain : IGrainWithStringKey
     /// <summary>Returns null when the wallet does not exist.</summary>
     [Alias("GetBalance"), ReadOnly] Task<WalletBalance?> GetBalance();
 
-    [Alias("GetLots"), ReadOnly] Task<IReadOnlyList<LotView>?> GetLots();
+    [Alias("GetLots"), ReadOnly] Task<IReadOnlyList<CreditLot>?> GetLots();
 
     [Alias("GetLedger"), ReadOnly] Task<LedgerPage?> GetLedger(LedgerQuery query);
 

@@ -85,15 +85,20 @@ public sealed record WalletBalance(
     [property: Id(7)] IReadOnlyList<RunningSessionView> RunningSessions,
     [property: Id(8)] DateTimeOffset AsOf);
 
-[GenerateSerializer, Immutable, Alias("qubrid.LotView")]
-public sealed record LotView(
+/// <summary>One addition of credits and what is left of it. Its id is the seq of the entry that created it.</summary>
+[GenerateSerializer, Immutable, Alias("qubrid.CreditLot")]
+public sealed record CreditLot(
     [property: Id(0)] long Id,
     [property: Id(1)] LotKind Kind,
     [property: Id(2)] Micros Amount,
     [property: Id(3)] Micros Remaining,
     [property: Id(4)] DateTimeOffset GrantedAt,
     [property: Id(5)] DateTimeOffset? ExpiresAt,
-    [property: Id(6)] string Source);
+    [property: Id(6)] string Source)
+{
+    /// <summary>At <c>ExpiresAt</c> the remainder is gone: a lot is live strictly before it.</summary>
+    public bool IsExpiredAt(DateTimeOffset now) => ExpiresAt is { } at && at <= now;
+}
 
 [GenerateSerializer, Immutable, Alias("qubrid.LotMovement")]
 public sealed record LotMovement([property: Id(0)] long LotId, [property: Id(1)] Micros Amount);

@@ -134,7 +134,7 @@ public sealed partial class WalletGrain(
     }
 
     /// <summary>Lots as stored, except that an expired lot never shows a remainder, even before its expiration entry.</summary>
-    public async Task<IReadOnlyList<LotView>?> GetLots()
+    public async Task<IReadOnlyList<CreditLot>?> GetLots()
     {
         await RefreshIfStaleAsync();
         if (_book is null) return null;
@@ -188,7 +188,7 @@ public sealed partial class WalletGrain(
     private Task<OperationResult> Enqueue(WalletOperation operation)
     {
         if (_queue.Count >= _options.MaxQueueLength)
-            throw new InvalidOperationException($"Wallet '{WalletId}' has {_queue.Count} operations waiting; try again.");
+            throw new WalletBusyException($"Wallet '{WalletId}' has {_queue.Count} operations waiting; try again.");
         var pending = new Pending(operation);
         _queue.Enqueue(pending);
         _flushing ??= FlushLoopAsync();

@@ -1,7 +1,7 @@
 using FsCheck.Xunit;
 using Qubrid.Core;
 
-namespace Qubrid.Tests.Core;
+namespace Qubrid.Core.Tests;
 
 /// <summary>
 /// A model test of <see cref="WalletBatch.Decide"/>, driven as the wallet grain drives it: decide without looking

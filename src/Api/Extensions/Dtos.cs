@@ -20,7 +20,7 @@ public sealed record WalletDto(
 
 public sealed record LotDto(long Id, string Kind, decimal Amount, decimal Remaining, DateTimeOffset GrantedAt, DateTimeOffset? ExpiresAt, string Source)
 {
-    public static LotDto From(LotView l) => new(l.Id, l.Kind.ToWire(), l.Amount.ToUsd(), l.Remaining.ToUsd(), l.GrantedAt, l.ExpiresAt, l.Source);
+    public static LotDto From(CreditLot l) => new(l.Id, l.Kind.ToWire(), l.Amount.ToUsd(), l.Remaining.ToUsd(), l.GrantedAt, l.ExpiresAt, l.Source);
 }
 
 public sealed record ItemsDto<T>(IReadOnlyList<T> Items);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -209,7 +208,7 @@ internal static class CommitStatements
 
         public void Add(params object?[] row)
         {
-            Debug.Assert(row.Length == _columns.Length);
+            Invariant.Check(row.Length == _columns.Length, "a row has a value for every column");
             for (int i = 0; i < row.Length; i++) _columns[i].Add(row[i]);
         }
 

@@ -18,7 +18,7 @@ public interface ILedgerStore
     /// </summary>
     Task<long> CommitAsync(WalletBook book, BookChanges changes, IReadOnlyList<StoredOutcome> outcomes, DateTimeOffset now, CancellationToken ct = default);
 
-    Task<IReadOnlyList<LotView>> ListLotsAsync(string walletId, int limit, CancellationToken ct = default);
+    Task<IReadOnlyList<CreditLot>> ListLotsAsync(string walletId, int limit, CancellationToken ct = default);
     Task<LedgerPage> ReadLedgerAsync(string walletId, LedgerQuery query, CancellationToken ct = default);
     Task<IReadOnlyList<UsageRow>> ReadUsageAsync(string walletId, UsageQuery query, CancellationToken ct = default);
     Task<IReadOnlyList<BillingEvent>> ReadEventsAsync(long afterId, int limit, CancellationToken ct = default);

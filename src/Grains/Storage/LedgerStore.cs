@@ -157,18 +157,18 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
 
     public ValueTask DisposeAsync() => _writer.DisposeAsync();
 
-    public Task<IReadOnlyList<LotView>> ListLotsAsync(string walletId, int limit, CancellationToken ct = default) =>
+    public Task<IReadOnlyList<CreditLot>> ListLotsAsync(string walletId, int limit, CancellationToken ct = default) =>
         ReadAsync(() => ListLotsAsyncOnce(walletId, limit, ct));
 
-    private async Task<IReadOnlyList<LotView>> ListLotsAsyncOnce(string walletId, int limit, CancellationToken ct)
+    private async Task<IReadOnlyList<CreditLot>> ListLotsAsyncOnce(string walletId, int limit, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
             "SELECT lot_id, kind, amount, remaining, granted_at, expires_at, source FROM qubrid_lots WHERE wallet_id = $1 ORDER BY lot_id DESC LIMIT $2");
         cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
         cmd.Parameters.Add(new NpgsqlParameter { Value = limit });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
-        var lots = new List<LotView>();
-        while (await reader.ReadAsync(ct)) lots.Add(ReadLot(reader).ToView());
+        var lots = new List<CreditLot>();
+        while (await reader.ReadAsync(ct)) lots.Add(ReadLot(reader));
         return lots;
     }
 

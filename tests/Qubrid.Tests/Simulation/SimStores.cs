@@ -33,7 +33,7 @@ public sealed class FaultyLedgerStore(ILedgerStore inner, SimWorld world) : ILed
         return version;
     }
 
-    public Task<IReadOnlyList<LotView>> ListLotsAsync(string walletId, int limit, CancellationToken ct = default)
+    public Task<IReadOnlyList<CreditLot>> ListLotsAsync(string walletId, int limit, CancellationToken ct = default)
     {
         world.ThrowIfDown("lots");
         return inner.ListLotsAsync(walletId, limit, ct);
