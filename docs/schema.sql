@@ -97,7 +97,10 @@ CREATE TABLE qubrid_idempotency (
     balance_after    bigint      NOT NULL,
     lot_id           bigint      NULL,                  -- the lot a credit created
     created_at       timestamptz NOT NULL,
-    PRIMARY KEY (wallet_id, idempotency_key)
+    refusal_code     text        NULL,                  -- a recorded 402 (insufficient_credits): the key answers it again
+    refusal_detail   text        NULL,
+    PRIMARY KEY (wallet_id, idempotency_key),
+    CONSTRAINT qubrid_idempotency_refusal_has_no_entry CHECK (refusal_code IS NULL OR (seq IS NULL AND lot_id IS NULL))
 );
 
 -- Per wallet and model, the fraction of a micro-credit charged for inference but not yet debited (R-INF-2).

@@ -7,9 +7,10 @@ namespace Qubrid.Core.Tests;
 /// A model test of <see cref="WalletBatch.Decide"/>, driven as the wallet grain drives it: decide without looking
 /// keys up; when a refusal needs them, or the commit finds a key already recorded, look them up and decide again;
 /// "commit" the outcomes; sometimes forget every remembered outcome (a new activation). Over random scripts of
-/// debits, top-ups and retries under a few keys: a replay answers exactly its first result (also once forgotten),
-/// the same key with another request is a conflict, an acknowledged debit is never refused on retry, a refusal
-/// records nothing (a retry after a top-up may succeed), and the balance is the sum of what was applied.
+/// debits, top-ups and retries under a few keys: a replay answers exactly its first answer (also once forgotten),
+/// an acknowledged debit is never refused on retry and a refused one never applied on retry (the refusal is
+/// recorded, as SPEC's idempotency asks), the same key with another request is a conflict, and the balance is the
+/// sum of what was applied.
 /// </summary>
 public class WalletBatchModelTests
 {
@@ -74,20 +75,17 @@ public class WalletBatchModelTests
             {
                 if (earlier.Fingerprint == operation.Fingerprint)
                 {
-                    if (!(result.Replayed && result.Seq == earlier.Result.Seq && result.Amount == earlier.Result.Amount
-                          && result.BalanceAfter == earlier.Result.BalanceAfter)) return false;
+                    if (!(result.Replayed && result.Status == earlier.Result.Status && result.Seq == earlier.Result.Seq
+                          && result.Amount == earlier.Result.Amount && result.BalanceAfter == earlier.Result.BalanceAfter
+                          && result.ErrorCode == earlier.Result.ErrorCode && result.Detail == earlier.Result.Detail)) return false;
                 }
                 else if (result.Status != WalletOpStatus.IdempotencyConflict) return false;
                 continue;
             }
-            if (result.Status == WalletOpStatus.InsufficientCredits)
-            {
-                if (harness.Stored.ContainsKey(operation.Key!)) return false; // a refusal records nothing
-                continue;
-            }
-            if (result.Status != WalletOpStatus.Applied || result.Replayed) return false;
+            if (result.Replayed || result.Status is not (WalletOpStatus.Applied or WalletOpStatus.InsufficientCredits)) return false;
+            if (!harness.Stored.ContainsKey(operation.Key!)) return false; // every answer under a key is recorded, a refusal too
             first[operation.Key!] = (operation.Fingerprint!, result);
-            applied += operation is CreditOperation ? result.Amount.Value : -result.Amount.Value;
+            if (result.Status == WalletOpStatus.Applied) applied += operation is CreditOperation ? result.Amount.Value : -result.Amount.Value;
         }
         return harness.Book.Balance.Value == applied && applied >= 0;
     }

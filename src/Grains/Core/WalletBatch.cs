@@ -27,8 +27,8 @@ public sealed record BatchDecision(
 
 /// <summary>
 /// The wallet's batch decision, pure: no Orleans, database or clock. Operations are decided in arrival order on a
-/// copy of the book; a replay (same key, same request) answers its first result, the same key with another request
-/// is a conflict, a refusal writes nothing (docs/rules.md, idempotency). The grain loads, queues, commits and answers.
+/// copy of the book; a replay (same key, same request) answers its first result (a refusal too), the same key with
+/// another request is a conflict, a refusal changes no balance but records its answer (docs/rules.md, idempotency). The grain loads, queues, commits and answers.
 /// </summary>
 public static class WalletBatch
 {
@@ -81,8 +81,14 @@ public static class WalletBatch
             var outcome = Apply(work, operation, now);
             if (outcome.Status != WalletOpStatus.Applied)
             {
+                // A refusal is answered only once the keys were looked up (a forgotten acknowledged request must
+                // replay, not be refused), and it is recorded: a retry under the key gets the same refusal.
                 if (!context.KeysLookedUp) return BatchDecision.LookUpKeysFirst;
-                results[i] = Refusal(outcome, operation);
+                var refusal = Refusal(outcome, operation);
+                var refused = StoredOutcome.Refused(key, operation.Fingerprint!, refusal);
+                outcomes.Add(refused);
+                decided[key] = refused;
+                results[i] = refusal;
                 continue;
             }
             var taken = outcome.Entry is { } e ? new Micros(Math.Abs(e.Amount.Value)) : Micros.Zero;

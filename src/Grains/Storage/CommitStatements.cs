@@ -133,8 +133,8 @@ internal static class CommitStatements
         if (outcomes.Rows == 0) return;
         batch.BatchCommands.Add(outcomes.Command(
             """
-            INSERT INTO qubrid_idempotency (wallet_id, idempotency_key, fingerprint, seq, amount, balance_after, lot_id, created_at)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::timestamptz[])
+            INSERT INTO qubrid_idempotency (wallet_id, idempotency_key, fingerprint, seq, amount, balance_after, lot_id, created_at, refusal_code, refusal_detail)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::timestamptz[], $9::text[], $10::text[])
             """));
     }
 
@@ -150,7 +150,8 @@ internal static class CommitStatements
         public Columns Sessions { get; } = new(typeof(string), typeof(string), typeof(string), typeof(string), typeof(decimal), typeof(DateTime), typeof(string), typeof(DateTime), typeof(long), typeof(string), typeof(DateTime));
         public Columns Carry { get; } = new(typeof(string), typeof(string), typeof(decimal));
         public Columns Events { get; } = new(typeof(DateTime), typeof(string), typeof(string), typeof(string), typeof(string), typeof(long), typeof(long));
-        public Columns Outcomes { get; } = new(typeof(string), typeof(string), typeof(string), typeof(long), typeof(long), typeof(long), typeof(long), typeof(DateTime));
+        public Columns Outcomes { get; } = new(typeof(string), typeof(string), typeof(string), typeof(long), typeof(long), typeof(long), typeof(long), typeof(DateTime),
+            typeof(string), typeof(string));
 
         public void Collect(WalletCommit commit)
         {
@@ -177,7 +178,8 @@ internal static class CommitStatements
             foreach (var ev in changes.Events)
                 Events.Add(ev.At.UtcDateTime, ev.Kind, walletId, ev.SessionId, ev.Reason, ev.Balance.Value, ev.RunwaySeconds);
             foreach (var o in commit.Outcomes)
-                Outcomes.Add(walletId, o.Key, o.Fingerprint, o.Seq, o.Amount.Value, o.BalanceAfter.Value, o.LotId, commit.Now.UtcDateTime);
+                Outcomes.Add(walletId, o.Key, o.Fingerprint, o.Seq, o.Amount.Value, o.BalanceAfter.Value, o.LotId, commit.Now.UtcDateTime,
+                    o.Status == WalletOpStatus.Applied ? null : o.ErrorCode, o.Status == WalletOpStatus.Applied ? null : o.Detail);
         }
 
         /// <summary>New lots are inserted with what remains of them; a lot that existed before only has its remaining updated.</summary>

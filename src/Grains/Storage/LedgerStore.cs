@@ -131,7 +131,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         var found = new Dictionary<string, StoredOutcome>(StringComparer.Ordinal);
         if (keys.Count == 0) return found;
         await using var cmd = dataSource.CreateCommand(
-            "SELECT idempotency_key, fingerprint, seq, amount, balance_after, lot_id FROM qubrid_idempotency WHERE wallet_id = $1 AND idempotency_key = ANY($2)");
+            "SELECT idempotency_key, fingerprint, seq, amount, balance_after, lot_id, refusal_code, refusal_detail FROM qubrid_idempotency WHERE wallet_id = $1 AND idempotency_key = ANY($2)");
         cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
         cmd.Parameters.Add(new NpgsqlParameter { Value = keys.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
@@ -139,7 +139,8 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         {
             var outcome = new StoredOutcome(reader.GetString(0), reader.GetString(1),
                 reader.IsDBNull(2) ? null : reader.GetInt64(2), new Micros(reader.GetInt64(3)),
-                new Micros(reader.GetInt64(4)), reader.IsDBNull(5) ? null : reader.GetInt64(5));
+                new Micros(reader.GetInt64(4)), reader.IsDBNull(5) ? null : reader.GetInt64(5),
+                reader.IsDBNull(6) ? WalletOpStatus.Applied : WalletOpStatus.InsufficientCredits, NullableString(reader, 6), NullableString(reader, 7));
             found[outcome.Key] = outcome;
         }
         return found;
