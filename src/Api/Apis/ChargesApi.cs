@@ -33,7 +33,7 @@ public static class ChargesApi
         if (ApiRequest.IdempotencyKey(request, out var key) is { } noKey) return noKey;
         if (!ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId");
         if (string.IsNullOrEmpty(body.Name)) return ApiProblems.Problem(ErrorCodes.UnknownModel, "A premium model or API name is required.");
-        if (body.Reference is { Length: > 128 }) return ApiProblems.Invalid("The reference must be at most 128 characters.");
+        if (body.Reference is { Length: > Limits.MaxClientReferenceLength }) return ApiProblems.Invalid($"The reference must be at most {Limits.MaxClientReferenceLength} characters.");
         var result = await cluster.GetGrain<IWalletGrain>(body.UserId!).ChargePremium(new PremiumChargeRequest(key, body.Name, body.Reference));
         return Charged(result);
     }

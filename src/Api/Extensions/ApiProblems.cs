@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Qubrid.Api.Extensions;
@@ -59,12 +58,9 @@ public static partial class ApiProblems
 
     public static ProblemHttpResult Invalid(string detail) => Problem(ErrorCodes.InvalidRequest, detail);
 
-    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\z")] // \z: "$" would let a final newline through
-    private static partial Regex IdRegex();
-
-    /// <summary>User, session and payment ids: 1–128 letters, digits or . _ : @ -.</summary>
-    public static bool IsValidId(string? id) => id is not null && IdRegex().IsMatch(id);
+    /// <summary>User, session and payment ids (the rule's one home: <see cref="Ids"/>).</summary>
+    public static bool IsValidId(string? id) => Ids.IsValid(id);
 
     public static ProblemHttpResult MalformedId(string what) =>
-        Invalid($"The {what} must be 1–128 letters, digits or . _ : @ - and start with a letter or digit.");
+        Invalid($"The {what} must be {Ids.Rule}.");
 }

@@ -13,8 +13,8 @@ public static class ApiRequest
         key = request.Headers[IdempotencyHeader].ToString();
         if (string.IsNullOrWhiteSpace(key))
             return ApiProblems.Problem(ErrorCodes.IdempotencyKeyRequired, $"Money calls need an '{IdempotencyHeader}' header (e.g. a UUID).");
-        if (key.Length > 128 || key.Any(char.IsControl))
-            return ApiProblems.Invalid($"The {IdempotencyHeader} header must be 1–128 printable characters.");
+        if (key.Length > Limits.MaxIdempotencyKeyLength || key.Any(char.IsControl))
+            return ApiProblems.Invalid($"The {IdempotencyHeader} header must be 1–{Limits.MaxIdempotencyKeyLength} printable characters.");
         return null;
     }
 
