@@ -33,6 +33,7 @@ public sealed partial class SessionGrain(
     private const string ChargeReminder = "charge";
 
     private bool _counted;
+    private bool _chargeReminderKnown; // this activation registered or saw the charge reminder: a repeated start reads nothing
 
     private string SessionId => this.GetPrimaryKeyString();
     private SessionGrainState S => state.State;
@@ -120,6 +121,7 @@ public sealed partial class SessionGrain(
         // wallet's record (ReceiveReminder), so a session the wallet counts as running is always metered.
         var metering = meteringOptions.Value;
         await this.RegisterOrUpdateReminder(ReminderFor(request.UserId), metering.ChargeInterval, metering.ChargeInterval);
+        _chargeReminderKnown = true;
         var opened = await Wallet(request.UserId).OpenSession(new OpenSessionRequest(SessionId, rate.InstanceType, workload,
             rate.UsdPerHour, clock.UtcNow, metering.MinimumRunway));
         if (!opened.Succeeded)
@@ -196,12 +198,18 @@ public sealed partial class SessionGrain(
     /// </summary>
     private async Task EnsureChargeReminderAsync()
     {
+        if (_chargeReminderKnown) return;
         var name = ReminderFor(S.UserId!);
-        if (await this.GetReminder(name) is not null) return;
+        if (await this.GetReminder(name) is not null)
+        {
+            _chargeReminderKnown = true;
+            return;
+        }
         var interval = meteringOptions.Value.ChargeInterval;
         var elapsed = clock.UtcNow - S.StartedAt;
         var due = elapsed <= TimeSpan.Zero ? interval : interval - TimeSpan.FromTicks(elapsed.Ticks % interval.Ticks);
         await this.RegisterOrUpdateReminder(name, due, interval);
+        _chargeReminderKnown = true;
     }
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
@@ -276,6 +284,7 @@ public sealed partial class SessionGrain(
 
     private async Task UnregisterChargeReminderAsync()
     {
+        _chargeReminderKnown = false;
         foreach (var reminder in await this.GetReminders())
         {
             if (IsChargeReminder(reminder.ReminderName)) await this.UnregisterReminder(reminder);
