@@ -76,7 +76,7 @@ check(balance.runningSessions.length === 0, "no session runs");
 const ledger = await api.GET("/v1/wallets/{userId}/ledger", { params: { path: { userId }, query: { limit: 10 } }, headers: bearer(userKey.key) });
 check(ledger.data !== undefined, `ledger: ${ledger.response.status}`);
 const kinds = ledger.data.items.map((entry: Schemas["LedgerEntryDto"]) => entry.kind);
-for (const kind of ["grant", "topup", "session_charge"]) check(kinds.includes(kind), `the ledger has a ${kind}: ${kinds.join(", ")}`);
+for (const kind of ["grant", "topup", "session_charge"] as const) check(kinds.includes(kind), `the ledger has a ${kind}: ${kinds.join(", ")}`);
 const charges = ledger.data.items.filter((entry) => entry.kind === "session_charge");
 check(same(charges.reduce((sum, entry) => sum + entry.amount, 0), -session.charged), "the session charges add up to what the session says");
 

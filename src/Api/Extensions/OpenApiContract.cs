@@ -219,9 +219,21 @@ public static class OpenApiContract
         [typeof(ApiKeyRequest)] = new() { ["role"] = "user", ["userId"] = "alice" },
     };
 
+    /// <summary>Members that are strings on the wire but take one of a few values: enumerated, so generated clients get unions.</summary>
+    private static IEnumerable<string>? WireValues(Type declaringType, string member) => (declaringType.Name, member) switch
+    {
+        (nameof(LedgerEntryDto), "kind") => Enum.GetValues<LedgerEntryKind>().Select(k => k.ToWire()),
+        (nameof(LotDto), "kind") => Enum.GetValues<LotKind>().Select(k => k.ToWire()),
+        (nameof(SessionDto), "state") => Enum.GetValues<SessionState>().Select(s => s.ToWire()),
+        (nameof(ApiKeyDto) or nameof(ApiKeyRequest) or nameof(MeDto), "role") => Qubrid.Api.Auth.Roles.All,
+        _ => null,
+    };
+
     private static Task TransformSchema(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken ct)
     {
         var type = context.JsonTypeInfo.Type;
+        if (context.JsonPropertyInfo is { } member && WireValues(member.DeclaringType, member.Name) is { } values)
+            schema.Enum = values.Select(v => (JsonNode)JsonValue.Create(v)!).ToList();
         var nullable = schema.Type is { } t && t.HasFlag(JsonSchemaType.Null) ? JsonSchemaType.Null : 0;
         // Numbers are numbers: the exact decimal type for money (generators map format "decimal" to decimal), integers as integers.
         if (type == typeof(decimal) || type == typeof(decimal?))
