@@ -15,27 +15,24 @@ public static class CatalogApi
         var v1 = app.MapGroup("/v1").WithTags("Catalog");
         v1.MapGet("/rates", async (IClusterClient cluster) =>
             TypedResults.Ok(new ItemsDto<InstanceRate>(await cluster.GetGrain<IRateCardGrain>(0).GetRates())))
-            .AllowAnonymous().WithSummary("On-demand rates, USD per hour per instance type.");
-        v1.MapPut("/rates/{instanceType}", SetRate).RequireAuthorization(Policies.Admin)
-            .WithSummary("Change a rate; sessions started afterwards use it, running ones keep theirs.").ProducesProblem(400);
+            .AllowAnonymous().WithName("ListRates").WithSummary("On-demand rates, USD per hour per instance type.");
+        v1.MapPut("/rates/{instanceType}", SetRate).RequireAuthorization(Policies.Admin).WithName("SetRate")
+            .WithSummary("Change a rate; sessions started afterwards use it, running ones keep theirs.")
+            .Refuses(ErrorCodes.InvalidAmount, ErrorCodes.InvalidRequest);
         v1.MapGet("/models", async (IClusterClient cluster) =>
         {
             var prices = await cluster.GetGrain<IPriceListGrain>(0).GetPriceList();
-            return TypedResults.Ok(new { items = prices.Models, premium = prices.Premium });
-        }).RequireAuthorization().WithSummary("Model prices (USD per million input/output tokens) and premium prices.");
+            return TypedResults.Ok(new ModelsDto(prices.Models, prices.Premium));
+        }).RequireAuthorization().WithName("ListModels").WithSummary("Model prices (USD per million input/output tokens) and premium prices.");
         v1.MapGet("/topup-options", (IOptions<TopupOptions> options) =>
         {
             var o = options.Value;
-            return TypedResults.Ok(new
-            {
-                presets = o.Presets, min = o.Min, max = o.Max, currency = "USD", sandbox = o.Sandbox,
-                testCards = o.Sandbox ? SandboxPaymentGateway.TestCards : [],
-            });
-        }).RequireAuthorization().WithSummary("Preset top-up amounts and the bounds of a custom amount.");
-        v1.MapGet("/me", (ClaimsPrincipal caller) => TypedResults.Ok(new { role = caller.Role(), userId = caller.UserId() }))
-            .RequireAuthorization().WithSummary("The role (and user) of the calling API key.");
-        v1.MapPost("/api-keys", IssueKey).RequireAuthorization(Policies.Admin).WithTags("Keys")
-            .WithSummary("Issue an API key; a user key belongs to one userId. The key is shown once.").ProducesProblem(400);
+            return TypedResults.Ok(new TopupOptionsDto(o.Presets, o.Min, o.Max, "USD", o.Sandbox, o.Sandbox ? SandboxPaymentGateway.TestCards : []));
+        }).RequireAuthorization().WithName("GetTopupOptions").WithSummary("Preset top-up amounts and the bounds of a custom amount.");
+        v1.MapGet("/me", (ClaimsPrincipal caller) => TypedResults.Ok(new MeDto(caller.Role(), caller.UserId())))
+            .RequireAuthorization().WithName("GetMe").WithSummary("The role (and user) of the calling API key.");
+        v1.MapPost("/api-keys", IssueKey).RequireAuthorization(Policies.Admin).WithTags("Keys").WithName("IssueApiKey")
+            .WithSummary("Issue an API key; a user key belongs to one userId. The key is shown once.").Refuses(ErrorCodes.InvalidRequest);
         return app;
     }
 

@@ -9,11 +9,13 @@ public static class ChargesApi
     public static IEndpointRouteBuilder MapChargesApi(this IEndpointRouteBuilder app)
     {
         app.MapPost("/v1/inference/charges", Inference).WithTags("Charges").RequireAuthorization(Policies.Orchestrator)
+            .WithName("CreateInferenceCharge").RequiresIdempotencyKey()
             .WithSummary("Charge a query from its token counts (Idempotency-Key required); 402 and nothing debited if it cannot be paid.")
-            .ProducesProblem(400).ProducesProblem(402).ProducesProblem(404).ProducesProblem(409);
+            .Refuses(ErrorCodes.UnknownModel, ErrorCodes.InsufficientCredits, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict);
         app.MapPost("/v1/premium/charges", Premium).WithTags("Charges").RequireAuthorization(Policies.Orchestrator)
+            .WithName("CreatePremiumCharge").RequiresIdempotencyKey()
             .WithSummary("Charge access to a premium model or API at its configured price (Idempotency-Key required).")
-            .ProducesProblem(400).ProducesProblem(402).ProducesProblem(404).ProducesProblem(409);
+            .Refuses(ErrorCodes.UnknownModel, ErrorCodes.InsufficientCredits, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict);
         return app;
     }
 

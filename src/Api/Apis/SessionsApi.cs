@@ -14,16 +14,36 @@ public static class SessionsApi
     public static IEndpointRouteBuilder MapSessionsApi(this IEndpointRouteBuilder app)
     {
         var sessions = app.MapGroup("/v1/sessions").WithTags("Sessions").RequireAuthorization();
-        sessions.MapPost("", Start).RequireAuthorization(Policies.Orchestrator)
+        sessions.MapPost("", Start).RequireAuthorization(Policies.Orchestrator).WithName("StartSession")
             .WithSummary("Start metering; the rate is locked now. 402 if the wallet does not cover the minimum runway. A repeated start answers 200 with the session as it is and changes nothing.")
-            .ProducesProblem(400).ProducesProblem(402).ProducesProblem(404).ProducesProblem(409);
+            .Refuses(ErrorCodes.UnknownInstanceType, ErrorCodes.InsufficientCredits, ErrorCodes.WalletNotFound, ErrorCodes.SessionConflict, ApiProblems.WalletBusy);
         sessions.MapGet("", List).WithName("ListSessions")
-            .WithSummary("Sessions as the wallets record them, newest first, with a cursor: for orchestrators reconciling what runs with what is billed. A user sees their own.");
-        sessions.MapGet("/events", Events).RequireAuthorization(Policies.Orchestrator)
-            .WithSummary("Server-sent events: session_terminated and low_balance; resumable with Last-Event-ID.");
-        sessions.MapGet("/{sessionId}", Get).WithSummary("State, rate, start/stop, charged so far, end reason.").ProducesProblem(404);
-        sessions.MapPost("/{sessionId}/stop", Stop).RequireAuthorization(Policies.Orchestrator)
-            .WithSummary("Stop: charges the final partial interval. A repeat is harmless.").ProducesProblem(404);
+            .WithSummary("Sessions as the wallets record them, newest first, with a cursor: for orchestrators reconciling what runs with what is billed. A user sees their own.")
+            .Refuses(ErrorCodes.InvalidRequest, ErrorCodes.WalletNotFound);
+        sessions.MapGet("/events", Events).RequireAuthorization(Policies.Orchestrator).WithName("StreamSessionEvents")
+            .WithSummary("Server-sent events: session_terminated and low_balance; resumable with Last-Event-ID.")
+            .Produces<string>(StatusCodes.Status200OK, "text/event-stream").Refuses(ErrorCodes.InvalidRequest)
+            .AddOpenApiOperationTransformer((operation, _, _) =>
+            {
+                // Read from the request by hand (the header wins over the query): declared here.
+                operation.Parameters ??= [];
+                operation.Parameters.Add(new Microsoft.OpenApi.OpenApiParameter
+                {
+                    Name = "Last-Event-ID", In = Microsoft.OpenApi.ParameterLocation.Header,
+                    Description = "Resume after this event id (sent by EventSource on reconnect).",
+                    Schema = new Microsoft.OpenApi.OpenApiSchema { Type = Microsoft.OpenApi.JsonSchemaType.String, Pattern = "^[0-9]+$" },
+                });
+                operation.Parameters.Add(new Microsoft.OpenApi.OpenApiParameter
+                {
+                    Name = "after", In = Microsoft.OpenApi.ParameterLocation.Query, Description = "Resume after this event id, when no Last-Event-ID is sent.",
+                    Schema = new Microsoft.OpenApi.OpenApiSchema { Type = Microsoft.OpenApi.JsonSchemaType.Integer, Format = "int64", Minimum = "0" },
+                });
+                return Task.CompletedTask;
+            });
+        sessions.MapGet("/{sessionId}", Get).WithName("GetSession").WithSummary("State, rate, start/stop, charged so far, end reason.")
+            .Refuses(ErrorCodes.InvalidRequest, ErrorCodes.SessionNotFound);
+        sessions.MapPost("/{sessionId}/stop", Stop).RequireAuthorization(Policies.Orchestrator).WithName("StopSession")
+            .WithSummary("Stop: charges the final partial interval. A repeat is harmless.").Refuses(ErrorCodes.InvalidRequest, ErrorCodes.SessionNotFound, ApiProblems.WalletBusy);
         return app;
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Qubrid.Api.Auth;
 using Qubrid.Api.Extensions;
@@ -15,25 +16,30 @@ public static class WalletsApi
     {
         var wallets = app.MapGroup("/v1/wallets/{userId}").WithTags("Wallets").RequireAuthorization();
 
-        wallets.MapPut("", CreateWallet).RequireAuthorization(Policies.Admin)
-            .WithSummary("Create the wallet (the sign-up bonus is granted once); a repeat is harmless.");
-        wallets.MapGet("", GetWallet).WithSummary("Balance: total, promotional with next expiry, purchased, burn rate, runway, running sessions.")
-            .ProducesProblem(404);
-        wallets.MapGet("/lots", GetLots).WithSummary("Credit lots with what remains and when they expire.").ProducesProblem(404);
-        wallets.MapGet("/ledger", GetLedger).WithSummary("Transaction history, newest first, with a cursor.").ProducesProblem(400).ProducesProblem(404);
-        wallets.MapGet("/ledger.csv", GetLedgerCsv).WithSummary("The transaction history as CSV.").ProducesProblem(404);
-        wallets.MapGet("/usage", GetUsage).WithSummary("Spending grouped by day, instance type, model or workload.").ProducesProblem(400).ProducesProblem(404);
-        wallets.MapPost("/topups", Topup).RequireAuthorization(Policies.User)
+        wallets.MapPut("", CreateWallet).RequireAuthorization(Policies.Admin).WithName("CreateWallet")
+            .WithSummary("Create the wallet (the sign-up bonus is granted once); a repeat is harmless.").Refuses(ErrorCodes.InvalidRequest);
+        wallets.MapGet("", GetWallet).WithName("GetWallet")
+            .WithSummary("Balance: total, promotional with next expiry, purchased, burn rate, runway, running sessions.").Refuses(Read);
+        wallets.MapGet("/lots", GetLots).WithName("ListLots").WithSummary("Credit lots with what remains and when they expire.").Refuses(Read);
+        wallets.MapGet("/ledger", GetLedger).WithName("GetLedger").WithSummary("Transaction history, newest first, with a cursor.").Refuses(Read);
+        wallets.MapGet("/ledger.csv", GetLedgerCsv).WithName("GetLedgerCsv").WithSummary("The transaction history as CSV.")
+            .Produces<string>(StatusCodes.Status200OK, "text/csv").Refuses(Read);
+        wallets.MapGet("/usage", GetUsage).WithName("GetUsage").WithSummary("Spending grouped by day, instance type, model or workload.").Refuses(Read);
+        wallets.MapPost("/topups", Topup).RequireAuthorization(Policies.User).WithName("CreateTopup").RequiresIdempotencyKey()
             .WithSummary("Buy credits by card (Idempotency-Key required). Test tokens: tok_visa, tok_chargeDeclined, tok_processingError.")
-            .ProducesProblem(400).ProducesProblem(402).ProducesProblem(404).ProducesProblem(409).ProducesProblem(502);
-        wallets.MapPost("/grants", Grant).RequireAuthorization(Policies.Admin)
-            .WithSummary("Grant promotional credits that expire.").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
-        wallets.MapPost("/adjustments", Adjust).RequireAuthorization(Policies.Admin)
-            .WithSummary("A signed correction with a mandatory reason.").ProducesProblem(400).ProducesProblem(402).ProducesProblem(404).ProducesProblem(409);
-        wallets.MapPost("/refunds", Refund).RequireAuthorization(Policies.Admin)
-            .WithSummary("Give credits back (as a non-expiring lot) with a reason.").ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+            .Refuses(ErrorCodes.InvalidAmount, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict, ApiProblems.PaymentDeclined, ApiProblems.PaymentFailed);
+        wallets.MapPost("/grants", Grant).RequireAuthorization(Policies.Admin).WithName("CreateGrant").RequiresIdempotencyKey()
+            .WithSummary("Grant promotional credits that expire.").Refuses(ErrorCodes.InvalidAmount, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict);
+        wallets.MapPost("/adjustments", Adjust).RequireAuthorization(Policies.Admin).WithName("CreateAdjustment").RequiresIdempotencyKey()
+            .WithSummary("A signed correction with a mandatory reason.")
+            .Refuses(ErrorCodes.InvalidAmount, ErrorCodes.InsufficientCredits, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict);
+        wallets.MapPost("/refunds", Refund).RequireAuthorization(Policies.Admin).WithName("CreateRefund").RequiresIdempotencyKey()
+            .WithSummary("Give credits back (as a non-expiring lot) with a reason.").Refuses(ErrorCodes.InvalidAmount, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict);
         return app;
     }
+
+    /// <summary>What a read of a wallet may answer besides its data: a malformed id or query, another user's wallet, an orchestrator's key.</summary>
+    private static readonly string[] Read = [ErrorCodes.InvalidRequest, ErrorCodes.WalletNotFound, ApiProblems.Forbidden];
 
     /// <summary>Admin: any wallet. User: only their own (another's is "not found"). Orchestrator: none.</summary>
     public static ProblemHttpResult? Access(ClaimsPrincipal caller, string userId)
@@ -65,55 +71,63 @@ public static class WalletsApi
         return lots is null ? ApiProblems.WalletNotFound(userId) : TypedResults.Ok(new ItemsDto<LotDto>(lots.Select(LotDto.From).ToList()));
     }
 
-    private static async Task<Results<Ok<LedgerPageDto>, ProblemHttpResult>> GetLedger(string userId, ClaimsPrincipal caller, IClusterClient cluster, HttpRequest request)
+    /// <summary>
+    /// The ledger's query, bound as text so that a bad value is answered with its own message (the OpenAPI document gives each its type):
+    /// kind (repeated or comma-separated), from, to (ISO-8601), cursor, limit (1–500).
+    /// </summary>
+    public sealed record LedgerQueryParameters(
+        [FromQuery(Name = "kind")] string[]? Kind, [FromQuery(Name = "from")] string? From, [FromQuery(Name = "to")] string? To,
+        [FromQuery(Name = "cursor")] string? Cursor, [FromQuery(Name = "limit")] string? Limit);
+
+    private static async Task<Results<Ok<LedgerPageDto>, ProblemHttpResult>> GetLedger(
+        string userId, [AsParameters] LedgerQueryParameters q, ClaimsPrincipal caller, IClusterClient cluster)
     {
         if (Access(caller, userId) is { } denied) return denied;
-        if (ParseLedgerQuery(request.Query, out var query) is { } invalid) return invalid;
+        if (ParseLedgerQuery(q, out var query) is { } invalid) return invalid;
         var page = await cluster.GetGrain<IWalletGrain>(userId).GetLedger(query);
         return page is null
             ? ApiProblems.WalletNotFound(userId)
             : TypedResults.Ok(new LedgerPageDto(page.Items.Select(LedgerEntryDto.From).ToList(), page.NextBefore?.ToString(CultureInfo.InvariantCulture)));
     }
 
-    private static async Task<Results<CsvFileResult, ProblemHttpResult>> GetLedgerCsv(string userId, ClaimsPrincipal caller, IClusterClient cluster, HttpRequest request)
+    private static async Task<Results<CsvFileResult, ProblemHttpResult>> GetLedgerCsv(
+        string userId, [AsParameters] LedgerQueryParameters q, ClaimsPrincipal caller, IClusterClient cluster)
     {
         if (Access(caller, userId) is { } denied) return denied;
-        if (ParseLedgerQuery(request.Query, out var query) is { } invalid) return invalid;
+        if (ParseLedgerQuery(q, out var query) is { } invalid) return invalid;
         var csv = await LedgerCsv.WriteAsync(cluster.GetGrain<IWalletGrain>(userId), query);
         return csv is null ? ApiProblems.WalletNotFound(userId) : new CsvFileResult(csv, $"qubrid-ledger-{userId}.csv");
     }
 
-    /// <summary>kind (comma-separated), from, to (ISO-8601), cursor, limit (1–500).</summary>
-    public static ProblemHttpResult? ParseLedgerQuery(IQueryCollection q, out LedgerQuery query)
+    public static ProblemHttpResult? ParseLedgerQuery(LedgerQueryParameters q, out LedgerQuery query)
     {
         query = new LedgerQuery();
         var kinds = new List<LedgerEntryKind>();
-        foreach (var raw in q["kind"].SelectMany(v => (v ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+        foreach (var raw in (q.Kind ?? []).SelectMany(v => (v ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
         {
             if (!LedgerKinds.TryParse(raw, out var kind))
                 return ApiProblems.Invalid($"Unknown kind '{raw}'. Kinds: {string.Join(", ", Enum.GetValues<LedgerEntryKind>().Select(k => k.ToWire()))}.");
             kinds.Add(kind);
         }
-        if (ParseTime(q, "from", out var from) is { } badFrom) return badFrom;
-        if (ParseTime(q, "to", out var to) is { } badTo) return badTo;
+        if (ParseTime(q.From, "from", out var from) is { } badFrom) return badFrom;
+        if (ParseTime(q.To, "to", out var to) is { } badTo) return badTo;
         long? before = null;
-        if (q["cursor"].ToString() is { Length: > 0 } cursor)
+        if (q.Cursor is { Length: > 0 } cursor)
         {
             if (!long.TryParse(cursor, NumberStyles.None, CultureInfo.InvariantCulture, out var seq) || seq <= 0) return ApiProblems.Invalid("Malformed cursor.");
             before = seq;
         }
         int limit = 50;
-        if (q["limit"].ToString() is { Length: > 0 } l && (!int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1 || limit > LedgerQuery.MaxLimit))
+        if (q.Limit is { Length: > 0 } l && (!int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1 || limit > LedgerQuery.MaxLimit))
             return ApiProblems.Invalid($"limit must be 1–{LedgerQuery.MaxLimit}.");
         query = new LedgerQuery(kinds.Count > 0 ? kinds : null, from, to, before, limit);
         return null;
     }
 
-    private static ProblemHttpResult? ParseTime(IQueryCollection q, string name, out DateTimeOffset? value)
+    private static ProblemHttpResult? ParseTime(string? raw, string name, out DateTimeOffset? value)
     {
         value = null;
-        var raw = q[name].ToString();
-        if (raw.Length == 0) return null;
+        if (string.IsNullOrEmpty(raw)) return null;
         if (!DateTimeOffset.TryParse(raw, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var parsed))
             return ApiProblems.Invalid($"'{name}' must be an ISO-8601 time, e.g. 2026-01-31T00:00:00Z.");
         value = parsed;
@@ -121,18 +135,19 @@ public static class WalletsApi
     }
 
     private static async Task<Results<Ok<UsageDto>, ProblemHttpResult>> GetUsage(
-        string userId, ClaimsPrincipal caller, IClusterClient cluster, HttpRequest request, TimeProvider time)
+        string userId, ClaimsPrincipal caller, IClusterClient cluster, TimeProvider time,
+        [FromQuery] string? from = null, [FromQuery] string? to = null, [FromQuery] string? groupBy = null)
     {
         if (Access(caller, userId) is { } denied) return denied;
-        if (ParseTime(request.Query, "from", out var fromQ) is { } badFrom) return badFrom;
-        if (ParseTime(request.Query, "to", out var toQ) is { } badTo) return badTo;
-        var to = toQ ?? time.GetUtcNow();
-        var from = fromQ ?? to.AddDays(-30);
-        if (from >= to || to - from > TimeSpan.FromDays(366)) return ApiProblems.Invalid("'from' must be before 'to', at most 366 days apart.");
-        var groupBy = request.Query["groupBy"].ToString() is { Length: > 0 } g ? g : UsageReport.Day;
-        if (!UsageReport.Groupings.Contains(groupBy)) return ApiProblems.Invalid("groupBy must be day, instanceType, model or workload.");
-        var rows = await cluster.GetGrain<IWalletGrain>(userId).GetUsage(new UsageQuery(from, to));
-        return rows is null ? ApiProblems.WalletNotFound(userId) : TypedResults.Ok(UsageReport.Build(rows, groupBy, from, to));
+        if (ParseTime(from, "from", out var fromQ) is { } badFrom) return badFrom;
+        if (ParseTime(to, "to", out var toQ) is { } badTo) return badTo;
+        var until = toQ ?? time.GetUtcNow();
+        var since = fromQ ?? until.AddDays(-30);
+        if (since >= until || until - since > TimeSpan.FromDays(366)) return ApiProblems.Invalid("'from' must be before 'to', at most 366 days apart.");
+        var grouping = groupBy is { Length: > 0 } g ? g : UsageReport.Day;
+        if (!UsageReport.Groupings.Contains(grouping)) return ApiProblems.Invalid("groupBy must be day, instanceType, model or workload.");
+        var rows = await cluster.GetGrain<IWalletGrain>(userId).GetUsage(new UsageQuery(since, until));
+        return rows is null ? ApiProblems.WalletNotFound(userId) : TypedResults.Ok(UsageReport.Build(rows, grouping, since, until));
     }
 
     private static async Task<Results<Created<TopupResult>, ProblemHttpResult>> Topup(string userId, TopupRequest body, ClaimsPrincipal caller, HttpRequest request,

@@ -91,12 +91,7 @@ public static class ApiHostingExtensions
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.Configure<JsonOptions>(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
         services.AddProblemDetails();
-        services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
-        {
-            doc.Info.Title = "Qubrid Credits API";
-            doc.Info.Description = "Credit wallets and usage billing. Every call carries 'Authorization: Bearer <api key>'; money calls carry 'Idempotency-Key'. Errors are application/problem+json with a stable 'code'.";
-            return Task.CompletedTask;
-        }));
+        services.AddOpenApi(OpenApiContract.Configure);
         return builder;
     }
 

@@ -36,6 +36,11 @@ public static partial class ApiProblems
         [WalletBusy] = (503, "Wallet busy"),
     };
 
+    /// <summary>The HTTP status a code is answered with (400 for a code not listed).</summary>
+    public static int StatusOf(string code) => Codes.TryGetValue(code, out var c) ? c.Status : 400;
+
+    public static string TitleOf(string code) => Codes.TryGetValue(code, out var c) ? c.Title : "Bad request";
+
     public static ProblemHttpResult Problem(string code, string detail)
     {
         var (status, title) = Codes.TryGetValue(code, out var c) ? c : (400, "Bad request");

@@ -49,6 +49,15 @@ public sealed record SessionDto(
 
 public sealed record ApiKeyDto(string Key, string Role, string? UserId);
 
+/// <summary>GET /v1/me: the calling key's role, and its user for a user key.</summary>
+public sealed record MeDto(string Role, string? UserId);
+
+/// <summary>GET /v1/models: inference prices (USD per million tokens) and premium prices (USD per access).</summary>
+public sealed record ModelsDto(IReadOnlyList<ModelPrice> Items, IReadOnlyList<PremiumPrice> Premium);
+
+/// <summary>GET /v1/topup-options: preset amounts, the bounds of a custom amount, and the sandbox's test cards.</summary>
+public sealed record TopupOptionsDto(IReadOnlyList<decimal> Presets, decimal Min, decimal Max, string Currency, bool Sandbox, IReadOnlyList<Qubrid.Api.Payments.TestCard> TestCards);
+
 public sealed record ChargeDto(decimal Amount, long? Seq);
 
 public sealed record CreditDto(decimal Amount, long? Seq, long? LotId, decimal BalanceAfter);
@@ -68,19 +77,19 @@ public sealed record AdjustmentRequest(decimal? Amount, string? Reason);
 public sealed record RefundRequest(decimal? Amount, string? Reason);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-public sealed record StartSessionBody(string? SessionId, string? UserId, string? InstanceType, string? Workload);
+public sealed record StartSessionBody(string? SessionId, string? UserId, string? InstanceType, string? Workload = null);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record InferenceChargeBody(string? UserId, string? Model, long? InputTokens, long? OutputTokens);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-public sealed record PremiumChargeBody(string? UserId, string? Name, string? Reference);
+public sealed record PremiumChargeBody(string? UserId, string? Name, string? Reference = null);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record RateBody(decimal? UsdPerHour);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-public sealed record ApiKeyRequest(string? Role, string? UserId);
+public sealed record ApiKeyRequest(string? Role, string? UserId = null);
 
 public sealed record UsageItemDto(string Key, decimal Amount, long Count, Dictionary<string, decimal>? ByInstanceType, Dictionary<string, decimal>? ByModel);
 

@@ -12,11 +12,11 @@ public sealed class SandboxPaymentGateway(NpgsqlDataSource db) : IPaymentGateway
     public const string Declined = "tok_chargeDeclined";
     public const string ProcessingError = "tok_processingError";
 
-    public static readonly IReadOnlyList<object> TestCards =
+    public static readonly IReadOnlyList<TestCard> TestCards =
     [
-        new { label = "Visa (succeeds)", number = "4242 4242 4242 4242", token = Success, outcome = "succeeded" },
-        new { label = "Declined card", number = "4000 0000 0000 0002", token = Declined, outcome = "declined" },
-        new { label = "Processing error", number = "4000 0000 0000 0119", token = ProcessingError, outcome = "failed" },
+        new("Visa (succeeds)", "4242 4242 4242 4242", Success, "succeeded"),
+        new("Declined card", "4000 0000 0000 0002", Declined, "declined"),
+        new("Processing error", "4000 0000 0000 0119", ProcessingError, "failed"),
     ];
 
     public bool IsKnownToken(string token) => token is Success or Declined or ProcessingError;
@@ -60,3 +60,6 @@ public sealed class SandboxPaymentGateway(NpgsqlDataSource db) : IPaymentGateway
         await cmd.ExecuteNonQueryAsync(ct);
     }
 }
+
+/// <summary>A sandbox card: what to type, and the token the billing page sends for it.</summary>
+public sealed record TestCard(string Label, string Number, string Token, string Outcome);
