@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.RateLimiting;
 using Npgsql;
+using Qubrid.Api.Apis;
 using Qubrid.Api.Auth;
 using Qubrid.Api.Payments;
 using Qubrid.ServiceDefaults;
@@ -47,6 +48,9 @@ public sealed class ApiOptions
     public int KeyCacheSeconds { get; set; } = 15;
     public int UnknownKeyCacheSeconds { get; set; } = 30;
 
+    /// <summary>Open event streams per API key on one API process.</summary>
+    public int MaxEventStreamsPerKey { get; set; } = 4;
+
     /// <summary>How often the event stream looks for new events.</summary>
     public TimeSpan EventPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 }
@@ -60,7 +64,7 @@ public static class ApiHostingExtensions
             .Validate(o => o.MaxBodyBytes is > 0 and <= 10_000_000 && o.RequestsPerSecondPerKey > 0 && o.BurstPerKey > 0
                 && o.AnonymousRequestsPerSecondPerAddress > 0 && o.AnonymousBurstPerAddress > 0
                 && o.UnknownKeyLookupBurstPerAddress > 0 && o.UnknownKeyLookupsPerSecondPerAddress > 0
-                && o.KeyCacheSeconds is > 0 and <= 300 && o.UnknownKeyCacheSeconds is > 0 and <= 3600,
+                && o.KeyCacheSeconds is > 0 and <= 300 && o.UnknownKeyCacheSeconds is > 0 and <= 3600 && o.MaxEventStreamsPerKey > 0,
                 "Qubrid:Api settings out of range.")
             .ValidateOnStart();
         services.AddOptions<TopupOptions>().Bind(builder.Configuration.GetSection(TopupOptions.Section))
@@ -72,6 +76,8 @@ public static class ApiHostingExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddMemoryCache();
         services.AddSingleton<ApiKeyStore>();
+        services.AddSingleton<EventStreamGate>();
+        services.AddSingleton<SessionDirectory>();
         services.AddHostedService<BootstrapAdminKey>();
         services.AddSingleton<IPaymentGateway, SandboxPaymentGateway>();
         services.AddSingleton<TopupService>();

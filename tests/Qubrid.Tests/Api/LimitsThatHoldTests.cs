@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Qubrid.Api.Apis;
 using Qubrid.Api.Auth;
 using Qubrid.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -12,7 +13,8 @@ namespace Qubrid.Tests.Api;
 
 /// <summary>
 /// Limits an attacker cannot wear down: one bucket per key whatever the header's spelling, unknown keys answered from a
-/// negative cache and budgeted per address, anonymous requests limited per address.
+/// negative cache and budgeted per address, anonymous requests limited per address, event streams capped per key and
+/// starting at the present, and no session grain activated for a session id nobody started.
 /// </summary>
 [Collection(ApiCollection.Name)]
 public class LimitsThatHoldTests(ApiHost api, ITestOutputHelper output)
@@ -103,5 +105,93 @@ public class LimitsThatHoldTests(ApiHost api, ITestOutputHelper output)
         var keyed = limited.CreateClient();
         keyed.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", api.AdminKey);
         Assert.Equal(200, (int)(await keyed.GetAsync("/v1/rates")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Event_streams_are_capped_per_key()
+    {
+        var (keyId, key) = await api.IssueKeyWithIdAsync("orchestrator");
+        var gate = api.Factory.Services.GetRequiredService<EventStreamGate>();
+        var client = api.Client(key);
+        var open = new List<HttpResponseMessage>();
+        try
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/v1/sessions/events"), HttpCompletionOption.ResponseHeadersRead);
+                open.Add(response);
+                Assert.Equal(200, (int)response.StatusCode);
+            }
+            using (var fifth = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/v1/sessions/events"), HttpCompletionOption.ResponseHeadersRead))
+            {
+                Assert.Equal(429, (int)fifth.StatusCode);
+                Assert.Equal("too_many_streams", await CodeOf(fifth));
+            }
+            // Another key is not affected.
+            using (var others = await api.Client(await api.IssueKeyAsync("orchestrator"))
+                       .SendAsync(new HttpRequestMessage(HttpMethod.Get, "/v1/sessions/events"), HttpCompletionOption.ResponseHeadersRead))
+                Assert.Equal(200, (int)others.StatusCode);
+
+            // Closing one makes room for one.
+            open[0].Dispose();
+            open.RemoveAt(0);
+            var bound = Stopwatch.StartNew();
+            while (gate.Open(keyId) > 3 && bound.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(50);
+            var again = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/v1/sessions/events"), HttpCompletionOption.ResponseHeadersRead);
+            open.Add(again);
+            Assert.Equal(200, (int)again.StatusCode);
+        }
+        finally
+        {
+            foreach (var r in open) r.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_stream_without_Last_Event_ID_starts_at_the_present()
+    {
+        var client = api.Client(await api.IssueKeyAsync("orchestrator"));
+        var old = await InsertEventAsync("old");
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/v1/sessions/events"), HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+        Assert.Equal(200, (int)response.StatusCode);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(deadline.Token));
+        var marker = await InsertEventAsync("marker");
+        var ids = new List<long>();
+        while (!ids.Contains(marker))
+        {
+            var line = await reader.ReadLineAsync(deadline.Token);
+            Assert.NotNull(line);
+            if (line.StartsWith("id: ", StringComparison.Ordinal)) ids.Add(long.Parse(line[4..]));
+        }
+        Assert.DoesNotContain(old, ids);
+        Assert.All(ids, id => Assert.True(id > old, $"event {id} from before the stream was opened was delivered"));
+    }
+
+    private async Task<long> InsertEventAsync(string what) => await TestDatabase.ScalarAsync(api.Db,
+        "INSERT INTO qubrid_events (at, kind, wallet_id, balance, runway_seconds) VALUES (now(), 'low_balance', $1, 1000000, 60) RETURNING id",
+        $"present-{what}-{Guid.NewGuid():N}");
+
+    [Fact]
+    public async Task Reading_session_ids_nobody_started_activates_no_session_grain()
+    {
+        var orchestrator = api.Client(await api.IssueKeyAsync("orchestrator"));
+        var (_, user) = await api.NewUserAsync("nosession");
+        var ids = Enumerable.Range(0, 20).Select(i => $"never-started-{i}-{Guid.NewGuid():N}").ToList();
+        foreach (var id in ids)
+        {
+            using var asOrchestrator = await orchestrator.GetAsync($"/v1/sessions/{id}");
+            Assert.Equal(404, (int)asOrchestrator.StatusCode);
+            Assert.Equal("session_not_found", await CodeOf(asOrchestrator));
+            using var asUser = await user.GetAsync($"/v1/sessions/{id}");
+            Assert.Equal(404, (int)asUser.StatusCode);
+            using var stop = await orchestrator.PostAsync($"/v1/sessions/{id}/stop", null);
+            Assert.Equal(404, (int)stop.StatusCode);
+        }
+
+        var cluster = api.Factory.Services.GetRequiredService<IClusterClient>();
+        var stats = await cluster.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics();
+        var activated = stats.Select(s => s.GrainId.Key.ToString()).Where(k => ids.Contains(k!)).ToList();
+        Assert.True(activated.Count == 0, $"{activated.Count} session grains were activated for ids nobody started");
     }
 }
