@@ -87,6 +87,7 @@ public sealed class ApiKeyStore(NpgsqlDataSource db, IMemoryCache cache, IOption
     private const string Columns = "id, prefix, role, user_id, created_at, last_used_at, expires_at, revoked_at";
     private const long KeyChangeLock = 0x5155_4B45_5953; // "QUKEYS": revocations and rotations one at a time
     private readonly ConcurrentDictionary<string, long> _lastUsedWritten = new();
+    private readonly ConcurrentDictionary<string, Lazy<Task<CachedKey?>>> _inflight = new();
     private long _lookupQueries;
     private long _lastUsedWrites;
 
@@ -116,22 +117,48 @@ public sealed class ApiKeyStore(NpgsqlDataSource db, IMemoryCache cache, IOption
             return (KeyLookupStatus.Found, cached.Principal);
         }
 
+        // Concurrent first requests with one key share one lookup, and spend at most one unit of the address's budget.
         var budget = cache.GetOrCreate(new BudgetKey(clientAddress), entry =>
         {
             entry.SlidingExpiration = TimeSpan.FromMinutes(10);
             var o = options.Value;
             return new LookupBudget(o.UnknownKeyLookupBurstPerAddress, o.UnknownKeyLookupsPerSecondPerAddress, now);
         })!;
-        if (!budget.TryTake(now)) return (KeyLookupStatus.Throttled, null);
+        var mine = new Lazy<Task<CachedKey?>>(async () =>
+        {
+            if (!budget.TryTake(now)) return null;
+            var looked = await LookUpAsync(hash, now);
+            if (looked.Principal is not null) budget.Refund(); // a valid key costs the address nothing
+            return looked;
+        });
+        var shared = _inflight.GetOrAdd(hash, mine);
+        CachedKey? found;
+        try
+        {
+            found = await shared.Value.WaitAsync(ct);
+        }
+        finally
+        {
+            if (shared == mine) _inflight.TryRemove(new KeyValuePair<string, Lazy<Task<CachedKey?>>>(hash, mine));
+        }
+        if (found is null) return (KeyLookupStatus.Throttled, null);
+        if (found.Principal is null) return (KeyLookupStatus.Unknown, null);
+        await RecordUseAsync(found.Principal.KeyId, now, ct);
+        return (KeyLookupStatus.Found, found.Principal);
+    }
 
+    /// <summary>One database query for a key not cached; the answer, found or not, is cached.</summary>
+    private async Task<CachedKey> LookUpAsync(string hash, DateTimeOffset now)
+    {
         Interlocked.Increment(ref _lookupQueries);
         await using var cmd = db.CreateCommand("SELECT id, role, user_id, expires_at, revoked_at FROM qubrid_api_keys WHERE key_hash = $1");
         cmd.Parameters.Add(new NpgsqlParameter { Value = hash });
         ApiPrincipal? found = null;
         DateTimeOffset? notAfter = null;
-        await using (var reader = await cmd.ExecuteReaderAsync(ct))
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using (var reader = await cmd.ExecuteReaderAsync(timeout.Token))
         {
-            if (await reader.ReadAsync(ct))
+            if (await reader.ReadAsync(timeout.Token))
             {
                 var expires = reader.IsDBNull(3) ? (DateTimeOffset?)null : reader.GetFieldValue<DateTimeOffset>(3);
                 var revoked = reader.IsDBNull(4) ? (DateTimeOffset?)null : reader.GetFieldValue<DateTimeOffset>(4);
@@ -140,15 +167,9 @@ public sealed class ApiKeyStore(NpgsqlDataSource db, IMemoryCache cache, IOption
                     found = new ApiPrincipal(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
             }
         }
-        if (found is null)
-        {
-            cache.Set(new CacheKey(hash), new CachedKey(null, null), TimeSpan.FromSeconds(options.Value.UnknownKeyCacheSeconds));
-            return (KeyLookupStatus.Unknown, null);
-        }
-        budget.Refund();
-        cache.Set(new CacheKey(hash), new CachedKey(found, notAfter), TimeSpan.FromSeconds(options.Value.KeyCacheSeconds));
-        await RecordUseAsync(found.KeyId, now, ct);
-        return (KeyLookupStatus.Found, found);
+        var entry = found is null ? new CachedKey(null, null) : new CachedKey(found, notAfter);
+        cache.Set(new CacheKey(hash), entry, TimeSpan.FromSeconds(found is null ? options.Value.UnknownKeyCacheSeconds : options.Value.KeyCacheSeconds));
+        return entry;
     }
 
     private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a < b ? a : b;

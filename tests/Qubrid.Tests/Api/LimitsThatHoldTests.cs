@@ -87,6 +87,23 @@ public class LimitsThatHoldTests(ApiHost api, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Concurrent_first_requests_with_a_new_valid_key_share_one_lookup_and_are_not_throttled()
+    {
+        // A lookup budget of one: a valid key must cost none of it, however many requests bring it at once.
+        await using var fresh = api.Factory.WithWebHostBuilder(web => web.UseSetting("Qubrid:Api:UnknownKeyLookupBurstPerAddress", "1"));
+        var store = fresh.Services.GetRequiredService<ApiKeyStore>();
+        var key = await api.IssueKeyAsync("orchestrator");
+        var client = fresh.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ => (int)(await client.GetAsync("/v1/me")).StatusCode));
+        Assert.All(statuses, s => Assert.Equal(200, s));
+        Assert.Equal(1, store.LookupQueries);
+        var second = await api.IssueKeyAsync("orchestrator");
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", second);
+        Assert.Equal(200, (int)(await client.GetAsync("/v1/me")).StatusCode);
+    }
+
+    [Fact]
     public async Task Anonymous_requests_are_limited_per_address()
     {
         await using var limited = api.Factory.WithWebHostBuilder(web =>
