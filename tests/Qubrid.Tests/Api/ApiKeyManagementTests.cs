@@ -147,10 +147,20 @@ public class ApiKeyManagementTests(ApiHost api)
         // Without grace, the old key ends at once.
         var again = await fresh.PostAsJsonAsync($"/v1/api-keys/{newId}/rotate", new { graceSeconds = 0 });
         Assert.Equal(201, (int)again.StatusCode);
+        var againBody = await Json(again);
         await AssertProblemAsync(await fresh.GetAsync("/v1/me"), 401, "unauthorized");
-        Assert.Equal(200, (int)(await api.Client((await Json(again)).GetProperty("key").GetString()!).GetAsync("/v1/me")).StatusCode);
+        Assert.Equal(200, (int)(await api.Client(againBody.GetProperty("key").GetString()!).GetAsync("/v1/me")).StatusCode);
 
         await AssertProblemAsync(await api.Client(api.AdminKey).PostAsJsonAsync($"/v1/api-keys/{newId}/rotate", new { graceSeconds = -1 }), 400, "invalid_request");
+
+        // Without a body, the default grace (an hour): both keys work for now.
+        var third = api.Client(againBody.GetProperty("key").GetString()!);
+        var thirdId = againBody.GetProperty("id").GetString()!;
+        var fourth = await third.PostAsync($"/v1/api-keys/{thirdId}/rotate", null);
+        Assert.Equal(201, (int)fourth.StatusCode);
+        Assert.Equal(200, (int)(await third.GetAsync("/v1/me")).StatusCode);
+        var listed = Assert.Single(await ListAsync(third), k => k.GetProperty("id").GetString() == thirdId);
+        Assert.InRange(listed.GetProperty("expiresAt").GetDateTimeOffset(), DateTimeOffset.UtcNow.AddMinutes(55), DateTimeOffset.UtcNow.AddMinutes(65));
     }
 
     [Fact]
