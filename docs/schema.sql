@@ -184,8 +184,17 @@ CREATE TABLE qubrid_api_keys (
     role        text        NOT NULL CHECK (role IN ('user', 'orchestrator', 'admin')),
     user_id     text        NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
+    -- key management: a public id and display prefix (never the secret); expiry, revocation, rotation's successor
+    id           text        NOT NULL DEFAULT ('key_' || replace(gen_random_uuid()::text, '-', '')),
+    prefix       text        NOT NULL DEFAULT '',
+    last_used_at timestamptz NULL,                       -- written at most once a minute per key per API process
+    expires_at   timestamptz NULL,
+    revoked_at   timestamptz NULL,                       -- set by a revocation, or to the end of a rotation's grace
+    rotated_to   text        NULL,
     CHECK ((role = 'user') = (user_id IS NOT NULL))
 );
+CREATE UNIQUE INDEX qubrid_api_keys_id ON qubrid_api_keys (id);
+CREATE INDEX qubrid_api_keys_user ON qubrid_api_keys (user_id) WHERE user_id IS NOT NULL;
 
 -- Top-up payments (R-TOPUP-*). A row is written before the card is charged and moves
 -- pending → charged → succeeded, or to declined | failed. The wallet credit is keyed by payment_id.

@@ -14,6 +14,11 @@ catch (InvalidOperationException e)
     Console.Error.WriteLine(e.Message);
     return 2;
 }
+if (Qubrid.Api.Auth.BootstrapAdminKey.Problem(builder.Configuration) is { } badKey)
+{
+    Console.Error.WriteLine($"The API will not start: {badKey}");
+    return 2;
+}
 if (string.IsNullOrEmpty(builder.Configuration["urls"])) builder.WebHost.UseUrls("http://127.0.0.1:5080"); // unless ASPNETCORE_URLS says otherwise
 builder.AddQubridClusterClient(connectionString);
 builder.AddQubridApi();
@@ -31,6 +36,7 @@ app.MapHealthApi();
 app.MapQubridDocs();
 app.MapQubridMetrics();
 app.MapCatalogApi();
+app.MapKeysApi();
 app.MapWalletsApi();
 app.MapSessionsApi();
 app.MapChargesApi();

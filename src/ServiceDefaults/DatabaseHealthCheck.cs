@@ -20,7 +20,14 @@ public sealed class DatabaseHealthCheck(NpgsqlDataSource db) : IHealthCheck
         }
         catch (Exception e) when (e is NpgsqlException or OperationCanceledException or TimeoutException)
         {
-            return HealthCheckResult.Unhealthy(e.Message, e);
+            // What is wrong, in words of our own: an exception's text may name hosts, users or internals.
+            var what = e switch
+            {
+                PostgresException pg => $"The database refused the check query (SQLSTATE {pg.SqlState}).",
+                OperationCanceledException or TimeoutException or NpgsqlException { InnerException: TimeoutException } => "The database did not answer within 5 s.",
+                _ => "The database cannot be reached.",
+            };
+            return HealthCheckResult.Unhealthy(what, e);
         }
     }
 }

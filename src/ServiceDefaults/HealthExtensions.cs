@@ -17,7 +17,7 @@ public static class HealthExtensions
     public static IHealthChecksBuilder AddQubridHealthChecks(this IServiceCollection services) =>
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
 
-    /// <summary>Maps both endpoints; <paramref name="notReady"/> answers with the first failing check's description.</summary>
+    /// <summary>Maps both endpoints; <paramref name="notReady"/> answers with the first failing check's name and description (never exception text).</summary>
     public static IEndpointRouteBuilder MapQubridHealth<TNotReady>(this IEndpointRouteBuilder app, Func<string, TNotReady> notReady)
         where TNotReady : IResult
     {
@@ -26,9 +26,10 @@ public static class HealthExtensions
         {
             var report = await health.CheckHealthAsync(ct);
             // In the order the checks were added: the database first, as its failure explains the others'.
-            foreach (var entry in report.Entries.Values)
+            // The description the check wrote, never an exception's text.
+            foreach (var (name, entry) in report.Entries)
             {
-                if (entry.Status != HealthStatus.Healthy) return notReady(entry.Description ?? entry.Exception?.Message ?? "Not ready.");
+                if (entry.Status != HealthStatus.Healthy) return notReady($"{name}: {entry.Description ?? "not ready."}");
             }
             var body = new Dictionary<string, object> { ["status"] = "ready" };
             foreach (var (key, value) in report.Entries.Values.SelectMany(e => e.Data)) body[key] = value;

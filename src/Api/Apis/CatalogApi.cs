@@ -32,7 +32,7 @@ public static class CatalogApi
         v1.MapGet("/me", (ClaimsPrincipal caller) => TypedResults.Ok(new MeDto(caller.Role(), caller.UserId())))
             .RequireAuthorization().WithName("GetMe").WithSummary("The role (and user) of the calling API key.");
         v1.MapPost("/api-keys", IssueKey).RequireAuthorization(Policies.Admin).WithTags("Keys").WithName("IssueApiKey")
-            .WithSummary("Issue an API key; a user key belongs to one userId. The key is shown once.").Refuses(ErrorCodes.InvalidRequest);
+            .WithSummary("Issue an API key; a user key belongs to one userId; it may expire (expiresAt). The key is shown once.").Refuses(ErrorCodes.InvalidRequest);
         return app;
     }
 
@@ -43,12 +43,13 @@ public static class CatalogApi
         return result.Succeeded ? TypedResults.Ok(result.Rate!) : ApiProblems.Problem(result.ErrorCode!, result.Detail!);
     }
 
-    private static async Task<Results<Created<ApiKeyDto>, ProblemHttpResult>> IssueKey(ApiKeyRequest body, ApiKeyStore keys, CancellationToken ct)
+    private static async Task<Results<Created<ApiKeyDto>, ProblemHttpResult>> IssueKey(ApiKeyRequest body, ApiKeyStore keys, TimeProvider time, CancellationToken ct)
     {
         if (body.Role is null || !Roles.All.Contains(body.Role)) return ApiProblems.Invalid($"role must be one of {string.Join(", ", Roles.All)}.");
         if (body.Role == Roles.User && !ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId of a user key");
         if (body.Role != Roles.User && body.UserId is not null) return ApiProblems.Invalid("Only user keys carry a userId.");
-        var key = await keys.IssueAsync(body.Role, body.UserId, ct);
-        return TypedResults.Created((string?)null, new ApiKeyDto(key, body.Role, body.UserId));
+        if (body.ExpiresAt is { } expires && expires <= time.GetUtcNow()) return ApiProblems.Invalid("expiresAt must be in the future.");
+        var issued = await keys.IssueKeyAsync(body.Role, body.UserId, body.ExpiresAt?.ToUniversalTime(), ct);
+        return TypedResults.Created((string?)null, ApiKeyDto.From(issued));
     }
 }

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.Extensions.Options;
+using Qubrid.Api.Extensions;
 using static Qubrid.Api.Apis.SessionsApi;
 
 namespace Qubrid.Api.Apis;
@@ -13,11 +14,31 @@ namespace Qubrid.Api.Apis;
 /// Server-sent events: headers go out at once (an orchestrator connecting to a quiet feed is not left waiting),
 /// every event is flushed as it is written, and a comment line every 15 s keeps idle connections open.
 /// </summary>
-public sealed class EventStreamResult(IEventFeedGrain feed, long after, TimeSpan poll) : IResult, IEndpointMetadataProvider
+public sealed class EventStreamResult(IEventFeedGrain feed, long after, TimeSpan poll, string keyId, int maxStreamsPerKey) : IResult, IEndpointMetadataProvider
 {
     private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
 
     public async Task ExecuteAsync(HttpContext context)
+    {
+        var gate = context.RequestServices.GetRequiredService<EventStreamGate>();
+        if (!gate.TryEnter(keyId, maxStreamsPerKey))
+        {
+            context.Response.Headers.RetryAfter = "5";
+            await ApiProblems.Write(context, ApiProblems.TooManyStreams,
+                $"This API key already has {maxStreamsPerKey} open event streams; close one first.");
+            return;
+        }
+        try
+        {
+            await StreamAsync(context);
+        }
+        finally
+        {
+            gate.Exit(keyId);
+        }
+    }
+
+    private async Task StreamAsync(HttpContext context)
     {
         var response = context.Response;
         var ct = context.RequestAborted;
@@ -65,4 +86,36 @@ public sealed class EventStreamResult(IEventFeedGrain feed, long after, TimeSpan
     /// <summary>Declares the stream for the OpenAPI document: 200, text/event-stream, one <see cref="EventDto"/> per event.</summary>
     public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
         builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(EventDto), ["text/event-stream"]));
+}
+
+/// <summary>Counts the open event streams of each API key on this API process.</summary>
+public sealed class EventStreamGate
+{
+    private readonly Dictionary<string, int> _open = [];
+    private readonly Lock _lock = new();
+
+    public bool TryEnter(string keyId, int max)
+    {
+        lock (_lock)
+        {
+            _open.TryGetValue(keyId, out var n);
+            if (n >= max) return false;
+            _open[keyId] = n + 1;
+            return true;
+        }
+    }
+
+    public void Exit(string keyId)
+    {
+        lock (_lock)
+        {
+            if (_open.TryGetValue(keyId, out var n) && n > 1) _open[keyId] = n - 1;
+            else _open.Remove(keyId);
+        }
+    }
+
+    public int Open(string keyId)
+    {
+        lock (_lock) return _open.TryGetValue(keyId, out var n) ? n : 0;
+    }
 }

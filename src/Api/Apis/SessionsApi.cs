@@ -21,8 +21,8 @@ public static class SessionsApi
             .WithSummary("Sessions as the wallets record them, newest first, with a cursor: for orchestrators reconciling what runs with what is billed. A user sees their own.")
             .Refuses(ErrorCodes.InvalidRequest, ErrorCodes.WalletNotFound);
         sessions.MapGet("/events", Events).RequireAuthorization(Policies.Orchestrator).WithName("StreamSessionEvents")
-            .WithSummary("Server-sent events: session_terminated and low_balance; resumable with Last-Event-ID.")
-            .Produces<string>(StatusCodes.Status200OK, "text/event-stream").Refuses(ErrorCodes.InvalidRequest)
+            .WithSummary("Server-sent events: session_terminated and low_balance; resumable with Last-Event-ID (without it, the stream starts at the present). At most Qubrid:Api:MaxEventStreamsPerKey open streams per key: 429 beyond.")
+            .Produces<string>(StatusCodes.Status200OK, "text/event-stream").Refuses(ErrorCodes.InvalidRequest, ApiProblems.TooManyStreams)
             .AddOpenApiOperationTransformer((operation, _, _) =>
             {
                 // Read from the request by hand (the header wins over the query): declared here.
@@ -81,28 +81,38 @@ public static class SessionsApi
         return TypedResults.Ok(new SessionPageDto(page.Items.Select(SessionDto.From).ToList(), page.Next is { } next ? SessionCursors.Format(next) : null));
     }
 
-    private static async Task<Results<Ok<SessionDto>, ProblemHttpResult>> Get(string sessionId, ClaimsPrincipal caller, IClusterClient cluster)
+    private static async Task<Results<Ok<SessionDto>, ProblemHttpResult>> Get(
+        string sessionId, ClaimsPrincipal caller, IClusterClient cluster, SessionDirectory directory, CancellationToken ct)
     {
         if (!ApiProblems.IsValidId(sessionId)) return ApiProblems.MalformedId("session id");
+        // The session grain is activated only for a session some wallet opened, and that the caller may see.
+        var owner = await directory.OwnerOfAsync(sessionId, ct);
+        if (owner is null || (caller.IsInRole(Roles.User) && owner != caller.UserId()))
+            return ApiProblems.Problem(ErrorCodes.SessionNotFound, $"Session '{sessionId}' was never started.");
         var session = await cluster.GetGrain<ISessionGrain>(sessionId).Get();
         bool visible = session is not null && (caller.IsInRole(Roles.Admin) || caller.IsInRole(Roles.Orchestrator) || caller.UserId() == session.UserId);
         return visible ? TypedResults.Ok(SessionDto.From(session!)) : ApiProblems.Problem(ErrorCodes.SessionNotFound, $"Session '{sessionId}' was never started.");
     }
 
-    private static async Task<Results<Ok<SessionDto>, ProblemHttpResult>> Stop(string sessionId, IClusterClient cluster)
+    private static async Task<Results<Ok<SessionDto>, ProblemHttpResult>> Stop(string sessionId, IClusterClient cluster, SessionDirectory directory, CancellationToken ct)
     {
         if (!ApiProblems.IsValidId(sessionId)) return ApiProblems.MalformedId("session id");
+        if (await directory.OwnerOfAsync(sessionId, ct) is null)
+            return ApiProblems.Problem(ErrorCodes.SessionNotFound, $"Session '{sessionId}' was never started.");
         var result = await cluster.GetGrain<ISessionGrain>(sessionId).Stop();
         return result.Succeeded ? TypedResults.Ok(SessionDto.From(result.Session!)) : ApiProblems.From(result);
     }
 
-    private static Results<EventStreamResult, ProblemHttpResult> Events(HttpRequest request, IClusterClient cluster, IOptions<ApiOptions> options)
+    private static async Task<Results<EventStreamResult, ProblemHttpResult>> Events(
+        HttpRequest request, ClaimsPrincipal caller, IClusterClient cluster, SessionDirectory directory, IOptions<ApiOptions> options, CancellationToken ct)
     {
         long after = 0;
         var last = request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } h ? h : request.Query["after"].ToString();
         if (last.Length > 0 && !long.TryParse(last, NumberStyles.None, CultureInfo.InvariantCulture, out after))
             return ApiProblems.Invalid("Last-Event-ID must be an event id.");
-        return new EventStreamResult(cluster.GetGrain<IEventFeedGrain>(0), after, options.Value.EventPollInterval);
+        // Not a resume: the stream starts at the present, not with the whole history (ask for it with Last-Event-ID: 0).
+        if (last.Length == 0) after = await directory.LatestEventIdAsync(ct);
+        return new EventStreamResult(cluster.GetGrain<IEventFeedGrain>(0), after, options.Value.EventPollInterval, caller.KeyId() ?? "", options.Value.MaxEventStreamsPerKey);
     }
 
     public sealed record SessionPageDto(IReadOnlyList<SessionDto> Items, string? NextCursor);

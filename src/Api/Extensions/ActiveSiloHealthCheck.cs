@@ -26,7 +26,9 @@ public sealed class ActiveSiloHealthCheck(IClusterClient cluster) : IHealthCheck
         }
         catch (Exception e) when (e is OperationCanceledException or TimeoutException or OrleansException)
         {
-            return HealthCheckResult.Unhealthy(e.Message, e);
+            // What is wrong, in words of our own: an exception's text may name hosts or internals.
+            return HealthCheckResult.Unhealthy(e is OperationCanceledException or TimeoutException
+                ? "The cluster did not answer within 5 s." : "The cluster cannot be reached.", e);
         }
     }
 }

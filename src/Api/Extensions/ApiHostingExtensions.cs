@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.RateLimiting;
 using Npgsql;
+using Qubrid.Api.Apis;
 using Qubrid.Api.Auth;
 using Qubrid.Api.Payments;
 using Qubrid.ServiceDefaults;
@@ -18,6 +19,9 @@ public static class Policies
     public const string Admin = "admin";
     public const string Orchestrator = "orchestrator";
     public const string User = "user";
+
+    /// <summary>Who may manage keys: the admin (all) and users (their own).</summary>
+    public const string KeyOwner = "key-owner";
 }
 
 /// <summary>Knobs of the HTTP API.</summary>
@@ -32,6 +36,21 @@ public sealed class ApiOptions
     public int RequestsPerSecondPerKey { get; set; } = 2_000;
     public int BurstPerKey { get; set; } = 4_000;
 
+    /// <summary>Requests per second per client address without a valid key (anonymous endpoints, unknown keys), and the burst above it.</summary>
+    public int AnonymousRequestsPerSecondPerAddress { get; set; } = 50;
+    public int AnonymousBurstPerAddress { get; set; } = 200;
+
+    /// <summary>Database lookups of keys that turn out unknown, per client address: the burst, and the refill per second. Beyond it, 429 without a lookup.</summary>
+    public int UnknownKeyLookupBurstPerAddress { get; set; } = 5;
+    public double UnknownKeyLookupsPerSecondPerAddress { get; set; } = 1;
+
+    /// <summary>How long a valid key is cached (also how long a revocation may take to reach other API processes), and an unknown or revoked one.</summary>
+    public int KeyCacheSeconds { get; set; } = 15;
+    public int UnknownKeyCacheSeconds { get; set; } = 30;
+
+    /// <summary>Open event streams per API key on one API process.</summary>
+    public int MaxEventStreamsPerKey { get; set; } = 4;
+
     /// <summary>How often the event stream looks for new events.</summary>
     public TimeSpan EventPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 }
@@ -42,7 +61,11 @@ public static class ApiHostingExtensions
     {
         var services = builder.Services;
         services.AddOptions<ApiOptions>().Bind(builder.Configuration.GetSection(ApiOptions.Section))
-            .Validate(o => o.MaxBodyBytes is > 0 and <= 10_000_000 && o.RequestsPerSecondPerKey > 0 && o.BurstPerKey > 0, "Qubrid:Api settings out of range.")
+            .Validate(o => o.MaxBodyBytes is > 0 and <= 10_000_000 && o.RequestsPerSecondPerKey > 0 && o.BurstPerKey > 0
+                && o.AnonymousRequestsPerSecondPerAddress > 0 && o.AnonymousBurstPerAddress > 0
+                && o.UnknownKeyLookupBurstPerAddress > 0 && o.UnknownKeyLookupsPerSecondPerAddress > 0
+                && o.KeyCacheSeconds is > 0 and <= 300 && o.UnknownKeyCacheSeconds is > 0 and <= 3600 && o.MaxEventStreamsPerKey > 0,
+                "Qubrid:Api settings out of range.")
             .ValidateOnStart();
         services.AddOptions<TopupOptions>().Bind(builder.Configuration.GetSection(TopupOptions.Section))
             .Validate(o => o.Min > 0 && o.Max >= o.Min && o.Presets.All(p => p >= o.Min && p <= o.Max), "Qubrid:Topup presets must lie within Min and Max.")
@@ -53,6 +76,8 @@ public static class ApiHostingExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddMemoryCache();
         services.AddSingleton<ApiKeyStore>();
+        services.AddSingleton<EventStreamGate>();
+        services.AddSingleton<SessionDirectory>();
         services.AddHostedService<BootstrapAdminKey>();
         services.AddSingleton<IPaymentGateway, SandboxPaymentGateway>();
         services.AddSingleton<TopupService>();
@@ -64,27 +89,26 @@ public static class ApiHostingExtensions
         services.AddAuthorizationBuilder()
             .AddPolicy(Policies.Admin, p => p.RequireRole(Roles.Admin))
             .AddPolicy(Policies.Orchestrator, p => p.RequireRole(Roles.Orchestrator))
-            .AddPolicy(Policies.User, p => p.RequireRole(Roles.User));
+            .AddPolicy(Policies.User, p => p.RequireRole(Roles.User))
+            .AddPolicy(Policies.KeyOwner, p => p.RequireRole(Roles.Admin, Roles.User));
 
         services.AddRateLimiter(o =>
         {
+            // Per authenticated key (its id: "bearer K", "Bearer  K" and "BEARER K" are one key, one bucket); without a
+            // valid key (anonymous endpoints, unknown or revoked keys) per client address.
             o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
             {
-                string? auth = context.Request.Headers.Authorization;
-                if (string.IsNullOrEmpty(auth)) return RateLimitPartition.GetNoLimiter("anonymous");
-                return RateLimitPartition.GetTokenBucketLimiter(ApiKeyStore.Hash(auth), _ => new TokenBucketRateLimiterOptions
-                {
-                    TokenLimit = api.BurstPerKey,
-                    TokensPerPeriod = api.RequestsPerSecondPerKey,
-                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                    QueueLimit = 0,
-                    AutoReplenishment = true,
-                });
+                if (context.User.KeyId() is { } keyId)
+                    return RateLimitPartition.GetTokenBucketLimiter("key:" + keyId, _ => Bucket(api.BurstPerKey, api.RequestsPerSecondPerKey));
+                return RateLimitPartition.GetTokenBucketLimiter("address:" + ClientAddress.Of(context),
+                    _ => Bucket(api.AnonymousBurstPerAddress, api.AnonymousRequestsPerSecondPerAddress));
             });
             o.OnRejected = async (context, ct) =>
             {
                 context.HttpContext.Response.Headers.RetryAfter = "1";
-                await ApiProblems.Write(context.HttpContext, ApiProblems.RateLimited, "Too many requests for this API key; retry after a second.");
+                await ApiProblems.Write(context.HttpContext, ApiProblems.RateLimited, context.HttpContext.User.KeyId() is null
+                    ? "Too many requests from this address without a valid API key; retry after a second."
+                    : "Too many requests for this API key; retry after a second.");
             };
         });
 
@@ -94,6 +118,15 @@ public static class ApiHostingExtensions
         services.AddOpenApi(OpenApiContract.Configure);
         return builder;
     }
+
+    private static TokenBucketRateLimiterOptions Bucket(int burst, int perSecond) => new()
+    {
+        TokenLimit = burst,
+        TokensPerPeriod = perSecond,
+        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+        QueueLimit = 0,
+        AutoReplenishment = true,
+    };
 
     /// <summary>Maps every failure to problem+json: bad requests to 400/413, a wallet with a full queue or an unreachable database or cluster to 503.</summary>
     public static WebApplication UseQubridErrors(this WebApplication app)

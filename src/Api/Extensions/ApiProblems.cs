@@ -13,6 +13,10 @@ public static partial class ApiProblems
     public const string RateLimited = "rate_limited";
     public const string Unavailable = "service_unavailable";
     public const string WalletBusy = "wallet_busy";
+    public const string TooManyStreams = "too_many_streams";
+    public const string ApiKeyNotFound = "api_key_not_found";
+    public const string ApiKeyNotActive = "api_key_not_active";
+    public const string LastAdminKey = "last_admin_key";
 
     private static readonly Dictionary<string, (int Status, string Title)> Codes = new()
     {
@@ -34,6 +38,10 @@ public static partial class ApiProblems
         [RateLimited] = (429, "Too many requests"),
         [Unavailable] = (503, "Service unavailable"),
         [WalletBusy] = (503, "Wallet busy"),
+        [TooManyStreams] = (429, "Too many event streams"),
+        [ApiKeyNotFound] = (404, "API key not found"),
+        [ApiKeyNotActive] = (409, "API key not active"),
+        [LastAdminKey] = (409, "Last admin key"),
     };
 
     /// <summary>The HTTP status a code is answered with (400 for a code not listed).</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Qubrid.Api.Auth;
 
 namespace Qubrid.Api.Extensions;
 
@@ -47,7 +48,18 @@ public sealed record SessionDto(
         s.StartedAt, s.StoppedAt, s.Charged.ToUsd(), s.EndReason);
 }
 
-public sealed record ApiKeyDto(string Key, string Role, string? UserId);
+/// <summary>A key just issued or rotated: the secret <c>key</c> is shown this once.</summary>
+public sealed record ApiKeyDto(string Id, string Key, string Prefix, string Role, string? UserId, DateTimeOffset? ExpiresAt)
+{
+    public static ApiKeyDto From(IssuedKey k) => new(k.Id, k.Key, k.Prefix, k.Role, k.UserId, k.ExpiresAt);
+}
+
+/// <summary>SPEC shape "Key": never the secret.</summary>
+public sealed record ApiKeyInfoDto(
+    string Id, string Prefix, string Role, string? UserId, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt)
+{
+    public static ApiKeyInfoDto From(ApiKeyInfo k) => new(k.Id, k.Prefix, k.Role, k.UserId, k.CreatedAt, k.LastUsedAt, k.ExpiresAt, k.RevokedAt);
+}
 
 /// <summary>GET /v1/me: the calling key's role, and its user for a user key.</summary>
 public sealed record MeDto(string Role, string? UserId);
@@ -89,7 +101,10 @@ public sealed record PremiumChargeBody(string? UserId, string? Name, string? Ref
 public sealed record RateBody(decimal? UsdPerHour);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-public sealed record ApiKeyRequest(string? Role, string? UserId = null);
+public sealed record ApiKeyRequest(string? Role, string? UserId = null, DateTimeOffset? ExpiresAt = null);
+
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record RotateKeyBody(int? GraceSeconds = null);
 
 public sealed record UsageItemDto(string Key, decimal Amount, long Count, Dictionary<string, decimal>? ByInstanceType, Dictionary<string, decimal>? ByModel);
 

@@ -29,6 +29,11 @@ public class AuthorizationMatrixTests(ApiHost api)
     [
         new("POST /v1/api-keys", r => Task.FromResult(Json(HttpMethod.Post, "/v1/api-keys", new { role = "user", userId = r.OwnerId })),
             SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 201)),
+        new("GET /v1/api-keys", _ => Get("/v1/api-keys"), SignedIn(owner: 200, other: 200, orchestrator: 403, admin: 200)),
+        new("POST /v1/api-keys/{id}/revoke", async r => new HttpRequestMessage(HttpMethod.Post, $"/v1/api-keys/{await r.SpareOwnerKeyIdAsync()}/revoke"),
+            SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("POST /v1/api-keys/{id}/rotate", async r => Json(HttpMethod.Post, $"/v1/api-keys/{await r.SpareOwnerKeyIdAsync()}/rotate", new { graceSeconds = 60 }),
+            SignedIn(owner: 201, other: 404, orchestrator: 403, admin: 201)),
         new("PUT /v1/wallets/{id}", r => Task.FromResult(new HttpRequestMessage(HttpMethod.Put, $"/v1/wallets/{r.OwnerId}")),
             SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 200)),
         new("GET /v1/wallets/{id}", r => Get($"/v1/wallets/{r.OwnerId}"), SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
@@ -162,6 +167,9 @@ public class AuthorizationMatrixTests(ApiHost api)
             Caller.Orchestrator => _orchestratorKey,
             _ => api.AdminKey,
         };
+
+        /// <summary>Another key of the owner, for revoking or rotating (the owner's own calling key stays valid).</summary>
+        public async Task<string> SpareOwnerKeyIdAsync() => (await api.IssueKeyWithIdAsync("user", OwnerId)).Id;
 
         public string NewSessionId()
         {

@@ -37,14 +37,14 @@ public class SessionEventsApiTests(ApiHost api)
         var sessionId = $"drain-s-{Guid.NewGuid():N}";
         var start = await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId, userId, instanceType });
         Assert.True((int)start.StatusCode == 201, $"start: {(int)start.StatusCode} {await start.Content.ReadAsStringAsync()}");
-        var debit = await admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/adjustments", new { amount = -600m, reason = "take the runway back" }, $"d-{Guid.NewGuid():N}"));
-        Assert.True((int)debit.StatusCode == 201, $"debit: {(int)debit.StatusCode} {await debit.Content.ReadAsStringAsync()}");
 
-        // The stream from the beginning: wait (bounded) for this session's termination.
+        // The stream opened now (it starts at the present), then the debit: wait (bounded) for this session's termination.
         using var deadline = new CancellationTokenSource(Bound);
         SseEvent terminated;
         await using (var stream = await OpenStreamAsync(orchestrator, lastEventId: null, deadline.Token))
         {
+            var debit = await admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/adjustments", new { amount = -600m, reason = "take the runway back" }, $"d-{Guid.NewGuid():N}"));
+            Assert.True((int)debit.StatusCode == 201, $"debit: {(int)debit.StatusCode} {await debit.Content.ReadAsStringAsync()}");
             terminated = await stream.ReadUntilAsync(e => e.Type == "session_terminated" && e.Json.GetProperty("sessionId").GetString() == sessionId, deadline.Token);
         }
         Assert.NotNull(terminated.Id);

@@ -76,11 +76,15 @@ public sealed class ApiHost : IAsyncLifetime
         return client;
     }
 
-    public async Task<string> IssueKeyAsync(string role, string? userId = null)
+    public async Task<string> IssueKeyAsync(string role, string? userId = null) => (await IssueKeyWithIdAsync(role, userId)).Key;
+
+    /// <summary>Issues a key and returns its public id with the secret.</summary>
+    public async Task<(string Id, string Key)> IssueKeyWithIdAsync(string role, string? userId = null, DateTimeOffset? expiresAt = null)
     {
-        var response = await Client(AdminKey).PostAsJsonAsync("/v1/api-keys", new { role, userId });
+        var response = await Client(AdminKey).PostAsJsonAsync("/v1/api-keys", new { role, userId, expiresAt });
         response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString()!;
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        return (body.GetProperty("id").GetString()!, body.GetProperty("key").GetString()!);
     }
 
     /// <summary>A new wallet (with its 5 USD bonus) and a user key for it.</summary>
