@@ -12,7 +12,6 @@ namespace Qubrid.Tests.Api;
 [Collection(ApiCollection.Name)]
 public class ApiKeyManagementTests(ApiHost api)
 {
-    private static async Task<JsonElement> Json(HttpResponseMessage r) => await r.Content.ReadFromJsonAsync<JsonElement>();
 
     private static async Task<List<JsonElement>> ListAsync(HttpClient client)
     {

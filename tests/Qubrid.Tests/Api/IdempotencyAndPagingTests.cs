@@ -208,5 +208,4 @@ public class IdempotencyAndPagingTests(ApiHost api)
 
     private async Task<HttpClient> OrchestratorAsync() => api.Client(await api.IssueKeyAsync("orchestrator"));
 
-    private static async Task<JsonElement> Json(HttpResponseMessage r) => await r.Content.ReadFromJsonAsync<JsonElement>();
 }

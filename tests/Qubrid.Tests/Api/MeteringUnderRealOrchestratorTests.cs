@@ -15,7 +15,6 @@ namespace Qubrid.Tests.Api;
 [Collection(ApiCollection.Name)]
 public class MeteringUnderRealOrchestratorTests(ApiHost api)
 {
-    private static async Task<JsonElement> Json(HttpResponseMessage response) => await response.Content.ReadFromJsonAsync<JsonElement>();
 
     private async Task<HttpClient> OrchestratorAsync() => api.Client(await api.IssueKeyAsync("orchestrator"));
 

@@ -108,7 +108,6 @@ public class SessionEventsApiTests(ApiHost api)
         Assert.True((int)grant.StatusCode == 201, $"grant: {(int)grant.StatusCode} {await grant.Content.ReadAsStringAsync()}");
     }
 
-    private static async Task<JsonElement> Json(HttpResponseMessage r) => await r.Content.ReadFromJsonAsync<JsonElement>();
 
     private static async Task<EventStream> OpenStreamAsync(HttpClient client, string? lastEventId, CancellationToken deadline)
     {

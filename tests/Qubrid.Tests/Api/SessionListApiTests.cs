@@ -9,7 +9,6 @@ namespace Qubrid.Tests.Api;
 [Collection(ApiCollection.Name)]
 public class SessionListApiTests(ApiHost api)
 {
-    private static async Task<JsonElement> Json(HttpResponseMessage response) => await response.Content.ReadFromJsonAsync<JsonElement>();
 
     [Fact]
     public async Task Pages_return_every_session_of_a_user_once_newest_first_and_filter_by_state()

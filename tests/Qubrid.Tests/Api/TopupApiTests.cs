@@ -8,7 +8,6 @@ namespace Qubrid.Tests.Api;
 [Collection(ApiCollection.Name)]
 public class TopupApiTests(ApiHost api)
 {
-    private static async Task<JsonElement> Json(HttpResponseMessage r) => await r.Content.ReadFromJsonAsync<JsonElement>();
 
     [Fact]
     public async Task A_successful_topup_adds_exactly_the_amount_as_a_purchased_lot()
