@@ -20,6 +20,8 @@ public static class ClusterClientExtensions
                 o.Invariant = "Npgsql";
                 o.ConnectionString = connectionString;
             });
+            // Mutual TLS to the gateways when Qubrid:Tls is configured (the silos' settings: same CA).
+            client.UseQubridTls(builder.Configuration);
             client.AddActivityPropagation();
             client.UseConnectionRetryFilter<WaitForTheCluster>();
             client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(10));
