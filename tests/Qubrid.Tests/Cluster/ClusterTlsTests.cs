@@ -91,6 +91,53 @@ public sealed class ClusterTlsTests : IClassFixture<ClusterTlsTests.TlsSilo>
     }
 
     [Fact]
+    public async Task SilosWithTheClusterCertificate_FormOneCluster_ASiloFromAnotherCaCannotJoin()
+    {
+        var clusterId = $"tls2{Guid.NewGuid():N}"[..12];
+        var otherDir = Path.Combine(Path.GetTempPath(), $"qubrid-tls-other-{Guid.NewGuid():N}");
+        ClusterTls.CreateLocal(otherDir);
+        // A joining silo must reach every active silo before it becomes active; bounded here so a refusal is quick.
+        var join = new Dictionary<string, string?> { ["Qubrid:Membership:MaxJoinAttemptTime"] = "00:00:15" };
+        var first = await SiloHosts.StartAsync(_silo.ConnectionString, clusterId, new Dictionary<string, string?>(_silo.TlsSettings.Concat(join)));
+        var second = await SiloHosts.StartAsync(_silo.ConnectionString, clusterId, new Dictionary<string, string?>(_silo.TlsSettings.Concat(join)));
+        try
+        {
+            var settings = new ConfigurationBuilder().AddInMemoryCollection(_silo.TlsSettings).Build();
+            await using (var client = await StartClientAsync(c => c.UseQubridTls(settings), clusterId))
+            {
+                var hosts = await client.Client.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true);
+                Assert.Equal(2, hosts.Count);
+            }
+
+            var foreign = new Dictionary<string, string?>(join)
+            {
+                ["Qubrid:Tls:CertificatePath"] = Path.Combine(otherDir, "node.crt"),
+                ["Qubrid:Tls:KeyPath"] = Path.Combine(otherDir, "node.key"),
+                ["Qubrid:Tls:CaPath"] = Path.Combine(otherDir, "ca.crt"),
+            };
+            var refused = await Record.ExceptionAsync(async () =>
+            {
+                var intruder = await SiloHosts.StartAsync(_silo.ConnectionString, clusterId, foreign);
+                await intruder.StopAsync();
+                intruder.Dispose();
+            });
+            Assert.NotNull(refused);
+
+            await using (var client = await StartClientAsync(c => c.UseQubridTls(settings), clusterId))
+                Assert.Equal(2, (await client.Client.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count);
+        }
+        finally
+        {
+            foreach (var silo in new[] { second, first })
+            {
+                await silo.StopAsync();
+                silo.Dispose();
+            }
+            Directory.Delete(otherDir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void CertificateCheck_AcceptsOnlyTheClusterCa()
     {
         var (otherCa, otherNode) = ClusterTls.CreatePair("Some other CA", "qubrid-node", TimeSpan.FromDays(1));
@@ -175,7 +222,7 @@ public sealed class ClusterTlsTests : IClassFixture<ClusterTlsTests.TlsSilo>
         }
     }
 
-    private async Task<ClientHost> StartClientAsync(Action<IClientBuilder> tls)
+    private async Task<ClientHost> StartClientAsync(Action<IClientBuilder> tls, string? clusterId = null)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.UseOrleansClient(client =>
@@ -187,7 +234,7 @@ public sealed class ClusterTlsTests : IClassFixture<ClusterTlsTests.TlsSilo>
             });
             client.Configure<ClusterOptions>(o =>
             {
-                o.ClusterId = _silo.ClusterId;
+                o.ClusterId = clusterId ?? _silo.ClusterId;
                 o.ServiceId = ClusterNames.DefaultServiceId;
             });
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
