@@ -89,7 +89,14 @@ public static class ClusterTls
             throw new InvalidOperationException("Qubrid:Tls is enabled but Qubrid:Tls:CertificatePath is not set (a PEM certificate with Qubrid:Tls:KeyPath, or a .pfx).");
         if (string.IsNullOrWhiteSpace(options.CaPath))
             throw new InvalidOperationException("Qubrid:Tls:CaPath is not set: the cluster accepts only certificates issued by this CA (PEM).");
-        return (LoadCertificate(options.CertificatePath, options.KeyPath, options.CertificatePassword), X509CertificateLoader.LoadCertificateFromFile(options.CaPath));
+        var certificate = LoadCertificate(options.CertificatePath, options.KeyPath, options.CertificatePassword);
+        var ca = X509CertificateLoader.LoadCertificateFromFile(options.CaPath);
+        // Refuse at start-up what every peer would refuse later, connection by connection.
+        if (!IssuedBy(certificate, ca))
+            throw new InvalidOperationException(
+                $"The certificate {options.CertificatePath} ({certificate.Subject}, valid {certificate.NotBefore:u} to {certificate.NotAfter:u}) " +
+                $"is not a valid certificate issued by the CA {options.CaPath} ({ca.Subject}): peers would refuse it.");
+        return (certificate, ca);
     }
 
     public static X509Certificate2 LoadCertificate(string path, string? keyPath, string? password)

@@ -79,6 +79,8 @@ public sealed partial class WaitForTheCluster(ILogger<WaitForTheCluster> logger)
                     return $"PostgreSQL is not reachable yet ({e.Message})";
                 case SiloUnavailableException:
                     return "no silo is active yet";
+                case System.Security.Authentication.AuthenticationException:
+                    return $"the TLS handshake with a gateway failed ({e.Message}): Qubrid:Tls must name a certificate from the silos' CA";
             }
         }
         return $"{exception.GetType().Name}: {exception.Message}";

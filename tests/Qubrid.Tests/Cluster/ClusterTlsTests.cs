@@ -185,6 +185,30 @@ public sealed class ClusterTlsTests : IClassFixture<ClusterTlsTests.TlsSilo>
         Assert.Throws<InvalidOperationException>(() => Builder(true).AddQubridSilo()); // on, but no certificate
     }
 
+    [Fact]
+    public void ACertificateNotIssuedByTheConfiguredCa_IsRefusedAtStartUp()
+    {
+        var otherDir = Path.Combine(Path.GetTempPath(), $"qubrid-tls-other-{Guid.NewGuid():N}");
+        ClusterTls.CreateLocal(otherDir);
+        try
+        {
+            var mixed = new ClusterTlsOptions
+            {
+                CertificatePath = Path.Combine(otherDir, "node.crt"),
+                KeyPath = Path.Combine(otherDir, "node.key"),
+                CaPath = Path.Combine(_silo.Directory, "ca.crt"),
+            };
+
+            var refused = Assert.Throws<InvalidOperationException>(() => ClusterTls.Load(mixed));
+
+            Assert.Contains("not a valid certificate issued by the CA", refused.Message);
+        }
+        finally
+        {
+            Directory.Delete(otherDir, recursive: true);
+        }
+    }
+
     private async Task AssertCannotCallAsync(Action<IClientBuilder> tls)
     {
         var wallet = $"tls-refused-{Guid.NewGuid():N}";
