@@ -22,6 +22,7 @@ case "${1:-}" in
     next=$(( $(ls "$run"/silo*.pid 2>/dev/null | sed 's/.*silo\([0-9]*\)\.pid/\1/' | sort -n | tail -1) + 1 ))
     source <(sed -n 's/^db_password=/db_password=/p' "$data/secrets")
     export ConnectionStrings__Qubrid="Host=127.0.0.1;Port=$pg_port;Database=qubrid;Username=qubrid;Password=$db_password"
+    tls_settings
     start_silo "$next"
     ;;
   kill)

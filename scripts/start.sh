@@ -2,8 +2,10 @@
 # Starts the whole system on this machine: PostgreSQL under .data/ (created on first run, installing the
 # Debian package when missing), the schema migrations, one silo and the API with the billing page on
 # http://127.0.0.1:5080. Ctrl-C stops what it started; `scripts/start.sh stop` stops a running one.
-# Data survives a restart. Settings: QUBRID_DATA_DIR, QUBRID_PG_PORT, ASPNETCORE_URLS, and any
-# configuration key as an environment variable (e.g. Qubrid__Metering__ChargeInterval=00:00:10).
+# Data survives a restart. The silo and the API talk over mutual TLS with a local CA and certificate created
+# once in .data/tls (see tls_settings in scripts/lib/system.sh for your own). Settings: QUBRID_DATA_DIR,
+# QUBRID_PG_PORT, ASPNETCORE_URLS, and any configuration key as an environment variable (e.g.
+# Qubrid__Metering__ChargeInterval=00:00:10, Qubrid__Tls__CaPath=...).
 set -euo pipefail
 source "$(dirname "$0")/lib/system.sh"
 
@@ -19,6 +21,7 @@ cat <<MSG
 Qubrid is running.
   API and billing page: ${api_urls%%;*}/   (API reference: ${api_urls%%;*}/scalar)
   PostgreSQL:           127.0.0.1:$pg_port, database qubrid (password in $data/secrets)
+  cluster TLS:          ${Qubrid__Tls__CertificatePath:-off} (CA ${Qubrid__Tls__CaPath:-none})
   admin API key:        $admin_key
   logs:                 $logs/
 Press Ctrl-C to stop (or run scripts/start.sh stop from another terminal).

@@ -52,7 +52,7 @@ public static class BenchProgram
         Console.WriteLine($"  machine CPU busy before the run: {results.BackgroundCores:0.00} cores{(results.BackgroundCores > 0.2 ? " — something else is running; figures will be lower" : "")}");
         using var listener = new BillingListener();
 
-        // QUBRID_BENCH_ONLY=micro,baseline,system,inmemory,metering runs a subset (development only: the report is then partial).
+        // QUBRID_BENCH_ONLY=micro,baseline,system,inmemory,tls,metering runs a subset (development only: the report is then partial).
         var only = Environment.GetEnvironmentVariable("QUBRID_BENCH_ONLY")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         bool Runs(string phase) => only is null || only.Contains(phase);
 
@@ -64,6 +64,7 @@ public static class BenchProgram
         if (Runs("baseline")) await RunBaselineAsync(settings, results);
         if (Runs("system")) await RunSystemAsync(settings, results, listener);
         if (Runs("inmemory")) await RunInMemoryAsync(settings, results, listener);
+        if (Runs("tls")) await TlsReadBench.RunAsync(settings, outDir);
         if (Runs("metering"))
         {
             foreach (var scenario in settings.Metering) results.Metering.Add(await MeteringBench.RunAsync(scenario, listener));

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Qubrid.Api.Auth;
+using Qubrid.ServiceDefaults;
 using Qubrid.Silo;
 using Qubrid.Storage;
 
@@ -60,9 +61,11 @@ public sealed class SystemHost : IAsyncDisposable
 
         var client = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], EnvironmentName = "Production" });
         client.Configuration.AddInMemoryCollection(common);
+        client.Configuration.AddInMemoryCollection(settings.Where(s => s.Key.StartsWith(ClusterTlsOptions.Section + ":", StringComparison.Ordinal)));
         Quiet(client.Logging);
         client.UseOrleansClient(c =>
         {
+            c.UseQubridTls(client.Configuration); // the silo's Qubrid:Tls, if any
             c.UseAdoNetClustering(o =>
             {
                 o.Invariant = "Npgsql";

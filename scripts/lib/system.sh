@@ -48,6 +48,20 @@ system_prepare() {
   export DOTNET_ENVIRONMENT=${DOTNET_ENVIRONMENT:-Production}
   echo "Building ..."
   (cd "$root" && dotnet build -c Release -v quiet -nologo Qubrid.Orleans.sln >/dev/null)
+  tls_settings create
+}
+
+# Cluster TLS (Qubrid:Tls): silo to silo and API to gateway over mutual TLS with certificates from one CA.
+# By default a local CA and one certificate are created once in $data/tls (kept across restarts); bring your own
+# by setting Qubrid__Tls__CertificatePath, Qubrid__Tls__KeyPath (PEM) or Qubrid__Tls__CertificatePassword (.pfx)
+# and Qubrid__Tls__CaPath; Qubrid__Tls__Enabled=false turns TLS off. `tls_settings create` may create the files.
+tls_settings() {
+  [ "${Qubrid__Tls__Enabled:-}" = false ] && return 0
+  [ -n "${Qubrid__Tls__CertificatePath:-}" ] && return 0
+  if [ "${1:-}" = create ] && [ ! -f "$data/tls/node.key" ]; then
+    (cd "$root" && dotnet src/Silo/bin/Release/net10.0/Qubrid.Silo.dll tls create "$data/tls")
+  fi
+  export Qubrid__Tls__CertificatePath=$data/tls/node.crt Qubrid__Tls__KeyPath=$data/tls/node.key Qubrid__Tls__CaPath=$data/tls/ca.crt
 }
 
 # start_silo N: silo N listens on QUBRID_SILO_PORT_BASE+N (silo, default 11110+N), QUBRID_GATEWAY_PORT_BASE+N

@@ -14,6 +14,14 @@ public static class SiloProgram
             return await ReconcileCommand.RunAsync(configuration, Console.Out);
         }
 
+        if (args is ["tls", "create", var directory, ..])
+        {
+            // Local certificates for cluster TLS (scripts/start.sh, scripts/cluster.sh, the compose tls-init step).
+            var created = ClusterTls.CreateLocal(directory);
+            Console.WriteLine(created ? $"Created a local CA and a cluster certificate in {directory}" : $"Keeping the certificates in {directory}");
+            return 0;
+        }
+
         // appsettings.json from the binaries' folder, whatever the working directory (see ContentRoot).
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = ContentRoot.For(args) });
         string connectionString;
@@ -27,7 +35,15 @@ public static class SiloProgram
             return 2;
         }
         var silo = builder.Configuration.GetSection(SiloOptions.Section).Get<SiloOptions>() ?? new SiloOptions();
-        builder.AddQubridSilo();
+        try
+        {
+            builder.AddQubridSilo();
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
         builder.AddQubridTelemetry("qubrid-silo");
         builder.Services.AddQubridHealthChecks();
         builder.WebHost.UseUrls($"http://{(silo.ListenOnAnyHostAddress ? "0.0.0.0" : silo.AdvertisedIPAddress)}:{silo.HttpPort}");

@@ -125,10 +125,18 @@ public static class SiloHostingExtensions
     {
         var connectionString = builder.Configuration.RequireConnectionString();
         var siloOptions = builder.Configuration.GetSection(SiloOptions.Section).Get<SiloOptions>() ?? new SiloOptions();
+        var tls = ClusterTlsOptions.From(builder.Configuration);
+        // Reachable from other machines without TLS, anyone who reaches the ports could run an Orleans client and call
+        // any grain: that takes an explicit Qubrid:Tls:Enabled=false.
+        if (siloOptions.ListenOnAnyHostAddress && !tls.IsEnabled && tls.Enabled is null)
+            throw new InvalidOperationException(
+                "Qubrid:Silo:ListenOnAnyHostAddress is true but cluster TLS is not configured: set Qubrid:Tls:CertificatePath, " +
+                "Qubrid:Tls:KeyPath and Qubrid:Tls:CaPath (or Qubrid:Tls:Enabled=false to accept unauthenticated connections).");
         builder.Services.AddQubridBilling(builder.Configuration, connectionString);
         builder.UseOrleans(silo =>
         {
             silo.UseQubridClustering(connectionString, siloOptions);
+            silo.UseQubridTls(builder.Configuration);
             silo.UseQubridPostgres(connectionString);
             silo.AddActivityPropagation();
             if (siloOptions.Dashboard) silo.AddDashboard();

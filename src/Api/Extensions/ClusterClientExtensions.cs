@@ -20,6 +20,8 @@ public static class ClusterClientExtensions
                 o.Invariant = "Npgsql";
                 o.ConnectionString = connectionString;
             });
+            // Mutual TLS to the gateways when Qubrid:Tls is configured (the silos' settings: same CA).
+            client.UseQubridTls(builder.Configuration);
             client.AddActivityPropagation();
             client.UseConnectionRetryFilter<WaitForTheCluster>();
             client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(10));
@@ -77,6 +79,8 @@ public sealed partial class WaitForTheCluster(ILogger<WaitForTheCluster> logger)
                     return $"PostgreSQL is not reachable yet ({e.Message})";
                 case SiloUnavailableException:
                     return "no silo is active yet";
+                case System.Security.Authentication.AuthenticationException:
+                    return $"the TLS handshake with a gateway failed ({e.Message}): Qubrid:Tls must name a certificate from the silos' CA";
             }
         }
         return $"{exception.GetType().Name}: {exception.Message}";

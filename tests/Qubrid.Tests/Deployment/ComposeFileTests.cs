@@ -72,11 +72,18 @@ public class ComposeFileTests
             {
                 var dependency = Text(dependencyKey);
                 var conditionText = Child(Assert.IsType<YamlMappingNode>(condition), "condition") is { } c ? Text(c) : null;
+                dependencies++;
+                // A one-shot step (restart: "no", e.g. tls-init) is waited for until it has finished successfully.
+                if (Child(Service(dependency), "restart") is { } restart && Text(restart) == "no")
+                {
+                    Assert.True(conditionText == "service_completed_successfully",
+                        $"{Text(key)} depends on the one-shot {dependency} with condition '{conditionText}', not service_completed_successfully.");
+                    continue;
+                }
                 Assert.True(conditionText == "service_healthy",
                     $"{Text(key)} depends on {dependency} with condition '{conditionText}', not service_healthy.");
                 Assert.True(Child(Service(dependency), "healthcheck") is YamlMappingNode,
                     $"{Text(key)} waits for {dependency} to be healthy, but {dependency} has no healthcheck.");
-                dependencies++;
             }
         }
         Assert.True(dependencies > 0, "No service depends on another.");
@@ -210,6 +217,49 @@ public class ComposeFileTests
             foreach (var silo in Silos)
                 Assert.True(EnvironmentOf(silo).ContainsKey($"Qubrid__Silo__{setting}"), $"{silo} does not set Qubrid__Silo__{setting}.");
         }
+    }
+
+    [Fact]
+    public void ComposeFile_HasNoDefaultSecrets()
+    {
+        var text = File.ReadAllText(Path.Combine(Root, ComposeFileName));
+        // Every variable that carries a password or key must be required (${VAR:?message}), never defaulted.
+        var variables = Regex.Matches(text, @"\$\{(?<name>[A-Z0-9_]+)(?<rest>[^}]*)\}").Select(m => (m.Groups["name"].Value, m.Groups["rest"].Value)).ToList();
+        var secrets = variables.Where(v => v.Item1.Contains("PASSWORD", StringComparison.Ordinal) || v.Item1.EndsWith("_KEY", StringComparison.Ordinal)).ToList();
+
+        Assert.Contains(secrets, v => v.Item1 == "QUBRID_DB_PASSWORD");
+        Assert.Contains(secrets, v => v.Item1 == "QUBRID_ADMIN_KEY");
+        foreach (var (name, rest) in secrets)
+            Assert.True(rest.StartsWith(":?", StringComparison.Ordinal), $"${{{name}{rest}}} is not a required variable (${{{name}:?...}}).");
+        Assert.Equal("${QUBRID_DB_PASSWORD:?set QUBRID_DB_PASSWORD}", EnvironmentOf("postgres")["POSTGRES_PASSWORD"]);
+        foreach (var service in DotnetServices)
+            Assert.Contains("Password=${QUBRID_DB_PASSWORD:?", Setting(service, "ConnectionStrings__Qubrid"));
+    }
+
+    [Fact]
+    public void SilosAndApi_UseClusterTlsFromTheVolumeTheInitStepFills()
+    {
+        var code = File.ReadAllText(Path.Combine(Root, "src", "ServiceDefaults", "ClusterTls.cs"));
+        Assert.Contains("\"Qubrid:Tls\"", code);
+        var init = Service("tls-init");
+        Assert.Equal(new[] { "tls", "create", "/tls" }, Assert.IsType<YamlSequenceNode>(Child(init, "command")).Children.Select(Text));
+        Assert.Equal(DockerfileOf("silo1"), DockerfileOf("tls-init"));
+        var initMount = Assert.Single(Assert.IsType<YamlSequenceNode>(Child(init, "volumes")).Children.Select(VolumeMount), m => m.Target == "/tls");
+
+        foreach (var service in DotnetServices)
+        {
+            foreach (var (setting, file) in new[] { ("CertificatePath", "node.crt"), ("KeyPath", "node.key"), ("CaPath", "ca.crt") })
+            {
+                Assert.Contains($"{setting} ", code.Replace("{ get; set; }", " ", StringComparison.Ordinal));
+                Assert.Equal($"/tls/{file}", Setting(service, $"Qubrid__Tls__{setting}"));
+            }
+            var mounts = Assert.IsType<YamlSequenceNode>(Child(Service(service), "volumes")).Children.Select(VolumeMount).ToList();
+            Assert.Contains(mounts, m => m.Target == "/tls" && m.Source == initMount.Source);
+            var dependsOn = Assert.IsType<YamlMappingNode>(Child(Service(service), "depends_on"));
+            Assert.NotNull(Child(dependsOn, "tls-init"));
+        }
+        // The silo image gives the app user the mount point, so that a fresh named volume is writable by tls-init.
+        Assert.Contains(DockerInstructions(DockerfileOf("silo1")), i => Keyword(i) == "RUN" && i.Contains("chown app", StringComparison.Ordinal) && i.Contains("/tls", StringComparison.Ordinal));
     }
 
     // ---- compose file ----
