@@ -109,6 +109,9 @@ public static class WalletsApi
         return null;
     }
 
+    /// <summary>The times a query may name: no ledger entry is older than the epoch, and the calendar's edges are not arithmetic's.</summary>
+    private static readonly DateTimeOffset EarliestTime = DateTimeOffset.UnixEpoch, LatestTime = new(9999, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
     private static ProblemHttpResult? ParseTime(IQueryCollection q, string name, out DateTimeOffset? value)
     {
         value = null;
@@ -116,6 +119,8 @@ public static class WalletsApi
         if (raw.Length == 0) return null;
         if (!DateTimeOffset.TryParse(raw, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var parsed))
             return ApiProblems.Invalid($"'{name}' must be an ISO-8601 time, e.g. 2026-01-31T00:00:00Z.");
+        if (parsed < EarliestTime || parsed > LatestTime)
+            return ApiProblems.Invalid($"'{name}' must lie between {EarliestTime:yyyy-MM-dd} and {LatestTime:yyyy-MM-dd}.");
         value = parsed;
         return null;
     }
