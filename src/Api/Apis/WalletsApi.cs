@@ -79,8 +79,9 @@ public static class WalletsApi
     {
         if (Access(caller, userId) is { } denied) return denied;
         if (ParseLedgerQuery(request.Query, out var query) is { } invalid) return invalid;
-        var csv = await LedgerCsv.WriteAsync(cluster.GetGrain<IWalletGrain>(userId), query);
-        return csv is null ? ApiProblems.WalletNotFound(userId) : new CsvFileResult(csv, $"qubrid-ledger-{userId}.csv");
+        var wallet = cluster.GetGrain<IWalletGrain>(userId);
+        var csv = await LedgerCsv.OpenAsync(wallet.GetLedger, query, $"qubrid-ledger-{userId}.csv");
+        return csv ?? (Results<CsvFileResult, ProblemHttpResult>)ApiProblems.WalletNotFound(userId);
     }
 
     /// <summary>kind (comma-separated), from, to (ISO-8601), cursor, limit (1–500).</summary>
