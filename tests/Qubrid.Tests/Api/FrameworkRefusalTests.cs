@@ -2,6 +2,8 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Qubrid.Tests.Infrastructure;
 
 namespace Qubrid.Tests.Api;
@@ -183,5 +185,51 @@ public class FrameworkRefusalTests(ApiHost api)
         public override bool CanSeek => false;
         public override long Length => throw new NotSupportedException();
         public override long Position { get => base.Position; set => throw new NotSupportedException(); }
+    }
+}
+
+/// <summary>
+/// The same refusals from the real server (Kestrel on a loopback port, raw HTTP/1.1): a chunked body over the limit is
+/// 413 problem+json, a chunked body that breaks the chunked framing is 400 problem+json.
+/// </summary>
+[Collection(ApiCollection.Name)]
+public class KestrelRefusalTests(ApiHost api)
+{
+    [Fact]
+    public async Task Kestrel_refusals_of_a_chunked_body_are_problem_json_with_a_code()
+    {
+        await using var factory = api.Factory.WithWebHostBuilder(web => web.UseSetting("urls", "http://127.0.0.1:0"));
+        factory.UseKestrel(0);
+        factory.StartServer();
+        var address = new Uri(factory.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features
+            .Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First());
+        await ApiHost.BootstrapAdminKeyStoredAsync(factory.Services, TimeSpan.FromSeconds(15));
+        var (userId, _) = await api.NewUserAsync("kestrel");
+
+        var chunk = $$"""{"amount": 1, "reason": "{{new string('x', 3000)}}"}""";
+        var oversize = $"{chunk.Length:X}\r\n{chunk}\r\n{chunk.Length:X}\r\n{chunk}\r\n0\r\n\r\n";
+        var (status, type, body) = await RawAsync(address, userId, oversize);
+        Assert.True(status == 413 && type == "application/problem+json" && body.Contains("\"code\":\"payload_too_large\""), $"{status} {type}: {body}");
+
+        (status, type, body) = await RawAsync(address, userId, "zz\r\n{}\r\n0\r\n\r\n");
+        Assert.True(status == 400 && type == "application/problem+json" && body.Contains("\"code\":\"invalid_request\""), $"{status} {type}: {body}");
+        Assert.Equal(5m, (await (await api.Client(api.AdminKey).GetAsync($"/v1/wallets/{userId}")).Content
+            .ReadFromJsonAsync<JsonElement>()).GetProperty("total").GetDecimal());
+    }
+
+    private async Task<(int Status, string? Type, string Body)> RawAsync(Uri server, string userId, string chunkedBody)
+    {
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(server.Host, server.Port);
+        await using var stream = tcp.GetStream();
+        var head = $"POST /v1/wallets/{userId}/refunds HTTP/1.1\r\nHost: {server.Authority}\r\nAuthorization: Bearer {api.AdminKey}\r\n" +
+            $"Idempotency-Key: k-{Guid.NewGuid():N}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head + chunkedBody));
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var response = await reader.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        var status = int.Parse(response.Split(' ')[1]);
+        var headers = response[..response.IndexOf("\r\n\r\n", StringComparison.Ordinal)].Split("\r\n");
+        var type = headers.FirstOrDefault(h => h.StartsWith("Content-Type:", StringComparison.OrdinalIgnoreCase))?.Split(':', 2)[1].Split(';')[0].Trim();
+        return (status, type, response[(response.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]);
     }
 }
