@@ -98,6 +98,8 @@ public static class ApiHostingExtensions
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
             o.SerializerOptions.Converters.Add(new ExactDecimalConverter());
         });
+        // The document still says what a decimal is: the schema exporter sees nothing through a custom converter.
+        services.Configure<Microsoft.AspNetCore.OpenApi.OpenApiOptions>("v1", o => o.AddSchemaTransformer(ExactDecimalConverter.DescribeAsync));
         services.AddProblemDetails();
         services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
         {

@@ -26,6 +26,18 @@ public sealed class ExactDecimalConverter : JsonConverter<decimal>
         return value;
     }
 
+    /// <summary>An OpenAPI schema transformer: a decimal (this converter's) is a JSON number, exact to the decimal.</summary>
+    public static Task DescribeAsync(Microsoft.OpenApi.OpenApiSchema schema, Microsoft.AspNetCore.OpenApi.OpenApiSchemaTransformerContext context, CancellationToken ct)
+    {
+        var type = context.JsonTypeInfo.Type;
+        if (type == typeof(decimal) || type == typeof(decimal?))
+        {
+            schema.Type = type == typeof(decimal) ? Microsoft.OpenApi.JsonSchemaType.Number : Microsoft.OpenApi.JsonSchemaType.Number | Microsoft.OpenApi.JsonSchemaType.Null;
+            schema.Format = "decimal";
+        }
+        return Task.CompletedTask;
+    }
+
     public override void Write(Utf8JsonWriter writer, decimal value, JsonSerializerOptions options) => writer.WriteNumberValue(value);
 
     private static JsonException Refused(string message) => new(message, new FormatException(message));

@@ -157,6 +157,21 @@ public class FrameworkRefusalTests(ApiHost api)
         Assert.Equal(before, await SnapshotAsync());
     }
 
+    [Fact]
+    public async Task The_document_describes_amounts_as_JSON_numbers_only()
+    {
+        using var doc = JsonDocument.Parse(await api.Client().GetStringAsync("/openapi/v1.json"));
+        var schemas = doc.RootElement.GetProperty("components").GetProperty("schemas");
+        foreach (var (schema, property) in new[] { ("RefundRequest", "amount"), ("RateBody", "usdPerHour"), ("WalletDto", "total") })
+        {
+            var amount = schemas.GetProperty(schema).GetProperty("properties").GetProperty(property);
+            var types = amount.GetProperty("type") is { ValueKind: JsonValueKind.Array } list ? list.EnumerateArray().Select(t => t.GetString()).ToList() : [amount.GetProperty("type").GetString()];
+            Assert.Contains("number", types);
+            Assert.DoesNotContain("string", types); // a quoted number is refused
+            Assert.Equal("decimal", amount.GetProperty("format").GetString());
+        }
+    }
+
     // ---- helpers --------------------------------------------------------------------------------------------
 
     private static string Key() => $"fw-{Guid.NewGuid():N}";
