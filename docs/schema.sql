@@ -73,6 +73,7 @@ CREATE TABLE qubrid_ledger (
 );
 CREATE INDEX qubrid_ledger_at ON qubrid_ledger (wallet_id, at);
 CREATE INDEX qubrid_ledger_session ON qubrid_ledger (wallet_id, session_id) WHERE session_id IS NOT NULL;
+CREATE INDEX qubrid_ledger_kind ON qubrid_ledger (wallet_id, kind, seq);     -- the history's kind filter, newest first
 
 -- What each entry took from or added to each lot; an entry's movements sum to its amount (R-LEDGER-2).
 -- No foreign key to qubrid_ledger: migration 0005 dropped it (its per-row check cost more than the rest of a

@@ -42,6 +42,7 @@ public static class TelemetryExtensions
         return builder;
     }
 
-    /// <summary>Prometheus text format on /metrics.</summary>
-    public static IEndpointConventionBuilder MapQubridMetrics(this IEndpointRouteBuilder app) => app.MapPrometheusScrapingEndpoint("/metrics");
+    /// <summary>Prometheus text format on /metrics, for GET only (the exporter maps every method; another one is 405).</summary>
+    public static IEndpointConventionBuilder MapQubridMetrics(this IEndpointRouteBuilder app) =>
+        app.MapPrometheusScrapingEndpoint("/metrics").WithMetadata(new HttpMethodMetadata(["GET"]));
 }

@@ -95,8 +95,9 @@ public static class WalletsApi
     {
         if (Access(caller, userId) is { } denied) return denied;
         if (ParseLedgerQuery(q, out var query) is { } invalid) return invalid;
-        var csv = await LedgerCsv.WriteAsync(cluster.GetGrain<IWalletGrain>(userId), query);
-        return csv is null ? ApiProblems.WalletNotFound(userId) : new CsvFileResult(csv, $"qubrid-ledger-{userId}.csv");
+        var wallet = cluster.GetGrain<IWalletGrain>(userId);
+        var csv = await LedgerCsv.OpenAsync(wallet.GetLedger, query, $"qubrid-ledger-{userId}.csv");
+        return csv ?? (Results<CsvFileResult, ProblemHttpResult>)ApiProblems.WalletNotFound(userId);
     }
 
     public static ProblemHttpResult? ParseLedgerQuery(LedgerQueryParameters q, out LedgerQuery query)
@@ -124,12 +125,17 @@ public static class WalletsApi
         return null;
     }
 
+    /// <summary>The times a query may name: no ledger entry is older than the epoch, and the calendar's edges are not arithmetic's.</summary>
+    private static readonly DateTimeOffset EarliestTime = DateTimeOffset.UnixEpoch, LatestTime = new(9999, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
     private static ProblemHttpResult? ParseTime(string? raw, string name, out DateTimeOffset? value)
     {
         value = null;
         if (string.IsNullOrEmpty(raw)) return null;
         if (!DateTimeOffset.TryParse(raw, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var parsed))
             return ApiProblems.Invalid($"'{name}' must be an ISO-8601 time, e.g. 2026-01-31T00:00:00Z.");
+        if (parsed < EarliestTime || parsed > LatestTime)
+            return ApiProblems.Invalid($"'{name}' must lie between {EarliestTime:yyyy-MM-dd} and {LatestTime:yyyy-MM-dd}.");
         value = parsed;
         return null;
     }

@@ -113,7 +113,17 @@ public static class ApiHostingExtensions
         });
 
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        services.Configure<JsonOptions>(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
+        services.Configure<JsonOptions>(o =>
+        {
+            o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter());
+            // Strict JSON: {"amount":-5,"amount":10} is refused, not read last-wins; a quoted number ("10") is not a number;
+            // an amount with more digits than a decimal keeps is refused, not rounded.
+            o.SerializerOptions.AllowDuplicateProperties = false;
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+            o.SerializerOptions.Converters.Add(new ExactDecimalConverter());
+        });
+        // The document still says what a decimal is: the schema exporter sees nothing through a custom converter.
+        services.Configure<Microsoft.AspNetCore.OpenApi.OpenApiOptions>("v1", o => o.AddSchemaTransformer(ExactDecimalConverter.DescribeAsync));
         services.AddProblemDetails();
         services.AddOpenApi(OpenApiContract.Configure);
         return builder;
@@ -137,6 +147,7 @@ public static class ApiHostingExtensions
             var (code, detail) = error switch
             {
                 BadHttpRequestException { StatusCode: 413 } => (ApiProblems.PayloadTooLarge, "The request body is too large."),
+                BadHttpRequestException { StatusCode: 415 } => (ApiProblems.UnsupportedMediaType, "The request body must be application/json."),
                 // An amount that is no decimal at all (1e30 overflows, "lots" is no number) is a bad amount, not bad JSON.
                 BadHttpRequestException { InnerException: System.Text.Json.JsonException { Path: "$.amount" or "$.usdPerHour", InnerException: FormatException } } =>
                     (ErrorCodes.InvalidAmount, "The amount must be a number of USD, more than 0, with at most 6 decimals, within the allowed maximum."),
@@ -149,19 +160,36 @@ public static class ApiHostingExtensions
                     (ApiProblems.Unavailable, "The billing service is temporarily unavailable; retry with the same Idempotency-Key."),
                 _ => ("internal_error", "Something went wrong; retry with the same Idempotency-Key."),
             };
-            var problem = ApiProblems.Problem(code, detail);
-            if (code == "internal_error") problem = TypedResults.Problem(detail, statusCode: 500, title: "Internal error",
-                extensions: new Dictionary<string, object?> { ["code"] = code });
+            var problem = ApiProblems.Problem(code == "internal_error" ? ApiProblems.InternalError : code, detail);
             if (code == ApiProblems.Unavailable) context.Response.Headers.RetryAfter = "2";
             if (code == ApiProblems.WalletBusy) context.Response.Headers.RetryAfter = "1";
             await problem.ExecuteAsync(context);
         }));
+        // What the framework refuses by status alone (no route: 404, a method the route does not list: 405, a wrong content
+        // type: 415, a body read failing: 400/413) gets a problem+json body with its code too: here, in one place.
+        app.UseStatusCodePages(async context =>
+        {
+            var http = context.HttpContext;
+            int status = http.Response.StatusCode;
+            if (status < 400 || http.Response.HasStarted) return;
+            var detail = status switch
+            {
+                404 => $"No resource at '{http.Request.Path}'.",
+                405 => $"'{http.Request.Method}' is not allowed here{(http.Response.Headers.Allow is { Count: > 0 } allow ? $"; allowed: {allow}" : "")}.",
+                415 => "The request body must be application/json.",
+                413 => "The request body is too large.",
+                _ => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status) + ".",
+            };
+            await ApiProblems.ForStatus(status, detail).ExecuteAsync(http);
+        });
         // The body limit is the app's, not only Kestrel's: applied on any server, and a declared oversize body is refused before it is read.
         var maxBody = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiOptions>>().Value.MaxBodyBytes;
         app.Use(async (context, next) =>
         {
             if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
                 limit.MaxRequestBodySize = maxBody;
+            else if (context.Request.ContentLength is null)
+                context.Request.Body = new BodySizeLimit(context.Request.Body, maxBody); // a server without the feature: a chunked body is counted here
             if (context.Request.ContentLength > maxBody)
             {
                 await ApiProblems.Write(context, ApiProblems.PayloadTooLarge, $"The request body is too large (at most {maxBody} bytes).");
@@ -170,6 +198,36 @@ public static class ApiHostingExtensions
             await next(context);
         });
         return app;
+    }
+
+    /// <summary>A request body that fails as Kestrel's does (413) once it has given more than the limit.</summary>
+    private sealed class BodySizeLimit(Stream inner, long max) : Stream
+    {
+        private long _read;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) =>
+            Count(await inner.ReadAsync(buffer, ct));
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
+            ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
+
+        private int Count(int n)
+        {
+            _read += n;
+            if (_read > max) throw new BadHttpRequestException($"The request body is larger than {max} bytes.", StatusCodes.Status413PayloadTooLarge);
+            return n;
+        }
     }
 
     private static T? Find<T>(Exception? error) where T : Exception

@@ -17,6 +17,10 @@ public static partial class ApiProblems
     public const string ApiKeyNotFound = "api_key_not_found";
     public const string ApiKeyNotActive = "api_key_not_active";
     public const string LastAdminKey = "last_admin_key";
+    public const string NotFound = "not_found";
+    public const string MethodNotAllowed = "method_not_allowed";
+    public const string UnsupportedMediaType = "unsupported_media_type";
+    public const string InternalError = "internal_error";
 
     private static readonly Dictionary<string, (int Status, string Title)> Codes = new()
     {
@@ -42,12 +46,47 @@ public static partial class ApiProblems
         [ApiKeyNotFound] = (404, "API key not found"),
         [ApiKeyNotActive] = (409, "API key not active"),
         [LastAdminKey] = (409, "Last admin key"),
+        [NotFound] = (404, "Not found"),
+        [MethodNotAllowed] = (405, "Method not allowed"),
+        [UnsupportedMediaType] = (415, "Unsupported media type"),
+        [InternalError] = (500, "Internal error"),
     };
 
     /// <summary>The HTTP status a code is answered with (400 for a code not listed).</summary>
     public static int StatusOf(string code) => Codes.TryGetValue(code, out var c) ? c.Status : 400;
 
     public static string TitleOf(string code) => Codes.TryGetValue(code, out var c) ? c.Title : "Bad request";
+
+    /// <summary>
+    /// The code of a refusal the framework or the server answered without a body (no route, wrong method, wrong
+    /// content type, a body too large or malformed): the codes above where one fits, otherwise the status's name.
+    /// </summary>
+    public static string CodeForStatus(int status) => status switch
+    {
+        400 => ErrorCodes.InvalidRequest,
+        401 => Unauthorized,
+        403 => Forbidden,
+        404 => NotFound,
+        405 => MethodNotAllowed,
+        413 => PayloadTooLarge,
+        415 => UnsupportedMediaType,
+        429 => RateLimited,
+        500 => InternalError,
+        503 => Unavailable,
+        _ => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase
+            ? phrase.ToLowerInvariant().Replace(' ', '_').Replace("-", "_")
+            : status < 500 ? "bad_request" : "server_error",
+    };
+
+    /// <summary>A problem with the status the framework chose and the code that goes with it.</summary>
+    public static ProblemHttpResult ForStatus(int status, string detail)
+    {
+        var code = CodeForStatus(status);
+        var title = Codes.TryGetValue(code, out var c) && c.Status == status ? c.Title
+            : Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status);
+        return TypedResults.Problem(detail, statusCode: status, title: title, type: $"https://qubrid.ai/problems/{code}",
+            extensions: new Dictionary<string, object?> { ["code"] = code });
+    }
 
     public static ProblemHttpResult Problem(string code, string detail)
     {

@@ -180,30 +180,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
     private async Task<LedgerPage> ReadLedgerAsyncOnce(string walletId, LedgerQuery query, CancellationToken ct)
     {
         int limit = Math.Clamp(query.Limit, 1, LedgerQuery.MaxLimit);
-        await using var cmd = dataSource.CreateCommand(
-            """
-            SELECT e.seq, e.at, e.kind, e.amount, e.balance_after, e.reference, e.idempotency_key, e.session_id, e.instance_type, e.model, e.workload,
-                   (SELECT coalesce(array_agg(m.lot_id ORDER BY m.lot_id), '{}') FROM qubrid_ledger_lots m WHERE m.wallet_id = e.wallet_id AND m.seq = e.seq),
-                   (SELECT coalesce(array_agg(m.amount ORDER BY m.lot_id), '{}') FROM qubrid_ledger_lots m WHERE m.wallet_id = e.wallet_id AND m.seq = e.seq)
-            FROM qubrid_ledger e
-            WHERE e.wallet_id = $1
-              AND ($2::text[] IS NULL OR e.kind = ANY($2))
-              AND ($3::timestamptz IS NULL OR e.at >= $3)
-              AND ($4::timestamptz IS NULL OR e.at < $4)
-              AND ($5::bigint IS NULL OR e.seq < $5)
-            ORDER BY e.seq DESC
-            LIMIT $6
-            """);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
-        cmd.Parameters.Add(new NpgsqlParameter
-        {
-            Value = query.Kinds is { Count: > 0 } kinds ? kinds.Select(k => k.ToWire()).ToArray() : DBNull.Value,
-            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
-        });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = query.From is { } from ? from.UtcDateTime : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = query.To is { } to ? to.UtcDateTime : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = query.Before is { } before ? before : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = limit + 1 });
+        await using var cmd = LedgerPageCommand(dataSource, walletId, query, limit + 1);
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         var items = new List<LedgerEntryView>();
         while (await reader.ReadAsync(ct))
@@ -231,6 +208,39 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
             next = items[^1].Seq;
         }
         return new LedgerPage(items, next);
+    }
+
+    /// <summary>
+    /// A page of a wallet's ledger, newest first: the query (with its parameters) that <see cref="ReadLedgerAsync"/> runs, and that
+    /// the tests EXPLAIN to see that a kind filter or a date range uses an index (qubrid_ledger_kind, qubrid_ledger_at).
+    /// </summary>
+    internal static NpgsqlCommand LedgerPageCommand(NpgsqlDataSource dataSource, string walletId, LedgerQuery query, int rows)
+    {
+        var cmd = dataSource.CreateCommand(
+            """
+            SELECT e.seq, e.at, e.kind, e.amount, e.balance_after, e.reference, e.idempotency_key, e.session_id, e.instance_type, e.model, e.workload,
+                   (SELECT coalesce(array_agg(m.lot_id ORDER BY m.lot_id), '{}') FROM qubrid_ledger_lots m WHERE m.wallet_id = e.wallet_id AND m.seq = e.seq),
+                   (SELECT coalesce(array_agg(m.amount ORDER BY m.lot_id), '{}') FROM qubrid_ledger_lots m WHERE m.wallet_id = e.wallet_id AND m.seq = e.seq)
+            FROM qubrid_ledger e
+            WHERE e.wallet_id = $1
+              AND ($2::text[] IS NULL OR e.kind = ANY($2))
+              AND ($3::timestamptz IS NULL OR e.at >= $3)
+              AND ($4::timestamptz IS NULL OR e.at < $4)
+              AND ($5::bigint IS NULL OR e.seq < $5)
+            ORDER BY e.seq DESC
+            LIMIT $6
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
+        cmd.Parameters.Add(new NpgsqlParameter
+        {
+            Value = query.Kinds is { Count: > 0 } kinds ? kinds.Select(k => k.ToWire()).ToArray() : DBNull.Value,
+            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
+        });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = query.From is { } from ? from.UtcDateTime : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = query.To is { } to ? to.UtcDateTime : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = query.Before is { } before ? before : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = rows });
+        return cmd;
     }
 
     public Task<IReadOnlyList<UsageRow>> ReadUsageAsync(string walletId, UsageQuery query, CancellationToken ct = default) =>
