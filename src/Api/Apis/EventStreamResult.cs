@@ -105,6 +105,9 @@ public sealed class EventStreamGate
         }
     }
 
+    /// <summary>Raised with the key's id after one of its streams ended (observability, and tests that wait for it).</summary>
+    public event Action<string>? Exited;
+
     public void Exit(string keyId)
     {
         lock (_lock)
@@ -112,6 +115,7 @@ public sealed class EventStreamGate
             if (_open.TryGetValue(keyId, out var n) && n > 1) _open[keyId] = n - 1;
             else _open.Remove(keyId);
         }
+        Exited?.Invoke(keyId);
     }
 
     public int Open(string keyId)

@@ -128,6 +128,13 @@ public static class OpenApiContract
         if (path.StartsWith("/v1/", StringComparison.Ordinal)) codes.AddRange([ApiProblems.RateLimited, ApiProblems.Unavailable]);
         DescribeParameters(operation, path);
 
+        AddProblemResponses(operation, codes, context.Document);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>One problem+json response per status, its <c>code</c> an enum of the codes the operation can answer with it.</summary>
+    private static void AddProblemResponses(OpenApiOperation operation, List<string> codes, OpenApiDocument? document)
+    {
         operation.Responses ??= new OpenApiResponses();
         foreach (var byStatus in codes.Distinct().GroupBy(ApiProblems.StatusOf).OrderBy(g => g.Key))
         {
@@ -142,7 +149,7 @@ public static class OpenApiContract
                     {
                         AllOf =
                         [
-                            new OpenApiSchemaReference(ProblemSchema, context.Document),
+                            new OpenApiSchemaReference(ProblemSchema, document),
                             new OpenApiSchema
                             {
                                 Type = JsonSchemaType.Object,
@@ -157,7 +164,6 @@ public static class OpenApiContract
             };
             operation.Responses[status] = response;
         }
-        return Task.CompletedTask;
     }
 
     /// <summary>The handlers bind query values as text so that a bad value gets their own problem and message; the document says what the text must be.</summary>

@@ -139,7 +139,7 @@ public class ApiKeyManagementTests(ApiHost api)
         // A key already rotated is not rotated again.
         await AssertProblemAsync(await fresh.PostAsJsonAsync($"/v1/api-keys/{oldId}/rotate", new { graceSeconds = 0 }), 409, "api_key_not_active");
 
-        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        api.Clock.Advance(TimeSpan.FromSeconds(3)); // past the grace or the expiry: no sleep
         await AssertProblemAsync(await old.GetAsync("/v1/me"), 401, "unauthorized");
         Assert.Equal(200, (int)(await fresh.GetAsync("/v1/me")).StatusCode);
 
@@ -165,10 +165,10 @@ public class ApiKeyManagementTests(ApiHost api)
     [Fact]
     public async Task A_key_with_an_expiry_works_until_then_and_is_refused_afterwards()
     {
-        var (id, key) = await api.IssueKeyWithIdAsync("orchestrator", null, DateTimeOffset.UtcNow.AddSeconds(2));
+        var (id, key) = await api.IssueKeyWithIdAsync("orchestrator", null, api.Clock.GetUtcNow().AddSeconds(2));
         var client = api.Client(key);
         Assert.Equal(200, (int)(await client.GetAsync("/v1/me")).StatusCode);
-        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        api.Clock.Advance(TimeSpan.FromSeconds(3)); // past the grace or the expiry: no sleep
         await AssertProblemAsync(await client.GetAsync("/v1/me"), 401, "unauthorized");
         Assert.Single(await ListAsync(api.Client(api.AdminKey)), k => k.GetProperty("id").GetString() == id);
 

@@ -149,11 +149,14 @@ public class LimitsThatHoldTests(ApiHost api, ITestOutputHelper output)
                        .SendAsync(new HttpRequestMessage(HttpMethod.Get, "/v1/sessions/events"), HttpCompletionOption.ResponseHeadersRead))
                 Assert.Equal(200, (int)others.StatusCode);
 
-            // Closing one makes room for one.
+            // Closing one makes room for one, once the server has seen it end (a signal, not a poll).
+            var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            void OnExited(string id) { if (id == keyId && gate.Open(keyId) <= 3) ended.TrySetResult(); }
+            gate.Exited += OnExited;
             open[0].Dispose();
             open.RemoveAt(0);
-            var bound = Stopwatch.StartNew();
-            while (gate.Open(keyId) > 3 && bound.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(50);
+            await ended.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            gate.Exited -= OnExited;
             var again = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/v1/sessions/events"), HttpCompletionOption.ResponseHeadersRead);
             open.Add(again);
             Assert.Equal(200, (int)again.StatusCode);

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.TestHost;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -20,6 +21,9 @@ public sealed class ApiHost : IAsyncLifetime
     public string ConnectionString { get; private set; } = "";
     public NpgsqlDataSource Db { get; private set; } = null!;
     public WebApplicationFactory<Program> Factory { get; private set; } = null!;
+
+    /// <summary>The API's clock (real time until a test moves it forward: key expiries and rotation grace).</summary>
+    public OffsetClock Clock { get; } = new();
     private IHost _silo = null!;
 
     public static readonly IReadOnlyDictionary<string, string?> Settings = new Dictionary<string, string?>
@@ -42,6 +46,7 @@ public sealed class ApiHost : IAsyncLifetime
             web.UseSetting("Qubrid:Silo:ClusterId", clusterId);
             web.UseSetting("Qubrid:BootstrapAdminKey", AdminKey);
             foreach (var (k, v) in Settings) web.UseSetting(k, v);
+            web.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Clock));
         });
         // The bootstrap key is stored in the background once the database answers: wait for it (bounded).
         await BootstrapAdminKeyStoredAsync(Factory.Services, TimeSpan.FromSeconds(15));
