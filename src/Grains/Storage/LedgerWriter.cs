@@ -74,6 +74,7 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
                 {
                     await DisposeQuietlyAsync(connection);
                     connection = null;
+                    _dataSource.Clear(); // what broke this one (a database restart) broke the pool's idle ones too
                 }
                 connection ??= await _dataSource.OpenConnectionAsync();
                 lastUsed = Stopwatch.GetTimestamp();
@@ -90,6 +91,7 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
             {
                 await DisposeQuietlyAsync(connection);
                 connection = null;
+                _dataSource.Clear(); // so that the replacement is a new connection, not another broken idle one
             }
         }
         if (connection is not null) await DisposeQuietlyAsync(connection);
