@@ -124,8 +124,8 @@ fi
 
 # With the console logger at normal verbosity, dotnet test closes each test run with
 # "Total tests: T" / "Passed: P" / "Failed: F" lines; sum them over every test project.
-passed=$({ grep -hE '^\s+Passed:\s+[0-9]+\s*$' "$work/test.log" || true; } | awk '{ s += $2 } END { print s+0 }')
-failed=$({ grep -hE '^\s+Failed:\s+[0-9]+\s*$' "$work/test.log" || true; } | awk '{ s += $2 } END { print s+0 }')
+passed=$({ grep -ahE '^\s+Passed:\s+[0-9]+\s*$' "$work/test.log" || true; } | awk '{ s += $2 } END { print s+0 }')
+failed=$({ grep -ahE '^\s+Failed:\s+[0-9]+\s*$' "$work/test.log" || true; } | awk '{ s += $2 } END { print s+0 }')
 passed=$((passed + e2e_passed)); failed=$((failed + e2e_failed))
 [ "$e2e_failed" = 0 ] || status=1
 if [ "$status" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
