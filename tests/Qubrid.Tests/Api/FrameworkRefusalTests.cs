@@ -37,10 +37,10 @@ public class FrameworkRefusalTests(ApiHost api)
     public async Task A_method_the_route_does_not_list_is_405_method_not_allowed(string method, string path)
     {
         var (userId, _) = await api.NewUserAsync("fw-405");
-        var before = await SnapshotAsync();
+        var before = await SnapshotAsync(userId);
         var response = await api.Client(api.AdminKey).SendAsync(new HttpRequestMessage(new HttpMethod(method), path.Replace("{u}", userId)));
         await AssertProblemAsync(response, 405, "method_not_allowed", $"{method} {path}");
-        Assert.Equal(before, await SnapshotAsync());
+        Assert.Equal(before, await SnapshotAsync(userId));
     }
 
     [Fact]
@@ -57,7 +57,7 @@ public class FrameworkRefusalTests(ApiHost api)
     public async Task A_body_that_is_not_JSON_by_its_content_type_is_415_unsupported_media_type(string contentType)
     {
         var (userId, _) = await api.NewUserAsync("fw-415");
-        var before = await SnapshotAsync();
+        var before = await SnapshotAsync(userId);
         var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/wallets/{userId}/refunds")
         {
             Content = new StringContent("""{"amount": 1, "reason": "x"}""", Encoding.UTF8, contentType),
@@ -65,14 +65,14 @@ public class FrameworkRefusalTests(ApiHost api)
         request.Headers.Add("Idempotency-Key", Key());
         var response = await api.Client(api.AdminKey).SendAsync(request);
         await AssertProblemAsync(response, 415, "unsupported_media_type", contentType);
-        Assert.Equal(before, await SnapshotAsync());
+        Assert.Equal(before, await SnapshotAsync(userId));
     }
 
     [Fact]
     public async Task An_oversize_chunked_body_without_a_length_is_413_payload_too_large()
     {
         var (userId, _) = await api.NewUserAsync("fw-413");
-        var before = await SnapshotAsync();
+        var before = await SnapshotAsync(userId);
         var json = Encoding.UTF8.GetBytes($$"""{"amount": 1, "reason": "{{new string('x', 20_000)}}"}""");
         var content = new StreamContent(new UnseekableStream(json));
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
@@ -81,7 +81,7 @@ public class FrameworkRefusalTests(ApiHost api)
         request.Headers.Add("Idempotency-Key", Key());
         var response = await api.Client(api.AdminKey).SendAsync(request);
         await AssertProblemAsync(response, 413, "payload_too_large");
-        Assert.Equal(before, await SnapshotAsync());
+        Assert.Equal(before, await SnapshotAsync(userId));
     }
 
     [Theory]
@@ -96,12 +96,12 @@ public class FrameworkRefusalTests(ApiHost api)
     public async Task Duplicate_members_quoted_numbers_and_over_precise_amounts_are_refused(string call, string json, string code)
     {
         var (userId, _) = await api.NewUserAsync("fw-json");
-        var before = await SnapshotAsync();
+        var before = await SnapshotAsync(userId);
         var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/wallets/{userId}/{call}") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
         request.Headers.Add("Idempotency-Key", Key());
         var response = await api.Client(api.AdminKey).SendAsync(request);
         await AssertProblemAsync(response, 400, code, json);
-        Assert.Equal(before, await SnapshotAsync());
+        Assert.Equal(before, await SnapshotAsync(userId));
     }
 
     [Fact]
@@ -109,14 +109,14 @@ public class FrameworkRefusalTests(ApiHost api)
     {
         var (userId, _) = await api.NewUserAsync("fw-tokens");
         var orchestrator = api.Client(await api.IssueKeyAsync("orchestrator"));
-        var before = await SnapshotAsync();
+        var before = await SnapshotAsync(userId);
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/inference/charges")
         {
             Content = new StringContent($$"""{"userId": "{{userId}}", "model": "deepseek-r1", "inputTokens": "10", "outputTokens": 1}""", Encoding.UTF8, "application/json"),
         };
         request.Headers.Add("Idempotency-Key", Key());
         await AssertProblemAsync(await orchestrator.SendAsync(request), 400, "invalid_request");
-        Assert.Equal(before, await SnapshotAsync());
+        Assert.Equal(before, await SnapshotAsync(userId));
     }
 
     [Fact]
@@ -151,10 +151,10 @@ public class FrameworkRefusalTests(ApiHost api)
     [Fact]
     public async Task An_id_ending_in_a_newline_is_refused_and_creates_no_wallet()
     {
-        var before = await SnapshotAsync();
+        var before = await SnapshotAsync("alice\n");
         var response = await api.Client(api.AdminKey).PutAsync("/v1/wallets/alice%0A", null);
         await AssertProblemAsync(response, 400, "invalid_request");
-        Assert.Equal(before, await SnapshotAsync());
+        Assert.Equal(before, await SnapshotAsync("alice\n"));
     }
 
     [Fact]
@@ -177,10 +177,14 @@ public class FrameworkRefusalTests(ApiHost api)
     private static string Key() => $"fw-{Guid.NewGuid():N}";
 
     /// <summary>Every wallet's balance and every ledger row: what no refusal may change.</summary>
-    private async Task<(long Balance, long Wallets, long Ledger)> SnapshotAsync() =>
-        (await TestDatabase.ScalarAsync(api.Db, "SELECT coalesce(sum(balance), 0) FROM qubrid_wallets"),
+    /// <summary>
+    /// The test's own wallet and the number of wallets: other tests of the shared host may leave sessions charging
+    /// their wallets in the background, so the whole ledger is not still while a test runs.
+    /// </summary>
+    private async Task<(long Balance, long Wallets, long Ledger)> SnapshotAsync(string userId) =>
+        (await TestDatabase.ScalarAsync(api.Db, "SELECT coalesce(sum(balance), 0) FROM qubrid_wallets WHERE wallet_id = $1", userId),
          await TestDatabase.ScalarAsync(api.Db, "SELECT count(*) FROM qubrid_wallets"),
-         await TestDatabase.ScalarAsync(api.Db, "SELECT count(*) FROM qubrid_ledger"));
+         await TestDatabase.ScalarAsync(api.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1", userId));
 
     private static async Task AssertProblemAsync(HttpResponseMessage response, int status, string code, string? what = null)
     {

@@ -55,7 +55,8 @@ public class MeteringUnderRealOrchestratorTests(ApiHost api)
     {
         var (userId, user) = await api.NewUserAsync("runway"); // 5 USD: one H100 (3.64 USD for 10 minutes), not two
         var orchestrator = await OrchestratorAsync();
-        var first = await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId = $"rw1-{Guid.NewGuid():N}", userId, instanceType = "H100" });
+        var firstId = $"rw1-{Guid.NewGuid():N}";
+        var first = await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId = firstId, userId, instanceType = "H100" });
         Assert.Equal(HttpStatusCode.Created, first.StatusCode);
 
         var second = await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId = $"rw2-{Guid.NewGuid():N}", userId, instanceType = "H100" });
@@ -69,6 +70,7 @@ public class MeteringUnderRealOrchestratorTests(ApiHost api)
         var wallet = await Json(await user.GetAsync($"/v1/wallets/{userId}"));
         Assert.Single(wallet.GetProperty("runningSessions").EnumerateArray());
         Assert.True(wallet.GetProperty("runwaySeconds").GetInt64() <= (long)(5m * 3600m / 21.84m));
+        Assert.Equal(HttpStatusCode.OK, (await orchestrator.PostAsync($"/v1/sessions/{firstId}/stop", null)).StatusCode);
     }
 
     [Fact]
