@@ -127,7 +127,16 @@ public sealed class ApiKeyStore(NpgsqlDataSource db, IMemoryCache cache, IOption
         var mine = new Lazy<Task<CachedKey?>>(async () =>
         {
             if (!budget.TryTake(now)) return null;
-            var looked = await LookUpAsync(hash, now);
+            CachedKey looked;
+            try
+            {
+                looked = await LookUpAsync(hash, now);
+            }
+            catch
+            {
+                budget.Refund(); // the database failed (503): that says nothing about the key, so it costs the address nothing
+                throw;
+            }
             if (looked.Principal is not null) budget.Refund(); // a valid key costs the address nothing
             return looked;
         });
