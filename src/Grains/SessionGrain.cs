@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Qubrid.Core;
 
 namespace Qubrid;
 

@@ -176,8 +176,9 @@ public sealed partial class WalletGrain(
         catch (Exception e)
         {
             _expiryFailures++;
-            var delay = TimeSpan.FromSeconds(Math.Min(MaxExpiryBackoff.TotalSeconds, Math.Pow(2, Math.Min(_expiryFailures, 10))));
-            LogExpiryRetry(logger, e, WalletId, delay.TotalSeconds);
+            var doubled = TimeSpan.FromSeconds(1L << Math.Min(_expiryFailures, 10)); // 2 s, 4 s, 8 s, … in whole seconds
+            var delay = doubled < MaxExpiryBackoff ? doubled : MaxExpiryBackoff;
+            LogExpiryRetry(logger, e, WalletId, delay);
             _expiryRetry?.Dispose();
             _expiryRetry = this.RegisterGrainTimer(ExpireWithRetriesAsync,
                 new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan) { KeepAlive = true, Interleave = true });
@@ -363,8 +364,8 @@ public sealed partial class WalletGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: loading failed (attempt {Attempt}); retrying")]
     private static partial void LogLoadRetry(ILogger logger, Exception exception, string walletId, int attempt);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: writing due expirations failed; retrying in {DelaySeconds} s")]
-    private static partial void LogExpiryRetry(ILogger logger, Exception exception, string walletId, double delaySeconds);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: writing due expirations failed; retrying in {Delay}")]
+    private static partial void LogExpiryRetry(ILogger logger, Exception exception, string walletId, TimeSpan delay);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: commit of {Count} operations failed; state will be reloaded")]
     private static partial void LogCommitFailed(ILogger logger, Exception exception, string walletId, int count);
