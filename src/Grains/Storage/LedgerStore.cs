@@ -80,7 +80,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         reader.GetString(0),
         reader.GetString(2),
         reader.GetString(3),
-        reader.GetDecimal(4),
+        reader.GetDecimal(4) / 1.000000000000000000000000000000000m, // numeric(18,6) reads back as 21.840000: the same rate, shown as it was set (21.84)
         new DateTimeOffset(reader.GetDateTime(5), TimeSpan.Zero),
         SessionStates.TryParse(reader.GetString(6), out var state) ? state : throw new FormatException($"Unknown session state '{reader.GetString(6)}'."),
         reader.IsDBNull(7) ? null : new DateTimeOffset(reader.GetDateTime(7), TimeSpan.Zero),

@@ -33,6 +33,8 @@ public class SessionListApiTests(ApiHost api)
             cursor = page.GetProperty("nextCursor").GetString();
         } while (cursor is not null);
         Assert.Equal(Enumerable.Reverse(ids), seen.Select(s => s.GetProperty("sessionId").GetString()));
+        // The rate as it was set, as GET shows it: not the database's numeric(18,6) form 0.680000.
+        Assert.All(seen, s => Assert.Equal("0.68", s.GetProperty("usdPerHour").GetRawText()));
 
         var running = await Json(await user.GetAsync("/v1/sessions?state=running"));
         Assert.Equal(4, running.GetProperty("items").GetArrayLength());
