@@ -167,12 +167,16 @@ CREATE INDEX qubrid_wallet_sessions_id ON qubrid_wallet_sessions (session_id);
 CREATE TABLE qubrid_events (
     id              bigserial   PRIMARY KEY,
     at              timestamptz NOT NULL,
-    kind            text        NOT NULL CHECK (kind IN ('session_terminated', 'low_balance')),
+    kind            text        NOT NULL CHECK (kind IN (
+                                    'session_terminated', 'low_balance', 'balance_depleted', 'balance_recovered',
+                                    'topup_succeeded', 'topup_failed', 'auto_topup_disabled', 'credits_expiring',
+                                    'spend_limit_warning', 'spend_limit_reached', 'hold_expired', 'webhook_disabled')),
     wallet_id       text        NOT NULL,
     session_id      text        NULL,
     reason          text        NULL,
     balance         bigint      NOT NULL,
-    runway_seconds  bigint      NULL
+    runway_seconds  bigint      NULL,
+    data            jsonb       NULL   -- what is particular to the kind (limit and period, hold, payment, lot)
 );
 
 ------------------------------------------------------------------------------------------------------------

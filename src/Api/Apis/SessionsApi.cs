@@ -142,8 +142,10 @@ public static class SessionsApi
         }
     }
 
-    public sealed record EventDto(long Id, DateTimeOffset At, string Kind, string UserId, string? SessionId, string? Reason, decimal Balance, long? RunwaySeconds)
+    public sealed record EventDto(long Id, DateTimeOffset At, string Kind, string UserId, string? SessionId, string? Reason, decimal Balance, long? RunwaySeconds,
+        System.Text.Json.JsonElement? Data)
     {
-        public static EventDto From(BillingEvent e) => new(e.Id, e.At, e.Kind, e.UserId, e.SessionId, e.Reason, e.Balance.ToUsd(), e.RunwaySeconds);
+        public static EventDto From(BillingEvent e) => new(e.Id, e.At, e.Kind, e.UserId, e.SessionId, e.Reason, e.Balance.ToUsd(), e.RunwaySeconds,
+            e.Data is null ? null : System.Text.Json.JsonDocument.Parse(e.Data).RootElement.Clone());
     }
 }

@@ -123,8 +123,8 @@ internal static class CommitStatements
         batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(81770001)"));
         batch.BatchCommands.Add(events.Command(
             """
-            INSERT INTO qubrid_events (at, kind, wallet_id, session_id, reason, balance, runway_seconds)
-            SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
+            INSERT INTO qubrid_events (at, kind, wallet_id, session_id, reason, balance, runway_seconds, data)
+            SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::jsonb[])
             """));
     }
 
@@ -149,7 +149,7 @@ internal static class CommitStatements
         public Columns Moves { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long));
         public Columns Sessions { get; } = new(typeof(string), typeof(string), typeof(string), typeof(string), typeof(decimal), typeof(DateTime), typeof(string), typeof(DateTime), typeof(long), typeof(string), typeof(DateTime));
         public Columns Carry { get; } = new(typeof(string), typeof(string), typeof(decimal));
-        public Columns Events { get; } = new(typeof(DateTime), typeof(string), typeof(string), typeof(string), typeof(string), typeof(long), typeof(long));
+        public Columns Events { get; } = new(typeof(DateTime), typeof(string), typeof(string), typeof(string), typeof(string), typeof(long), typeof(long), typeof(string));
         public Columns Outcomes { get; } = new(typeof(string), typeof(string), typeof(string), typeof(long), typeof(long), typeof(long), typeof(long), typeof(DateTime),
             typeof(string), typeof(string));
 
@@ -176,7 +176,7 @@ internal static class CommitStatements
             }
             foreach (var (model, micros) in changes.InferenceCarry) Carry.Add(walletId, model, micros);
             foreach (var ev in changes.Events)
-                Events.Add(ev.At.UtcDateTime, ev.Kind, walletId, ev.SessionId, ev.Reason, ev.Balance.Value, ev.RunwaySeconds);
+                Events.Add(ev.At.UtcDateTime, ev.Kind, walletId, ev.SessionId, ev.Reason, ev.Balance.Value, ev.RunwaySeconds, ev.Data);
             foreach (var o in commit.Outcomes)
                 Outcomes.Add(walletId, o.Key, o.Fingerprint, o.Seq, o.Amount.Value, o.BalanceAfter.Value, o.LotId, commit.Now.UtcDateTime,
                     o.Status == WalletOpStatus.Applied ? null : o.ErrorCode, o.Status == WalletOpStatus.Applied ? null : o.Detail);

@@ -277,7 +277,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
     private async Task<IReadOnlyList<BillingEvent>> ReadEventsAsyncOnce(long afterId, int limit, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "SELECT id, at, kind, wallet_id, session_id, reason, balance, runway_seconds FROM qubrid_events WHERE id > $1 ORDER BY id LIMIT $2");
+            "SELECT id, at, kind, wallet_id, session_id, reason, balance, runway_seconds, data::text FROM qubrid_events WHERE id > $1 ORDER BY id LIMIT $2");
         cmd.Parameters.Add(new NpgsqlParameter { Value = afterId });
         cmd.Parameters.Add(new NpgsqlParameter { Value = Math.Clamp(limit, 1, 1000) });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
@@ -286,7 +286,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         {
             events.Add(new BillingEvent(reader.GetInt64(0), new DateTimeOffset(reader.GetDateTime(1), TimeSpan.Zero), reader.GetString(2),
                 reader.GetString(3), NullableString(reader, 4), NullableString(reader, 5), new Micros(reader.GetInt64(6)),
-                reader.IsDBNull(7) ? null : reader.GetInt64(7)));
+                reader.IsDBNull(7) ? null : reader.GetInt64(7), NullableString(reader, 8)));
         }
         return events;
     }
