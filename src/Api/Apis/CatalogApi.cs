@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Qubrid.Api.Auth;
 using Qubrid.Api.Extensions;
-using Qubrid.Api.Payments;
+using Qubrid.Payments;
 
 namespace Qubrid.Api.Apis;
 

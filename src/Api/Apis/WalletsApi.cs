@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Qubrid.Api.Auth;
 using Qubrid.Api.Extensions;
-using Qubrid.Api.Payments;
+using Qubrid.Payments;
 
 namespace Qubrid.Api.Apis;
 

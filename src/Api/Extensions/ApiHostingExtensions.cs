@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.RateLimiting;
 using Npgsql;
 using Qubrid.Api.Apis;
 using Qubrid.Api.Auth;
-using Qubrid.Api.Payments;
+using Qubrid.Payments;
 using Qubrid.ServiceDefaults;
 using Scalar.AspNetCore;
 

@@ -68,7 +68,7 @@ public sealed record MeDto(string Role, string? UserId);
 public sealed record ModelsDto(IReadOnlyList<ModelPrice> Items, IReadOnlyList<PremiumPrice> Premium);
 
 /// <summary>GET /v1/topup-options: preset amounts, the bounds of a custom amount, and the sandbox's test cards.</summary>
-public sealed record TopupOptionsDto(IReadOnlyList<decimal> Presets, decimal Min, decimal Max, string Currency, bool Sandbox, IReadOnlyList<Qubrid.Api.Payments.TestCard> TestCards);
+public sealed record TopupOptionsDto(IReadOnlyList<decimal> Presets, decimal Min, decimal Max, string Currency, bool Sandbox, IReadOnlyList<Qubrid.Payments.TestCard> TestCards);
 
 public sealed record ChargeDto(decimal Amount, long? Seq);
 

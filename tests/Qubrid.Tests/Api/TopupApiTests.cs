@@ -62,8 +62,8 @@ public class TopupApiTests(ApiHost api)
     {
         var (userId, user) = await api.NewUserAsync("race");
         var services = api.Factory.Services;
-        var gateway = new HeldGateway(new Qubrid.Api.Payments.SandboxPaymentGateway(api.Db));
-        var topups = new Qubrid.Api.Payments.TopupService(api.Db, gateway, (IClusterClient)services.GetService(typeof(IClusterClient))!, TimeProvider.System);
+        var gateway = new HeldGateway(new Qubrid.Payments.SandboxPaymentGateway(api.Db));
+        var topups = new Qubrid.Payments.TopupService(api.Db, gateway, (IClusterClient)services.GetService(typeof(IClusterClient))!, TimeProvider.System);
         await TestDatabase.ExecAsync(api.Db, """
             CREATE TABLE IF NOT EXISTS test_payment_moves (payment_id text, from_status text, to_status text);
             CREATE OR REPLACE FUNCTION test_log_payment_move() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -84,7 +84,7 @@ public class TopupApiTests(ApiHost api)
         gateway.Release.SetResult();
         var result = Qubrid.Api.Apis.WalletsApi.TopupAnswer(await request, userId, "race-key").Result;
 
-        var created = Assert.IsType<Microsoft.AspNetCore.Http.HttpResults.Created<Qubrid.Api.Payments.TopupResult>>(result);
+        var created = Assert.IsType<Microsoft.AspNetCore.Http.HttpResults.Created<Qubrid.Payments.TopupResult>>(result);
         Assert.Equal("succeeded", created.Value!.Status);
         Assert.Equal("succeeded", await StatusAsync(userId));
         Assert.Equal(15m, (await Json(await user.GetAsync($"/v1/wallets/{userId}"))).GetProperty("total").GetDecimal());
@@ -103,14 +103,14 @@ public class TopupApiTests(ApiHost api)
     }
 
     /// <summary>A gateway whose charge goes through at once but whose answer is held until the test releases it.</summary>
-    private sealed class HeldGateway(Qubrid.Api.Payments.IPaymentGateway inner) : Qubrid.Api.Payments.IPaymentGateway
+    private sealed class HeldGateway(Qubrid.Payments.IPaymentGateway inner) : Qubrid.Payments.IPaymentGateway
     {
         public TaskCompletionSource Charged { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public bool IsKnownToken(string token) => inner.IsKnownToken(token);
 
-        public async Task<Qubrid.Api.Payments.GatewayCharge> ChargeAsync(string paymentId, Micros amount, string token, CancellationToken ct)
+        public async Task<Qubrid.Payments.GatewayCharge> ChargeAsync(string paymentId, Micros amount, string token, CancellationToken ct)
         {
             var charge = await inner.ChargeAsync(paymentId, amount, token, ct);
             Charged.TrySetResult();
@@ -118,7 +118,7 @@ public class TopupApiTests(ApiHost api)
             return charge;
         }
 
-        public Task<Qubrid.Api.Payments.GatewayCharge?> FindChargeAsync(string paymentId, CancellationToken ct) => inner.FindChargeAsync(paymentId, ct);
+        public Task<Qubrid.Payments.GatewayCharge?> FindChargeAsync(string paymentId, CancellationToken ct) => inner.FindChargeAsync(paymentId, ct);
 
         public Task VoidAsync(string paymentId, CancellationToken ct) => inner.VoidAsync(paymentId, ct);
     }
@@ -134,7 +134,7 @@ public class TopupApiTests(ApiHost api)
         await TestDatabase.ExecAsync(api.Db,
             "INSERT INTO qubrid_payments (payment_id, user_id, idempotency_key, fingerprint, amount, status, created_at, updated_at) VALUES ($1, $2, 'lost', 'y', 9000000, 'pending', now() - interval '5 minutes', now() - interval '5 minutes')",
             $"pay_lost_{userId}", userId);
-        var topups = (Qubrid.Api.Payments.TopupService)api.Factory.Services.GetService(typeof(Qubrid.Api.Payments.TopupService))!;
+        var topups = (Qubrid.Payments.TopupService)api.Factory.Services.GetService(typeof(Qubrid.Payments.TopupService))!;
 
         await topups.SettleStaleAsync(TimeSpan.FromMinutes(1), CancellationToken.None);
         await topups.SettleStaleAsync(TimeSpan.FromMinutes(1), CancellationToken.None);

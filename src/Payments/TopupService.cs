@@ -2,14 +2,14 @@ using System.Security.Cryptography;
 using System.Text;
 using Npgsql;
 
-namespace Qubrid.Api.Payments;
+namespace Qubrid.Payments;
 
 /// <summary>
 /// The top-up flow: a payment row is written before the card is charged, the wallet is credited (keyed by
 /// the payment id) only after the gateway says the charge succeeded, and the row records each step. A crash
 /// anywhere leaves a row that a retry with the same Idempotency-Key, or <see cref="PaymentRecovery"/>, finishes.
 /// </summary>
-public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, IClusterClient cluster, TimeProvider time)
+public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, IGrainFactory cluster, TimeProvider time)
 {
     public async Task<TopupOutcome> TopupAsync(string userId, Micros amount, string token, string idempotencyKey, CancellationToken ct)
     {

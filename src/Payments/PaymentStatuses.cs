@@ -1,4 +1,4 @@
-namespace Qubrid.Api.Payments;
+namespace Qubrid.Payments;
 
 /// <summary>The text a <see cref="PaymentStatus"/> is stored as in qubrid_payments.status.</summary>
 public static class PaymentStatuses

@@ -1,4 +1,4 @@
-namespace Qubrid.Api.Payments;
+namespace Qubrid.Payments;
 
 /// <summary>What the card network said about one charge.</summary>
 public sealed record GatewayCharge(ChargeOutcome Outcome, string Message);

@@ -1,4 +1,4 @@
-namespace Qubrid.Api.Payments;
+namespace Qubrid.Payments;
 
 /// <summary>A settled top-up, as the API answers it.</summary>
 public sealed record TopupResult(string PaymentId, decimal Amount, string Status, long? LotId);

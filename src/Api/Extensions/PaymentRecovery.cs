@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Options;
 
-namespace Qubrid.Api.Payments;
+using Qubrid.Payments;
+
+namespace Qubrid.Api.Extensions;
 
 /// <summary>Settles top-ups a crash left half-done, so a paid top-up is never lost and an unpaid one never credited.</summary>
 public sealed partial class PaymentRecovery(TopupService topups, IOptions<TopupOptions> options, ILogger<PaymentRecovery> logger) : BackgroundService

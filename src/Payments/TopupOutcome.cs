@@ -1,4 +1,4 @@
-namespace Qubrid.Api.Payments;
+namespace Qubrid.Payments;
 
 /// <summary>What a top-up request came to; the endpoint says it in HTTP. Payment fields are set once a payment exists.</summary>
 public sealed record TopupOutcome(TopupOutcomeKind Kind, string? PaymentId = null, Micros Amount = default, long? LotId = null, string? Failure = null)

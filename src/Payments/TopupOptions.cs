@@ -1,4 +1,4 @@
-namespace Qubrid.Api.Payments;
+namespace Qubrid.Payments;
 
 /// <summary>Top-up amounts offered and accepted.</summary>
 public sealed class TopupOptions

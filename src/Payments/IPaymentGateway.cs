@@ -1,4 +1,4 @@
-namespace Qubrid.Api.Payments;
+namespace Qubrid.Payments;
 
 /// <summary>A card payment gateway. Charges are keyed by our payment id, so asking twice never charges twice.</summary>
 public interface IPaymentGateway

@@ -1,4 +1,4 @@
-namespace Qubrid.Api.Payments;
+namespace Qubrid.Payments;
 
 /// <summary>Where a top-up's payment stands. A payment only moves forward: pending → charged → succeeded, or pending → declined/failed.</summary>
 public enum PaymentStatus { Pending, Charged, Succeeded, Declined, Failed }

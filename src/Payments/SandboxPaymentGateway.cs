@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace Qubrid.Api.Payments;
+namespace Qubrid.Payments;
 
 /// <summary>
 /// The development and test gateway. Test tokens: <c>tok_visa</c> succeeds, <c>tok_chargeDeclined</c> is
