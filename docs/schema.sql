@@ -15,7 +15,8 @@
 --
 --   Part 1, Qubrid
 --     Wallets and the ledger   qubrid_wallets, qubrid_lots, qubrid_ledger, qubrid_ledger_lots,
---                              qubrid_idempotency, qubrid_inference_carry
+--                              qubrid_idempotency, qubrid_inference_carry, qubrid_holds,
+--                              qubrid_wallet_controls
 --     Sessions and events      qubrid_wallet_sessions, qubrid_events
 --     API                      qubrid_api_keys, qubrid_payments, qubrid_sandbox_charges
 --   Part 2, Orleans (ADO.NET)  OrleansQuery, OrleansMembershipVersionTable, OrleansMembershipTable,
@@ -60,7 +61,8 @@ CREATE TABLE qubrid_ledger (
     seq              bigint      NOT NULL,
     at               timestamptz NOT NULL,
     kind             text        NOT NULL CHECK (kind IN ('grant', 'topup', 'session_charge', 'inference_charge',
-                                                          'premium_access', 'expiration', 'adjustment', 'refund')),
+                                                          'premium_access', 'expiration', 'adjustment', 'refund',
+                                                          'hold_capture')),
     amount           bigint      NOT NULL CHECK (amount <> 0),      -- signed: credits positive, debits negative
     balance_after    bigint      NOT NULL CHECK (balance_after >= 0),
     reference        text        NOT NULL,                          -- session id, model and tokens, payment, reason
@@ -110,6 +112,53 @@ CREATE TABLE qubrid_inference_carry (
     model         text    NOT NULL,
     carry_micros  numeric NOT NULL CHECK (carry_micros >= 0 AND carry_micros < 1),
     PRIMARY KEY (wallet_id, model)
+);
+
+-- Spend controls (R-HOLD, R-LIMIT, R-AUTO in docs/rules.md), written in the ledger transaction like the rest of the wallet.
+-- A hold keeps its amount from available while active; its capture is a hold_capture entry. The controls row holds
+-- the owner's and the admin's limits (null: none; a null admin limit means the platform default), the period start
+-- for which each limit event was raised (once per period) and the auto top-up with its attempt in flight.
+CREATE TABLE qubrid_holds (
+    wallet_id   text        NOT NULL REFERENCES qubrid_wallets (wallet_id),
+    hold_no     bigint      NOT NULL CHECK (hold_no >= 1),
+    amount      bigint      NOT NULL CHECK (amount > 0),
+    captured    bigint      NOT NULL CHECK (captured >= 0 AND captured <= amount),
+    state       text        NOT NULL CHECK (state IN ('active', 'captured', 'voided', 'expired')),
+    created_at  timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL CHECK (expires_at > created_at),
+    reference   text        NOT NULL,
+    PRIMARY KEY (wallet_id, hold_no),
+    CHECK (state = 'captured' OR captured = 0)
+);
+CREATE INDEX qubrid_holds_active ON qubrid_holds (wallet_id) WHERE state = 'active';
+
+CREATE TABLE qubrid_wallet_controls (
+    wallet_id              text        PRIMARY KEY REFERENCES qubrid_wallets (wallet_id),
+    owner_per_hour         bigint      NULL CHECK (owner_per_hour >= 0),
+    owner_per_day          bigint      NULL CHECK (owner_per_day >= 0),
+    owner_per_month        bigint      NULL CHECK (owner_per_month >= 0),
+    admin_per_hour         bigint      NULL CHECK (admin_per_hour >= 0),
+    admin_per_day          bigint      NULL CHECK (admin_per_day >= 0),
+    admin_per_month        bigint      NULL CHECK (admin_per_month >= 0),
+    warned_hour            timestamptz NULL,
+    warned_day             timestamptz NULL,
+    warned_month           timestamptz NULL,
+    reached_hour           timestamptz NULL,
+    reached_day            timestamptz NULL,
+    reached_month          timestamptz NULL,
+    auto_enabled           boolean     NOT NULL,
+    auto_threshold         bigint      NOT NULL CHECK (auto_threshold >= 0),
+    auto_target            bigint      NOT NULL CHECK (auto_target >= 0),
+    auto_token             text        NULL,
+    auto_monthly_cap       bigint      NOT NULL CHECK (auto_monthly_cap >= 0),
+    auto_month_start       timestamptz NULL,
+    auto_spent_month       bigint      NOT NULL CHECK (auto_spent_month >= 0),
+    auto_failures          integer     NOT NULL CHECK (auto_failures >= 0),
+    auto_disabled_reason   text        NULL,
+    auto_next_attempt      bigint      NOT NULL CHECK (auto_next_attempt >= 1),
+    auto_in_flight         bigint      NULL,
+    auto_in_flight_amount  bigint      NOT NULL CHECK (auto_in_flight_amount >= 0),
+    auto_retry_at          timestamptz NULL
 );
 
 -- The ledger is append-only: corrections are new entries, never edits.

@@ -25,7 +25,9 @@ public sealed class InMemoryLedgerStore : ILedgerStore
         lock (_wallets) return _wallets.GetValueOrDefault(walletId);
     }
 
-    public Task<WalletBook?> LoadAsync(string walletId, CancellationToken ct = default)
+    public Task<Hold?> FindHoldAsync(string walletId, long number, CancellationToken ct = default) => Task.FromResult<Hold?>(null);
+
+    public Task<WalletBook?> LoadAsync(string walletId, DateTimeOffset now, CancellationToken ct = default)
     {
         if (Find(walletId) is not { } s) return Task.FromResult<WalletBook?>(null);
         lock (s)

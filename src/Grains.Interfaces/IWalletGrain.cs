@@ -41,4 +41,31 @@ public interface IWalletGrain : IGrainWithStringKey
 
     /// <summary>Writes the expiration entries of every lot that is due; the expiry reminder calls the same path.</summary>
     [Alias("ExpireDueLots")] Task ExpireDueLots();
+
+    /// <summary>Reserves funds until an expiry (two-phase spending). Idempotent by key.</summary>
+    [Alias("CreateHold")] Task<HoldOpResult> CreateHold(HoldRequest request);
+
+    /// <summary>Captures (at most the held amount) or voids a hold. Idempotent by key.</summary>
+    [Alias("SettleHold")] Task<HoldOpResult> SettleHold(HoldSettleRequest request);
+
+    /// <summary>Active holds; null when the wallet does not exist.</summary>
+    [Alias("GetHolds"), ReadOnly] Task<IReadOnlyList<HoldView>?> GetHolds();
+
+    /// <summary>The limits and this period's spending; null when the wallet does not exist.</summary>
+    [Alias("GetLimits"), ReadOnly] Task<LimitsView?> GetLimits();
+
+    /// <summary>Sets the owner's or the admin's limits (the lower applies); null when the wallet does not exist.</summary>
+    [Alias("SetLimits")] Task<LimitsView?> SetLimits(LimitScope scope, SpendLimits limits);
+
+    /// <summary>The auto top-up; null when the wallet does not exist.</summary>
+    [Alias("GetAutoTopup"), ReadOnly] Task<AutoTopupView?> GetAutoTopup();
+
+    /// <summary>Sets the auto top-up (validated: threshold below target, a cap, a known token); null when the wallet does not exist.</summary>
+    [Alias("ConfigureAutoTopup")] Task<AutoTopupView?> ConfigureAutoTopup(AutoTopupSettings settings);
+
+    /// <summary>The auto top-up's report of how attempt <paramref name="attempt"/>'s payment ended.</summary>
+    [Alias("AutoTopupSettled")] Task AutoTopupSettled(long attempt, bool succeeded, string? failure);
+
+    /// <summary>The automatic recharge in flight, if any (to resume it after a crash).</summary>
+    [Alias("GetAutoTopupInFlight")] Task<AutoTopupAttempt?> GetAutoTopupInFlight();
 }

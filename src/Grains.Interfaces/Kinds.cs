@@ -18,6 +18,7 @@ public enum LedgerEntryKind : byte
     Expiration = 6,
     Adjustment = 7,
     Refund = 8,
+    HoldCapture = 9,
 }
 
 /// <summary>Stable names of ledger kinds, as stored in the database and shown by the API.</summary>
@@ -33,6 +34,7 @@ public static class LedgerKinds
         LedgerEntryKind.Expiration => "expiration",
         LedgerEntryKind.Adjustment => "adjustment",
         LedgerEntryKind.Refund => "refund",
+        LedgerEntryKind.HoldCapture => "hold_capture",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 
@@ -72,4 +74,11 @@ public static class ErrorCodes
     public const string UnknownModel = "unknown_model";
     public const string SessionConflict = "session_conflict";
     public const string SessionNotFound = "session_not_found";
+    public const string SpendLimitExceeded = "spend_limit_exceeded";
+    public const string HoldNotFound = "hold_not_found";
+    public const string HoldNotActive = "hold_not_active";
+    public const string CaptureExceedsHold = "capture_exceeds_hold";
+    public const string InvalidExpiry = "invalid_expiry";
+    public const string InvalidAutoTopup = "invalid_auto_topup";
+    public const string InvalidLimit = "invalid_limit";
 }

@@ -53,7 +53,8 @@ public sealed record InferenceChargeRequest(
     [property: Id(0)] string IdempotencyKey,
     [property: Id(1)] string Model,
     [property: Id(2)] long InputTokens,
-    [property: Id(3)] long OutputTokens);
+    [property: Id(3)] long OutputTokens,
+    [property: Id(4)] long? HoldNumber = null);
 
 /// <summary>Access to a premium model or API, priced in configuration.</summary>
 [GenerateSerializer, Immutable, Alias("qubrid.PremiumChargeRequest")]

@@ -15,7 +15,8 @@ public static class EndReasons
 {
     public const string Stopped = "stopped";
     public const string InsufficientCredits = "insufficient_credits";
-    public static readonly IReadOnlyList<string> All = [Stopped, InsufficientCredits];
+    public const string SpendLimit = "spend_limit";
+    public static readonly IReadOnlyList<string> All = [Stopped, InsufficientCredits, SpendLimit];
 }
 
 /// <summary>The wire names of session states.</summary>

@@ -83,7 +83,9 @@ public sealed record WalletBalance(
     [property: Id(5)] decimal BurnRatePerHour,
     [property: Id(6)] long? RunwaySeconds,
     [property: Id(7)] IReadOnlyList<RunningSessionView> RunningSessions,
-    [property: Id(8)] DateTimeOffset AsOf);
+    [property: Id(8)] DateTimeOffset AsOf,
+    [property: Id(9)] Micros Held = default,
+    [property: Id(10)] Micros Available = default);
 
 /// <summary>One addition of credits and what is left of it. Its id is the seq of the entry that created it.</summary>
 [GenerateSerializer, Immutable, Alias("qubrid.CreditLot")]

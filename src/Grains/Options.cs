@@ -109,3 +109,44 @@ public sealed class ModelPriceOption
     public decimal InputUsdPerMillion { get; set; }
     public decimal OutputUsdPerMillion { get; set; }
 }
+
+/// <summary>The platform's spending limits where the admin set none (SPEC.md, spending limits); null means no limit.</summary>
+public sealed class SpendLimitOptions
+{
+    public const string Section = "Qubrid:Limits";
+
+    /// <summary>USD per UTC calendar hour, e.g. 80.</summary>
+    public decimal? DefaultPerHour { get; set; }
+    public decimal? DefaultPerDay { get; set; }
+    public decimal? DefaultPerMonth { get; set; }
+
+    /// <summary>A spend_limit_warning is raised once per period at this share of a limit.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 100)]
+    public int WarningPercent { get; set; } = 80;
+
+    public SpendLimits ToDefaults() => new(Usd(DefaultPerHour), Usd(DefaultPerDay), Usd(DefaultPerMonth));
+
+    private static Micros? Usd(decimal? usd) => usd is { } v ? Micros.FromUsd(v) : null;
+}
+
+/// <summary>Holds (SPEC.md, holds).</summary>
+public sealed class HoldOptions
+{
+    public const string Section = "Qubrid:Holds";
+
+    /// <summary>How far ahead a hold's expiresAt may be (400 invalid_expiry beyond it).</summary>
+    public TimeSpan MaxDuration { get; set; } = TimeSpan.FromHours(24);
+}
+
+/// <summary>Automatic recharge (SPEC.md, auto top-up).</summary>
+public sealed class AutoTopupOptions
+{
+    public const string Section = "Qubrid:AutoTopup";
+
+    /// <summary>After a failed payment, the next attempt waits this long.</summary>
+    public TimeSpan RetryAfter { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>After this many failed payments in a row the auto top-up turns itself off (auto_topup_disabled).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 100)]
+    public int MaxFailures { get; set; } = 3;
+}

@@ -20,6 +20,10 @@ public sealed partial class WalletGrain(
     IOptions<SignupBonusOptions> bonusOptions,
     IOptions<MeteringOptions> meteringOptions,
     IOptions<PriceListOptions> priceOptions,
+    IOptions<SpendLimitOptions> limitOptions,
+    IOptions<HoldOptions> holdOptions,
+    IOptions<AutoTopupOptions> autoTopupOptions,
+    IOptions<Payments.TopupOptions> topupOptions,
     ILogger<WalletGrain> logger) : Grain, IWalletGrain, IRemindable
 {
     private const string ExpiryReminder = "expiry";
@@ -31,6 +35,9 @@ public sealed partial class WalletGrain(
     private const int MaxLoadAttempts = 3;
 
     private readonly WalletOptions _options = walletOptions.Value;
+    private readonly WalletPolicy _policy = new(meteringOptions.Value.ChargeInterval, limitOptions.Value.ToDefaults(), limitOptions.Value.WarningPercent,
+        holdOptions.Value.MaxDuration, Micros.FromUsd(topupOptions.Value.Min), Micros.FromUsd(topupOptions.Value.Max),
+        autoTopupOptions.Value.RetryAfter, autoTopupOptions.Value.MaxFailures);
     private readonly Queue<Pending> _queue = new();
     private readonly Dictionary<string, StoredOutcome> _recent = new(StringComparer.Ordinal);
     private readonly Queue<string> _recentOrder = new();
@@ -61,6 +68,7 @@ public sealed partial class WalletGrain(
                 await Task.Delay(TimeSpan.FromMilliseconds(250 * attempt), cancellationToken);
             }
         }
+        if (_book?.AutoTopupInFlight is { } inFlight) StartAutoTopup(inFlight); // a crash may have left it half-way: resume it
         try
         {
             await ScheduleExpiryAsync(initial: true);
@@ -107,6 +115,82 @@ public sealed partial class WalletGrain(
             return Task.FromResult(WalletOpResult.Invalid(ErrorCodes.UnknownModel, $"Unknown premium model or API '{request.Name}'."));
         return Debit(new DebitRequest(request.IdempotencyKey, LedgerEntryKind.PremiumAccess, Micros.FromUsd(usd),
             request.Reference is { Length: > 0 } r ? $"{request.Name} {r}" : request.Name!, new UsageTags(Model: request.Name)));
+    }
+
+    public async Task<HoldOpResult> CreateHold(HoldRequest request)
+    {
+        if (RequestRules.ValidateKey(request.IdempotencyKey) is { } badKey) return new HoldOpResult(badKey, null);
+        if (!request.Amount.IsPositive) return new HoldOpResult(WalletOpResult.Invalid(ErrorCodes.InvalidAmount, "A hold's amount must be positive."), null);
+        if (request.Reference is null || request.Reference.Length > Limits.MaxClientReferenceLength)
+            return new HoldOpResult(WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"The reference must be at most {Limits.MaxClientReferenceLength} characters."), null);
+        return await HoldAnswer(await Enqueue(new CreateHoldOperation(request)));
+    }
+
+    public async Task<HoldOpResult> SettleHold(HoldSettleRequest request)
+    {
+        if (RequestRules.ValidateKey(request.IdempotencyKey) is { } badKey) return new HoldOpResult(badKey, null);
+        if (request.Amount.IsNegative) return new HoldOpResult(WalletOpResult.Invalid(ErrorCodes.InvalidAmount, "A capture's amount must not be negative."), null);
+        return await HoldAnswer(await Enqueue(new SettleHoldOperation(request)));
+    }
+
+    /// <summary>The hold as it stands after the call (read back from the store when the book no longer holds it, e.g. an old replay).</summary>
+    private async Task<HoldOpResult> HoldAnswer(OperationResult result)
+    {
+        var wallet = result.Wallet!;
+        if (result.Hold is { } hold || !wallet.Succeeded || wallet.LotId is not { } number) return new HoldOpResult(wallet, result.Hold);
+        var stored = _book?.FindHold(number) ?? await store.FindHoldAsync(WalletId, number);
+        return new HoldOpResult(wallet, stored?.ToView(WalletId));
+    }
+
+    public async Task<IReadOnlyList<HoldView>?> GetHolds()
+    {
+        await Enqueue(new Settle()); // due expiries first
+        return _book?.ActiveHolds(clock.UtcNow).Select(h => h.ToView(WalletId)).ToList();
+    }
+
+    public async Task<LimitsView?> GetLimits()
+    {
+        await RefreshIfStaleAsync();
+        return _book?.ToLimitsView(clock.UtcNow);
+    }
+
+    public async Task<LimitsView?> SetLimits(LimitScope scope, SpendLimits limits)
+    {
+        await Enqueue(new SetLimitsOperation(scope, limits));
+        return _book?.ToLimitsView(clock.UtcNow);
+    }
+
+    public async Task<AutoTopupView?> GetAutoTopup()
+    {
+        await RefreshIfStaleAsync();
+        return _book?.ToAutoTopupView(clock.UtcNow);
+    }
+
+    public async Task<AutoTopupView?> ConfigureAutoTopup(AutoTopupSettings settings)
+    {
+        await Enqueue(new ConfigureAutoTopupOperation(settings));
+        return _book?.ToAutoTopupView(clock.UtcNow);
+    }
+
+    public Task AutoTopupSettled(long attempt, bool succeeded, string? failure) => Enqueue(new AutoTopupSettledOperation(attempt, succeeded, failure));
+
+    public async Task<AutoTopupAttempt?> GetAutoTopupInFlight()
+    {
+        await RefreshIfStaleAsync();
+        return _book?.AutoTopupInFlight;
+    }
+
+    /// <summary>Hands an attempt to the wallet's auto top-up grain (one-way); it charges at most once per attempt, however often it is told.</summary>
+    private void StartAutoTopup(AutoTopupAttempt attempt)
+    {
+        try
+        {
+            GrainFactory.GetGrain<IAutoTopupGrain>(WalletId).Run(attempt).Ignore();
+        }
+        catch (Exception e)
+        {
+            LogAutoTopupStartFailed(logger, e, WalletId, attempt.Attempt); // its reminder, or the next activation, starts it again
+        }
     }
 
     public async Task<SessionOpResult> OpenSession(OpenSessionRequest request) => (await Enqueue(new OpenSessionOperation(request))).Session!;
@@ -278,10 +362,18 @@ public sealed partial class WalletGrain(
     private async Task<IReadOnlyList<OperationResult>?> DecideAndCommitAsync(List<Pending> batch, Dictionary<string, StoredOutcome> stored, bool keysLookedUp)
     {
         var now = clock.UtcNow;
+        if (_book is not null)
+        {
+            // Holds the batch names that the book no longer keeps (settled before this activation): read them back.
+            foreach (var number in batch.Select(p => HoldNumberOf(p.Operation)).OfType<long>().Distinct())
+            {
+                if (!_book.KnowsHold(number) && await store.FindHoldAsync(WalletId, number) is { } settled) _book.AddKnownHold(settled);
+            }
+        }
         var unknownSessions = batch.Select(p => p.Operation.SessionId).OfType<string>().Where(id => _book is not null && _book.FindSession(id) is null)
             .Distinct().ToList();
         var storedSessions = unknownSessions.Count > 0 ? await store.FindSessionsAsync(WalletId, unknownSessions) : [];
-        var context = new BatchContext(WalletId, now, keysLookedUp, SignupBonus(now), meteringOptions.Value.LowBalanceRunway);
+        var context = new BatchContext(WalletId, now, keysLookedUp, SignupBonus(now), meteringOptions.Value.LowBalanceRunway, _policy);
         var decision = WalletBatch.Decide(_book, batch.Select(p => p.Operation).ToList(), storedSessions,
             key => _recent.GetValueOrDefault(key) ?? stored.GetValueOrDefault(key), context);
         if (decision.NeedsKeyLookup) return null;
@@ -297,10 +389,19 @@ public sealed partial class WalletGrain(
             foreach (var ev in decision.Changes.Events) LogEvent(logger, WalletId, ev.Kind, ev.SessionId);
         }
         work.ForgetEndedSessions();
+        work.ForgetSettledHolds();
         _book = work;
         foreach (var o in decision.Outcomes) Remember(o);
+        if (decision.Changes.AutoTopupStarted is { } attempt) StartAutoTopup(attempt);
         return decision.Results;
     }
+
+    private static long? HoldNumberOf(WalletOperation operation) => operation switch
+    {
+        SettleHoldOperation settle => settle.Request.HoldNumber,
+        InferenceOperation query => query.Request.HoldNumber,
+        _ => null,
+    };
 
     /// <summary>The grant a new wallet receives, if the configuration gives one.</summary>
     private CreditRequest? SignupBonus(DateTimeOffset now)
@@ -319,7 +420,8 @@ public sealed partial class WalletGrain(
 
     private async Task ReloadAsync(CancellationToken ct)
     {
-        _book = await store.LoadAsync(WalletId, ct);
+        _book = await store.LoadAsync(WalletId, clock.UtcNow, ct);
+        if (_book is not null) _book.Policy = _policy;
         _recent.Clear();
         _recentOrder.Clear();
         _stale = false;
@@ -351,6 +453,9 @@ public sealed partial class WalletGrain(
         public WalletOperation Operation { get; } = operation;
         public TaskCompletionSource<OperationResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: auto top-up attempt {Attempt} could not be handed over; it resumes later")]
+    private static partial void LogAutoTopupStartFailed(ILogger logger, Exception exception, string walletId, long attempt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Wallet {WalletId} created with {BalanceUsd} USD")]
     private static partial void LogWalletCreated(ILogger logger, string walletId, decimal balanceUsd);

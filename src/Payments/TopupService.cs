@@ -11,14 +11,15 @@ namespace Qubrid.Payments;
 /// </summary>
 public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, IGrainFactory cluster, TimeProvider time)
 {
-    public async Task<TopupOutcome> TopupAsync(string userId, Micros amount, string token, string idempotencyKey, CancellationToken ct)
+    /// <param name="paymentId">The payment's id when the caller derives it (an auto top-up: wallet and attempt); a new one otherwise.</param>
+    public async Task<TopupOutcome> TopupAsync(string userId, Micros amount, string token, string idempotencyKey, CancellationToken ct, string? paymentId = null)
     {
         var fingerprint = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{amount.Value}|{token}")), 0, 16);
         var payment = await FindAsync(userId, idempotencyKey, ct);
         if (payment is null)
         {
             if (await cluster.GetGrain<IWalletGrain>(userId).GetBalance() is null) return TopupOutcome.WalletNotFound;
-            payment = await InsertAsync(userId, idempotencyKey, fingerprint, amount, ct);
+            payment = await InsertAsync(userId, idempotencyKey, fingerprint, amount, paymentId ?? $"pay_{Guid.NewGuid():N}", ct);
         }
         if (payment.Fingerprint != fingerprint) return TopupOutcome.IdempotencyConflict;
         payment = await SettleAsync(userId, payment, token, ct);
@@ -99,7 +100,7 @@ public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, I
         return await reader.ReadAsync(ct) ? Read(reader, 0) : null;
     }
 
-    private async Task<Payment> InsertAsync(string userId, string key, string fingerprint, Micros amount, CancellationToken ct)
+    private async Task<Payment> InsertAsync(string userId, string key, string fingerprint, Micros amount, string paymentId, CancellationToken ct)
     {
         var now = time.GetUtcNow().UtcDateTime;
         await using (var cmd = db.CreateCommand(
@@ -108,7 +109,7 @@ public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, I
             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) ON CONFLICT (user_id, idempotency_key) DO NOTHING
             """))
         {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = $"pay_{Guid.NewGuid():N}" });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = paymentId });
             cmd.Parameters.Add(new NpgsqlParameter { Value = userId });
             cmd.Parameters.Add(new NpgsqlParameter { Value = key });
             cmd.Parameters.Add(new NpgsqlParameter { Value = fingerprint });

@@ -65,6 +65,21 @@ public static class SiloHostingExtensions
         {
             if (interval < o.MinimumReminderPeriod) o.MinimumReminderPeriod = interval;
         });
+        services.AddOptions<SpendLimitOptions>().Bind(configuration.GetSection(SpendLimitOptions.Section)).ValidateDataAnnotations()
+            .Validate(o => new[] { o.DefaultPerHour, o.DefaultPerDay, o.DefaultPerMonth }.All(v => v is null || (v >= 0 && Micros.TryFromUsd(v.Value, out _))),
+                "Qubrid:Limits defaults must be non-negative USD with at most 6 decimals.")
+            .ValidateOnStart();
+        services.AddOptions<HoldOptions>().Bind(configuration.GetSection(HoldOptions.Section))
+            .Validate(o => o.MaxDuration > TimeSpan.Zero, "Qubrid:Holds:MaxDuration must be positive.").ValidateOnStart();
+        services.AddOptions<AutoTopupOptions>().Bind(configuration.GetSection(AutoTopupOptions.Section)).ValidateDataAnnotations()
+            .Validate(o => o.RetryAfter >= TimeSpan.Zero, "Qubrid:AutoTopup:RetryAfter must not be negative.").ValidateOnStart();
+        services.AddOptions<Payments.TopupOptions>().Bind(configuration.GetSection(Payments.TopupOptions.Section))
+            .Validate(o => o.Min > 0 && o.Min <= o.Max && Micros.TryFromUsd(o.Min, out _) && Micros.TryFromUsd(o.Max, out _), "Qubrid:Topup:Min/Max must be 0 < Min ≤ Max.")
+            .ValidateOnStart();
+        // Auto top-up charges saved cards from the silo, through the same gateway and payment records as the API's top-ups.
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<Payments.IPaymentGateway, Payments.SandboxPaymentGateway>();
+        services.TryAddSingleton<Payments.TopupService>();
         services.TryAddSingleton(BillingClock.System);
         services.TryAddSingleton(_ => CreateDataSource(connectionString));
         services.TryAddSingleton<LedgerStore>();

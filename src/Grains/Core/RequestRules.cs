@@ -80,7 +80,14 @@ public static class RequestRules
             r.Usage?.SessionId, r.Usage?.InstanceType, r.Usage?.Model, r.Usage?.Workload);
 
     public static string Fingerprint(InferenceChargeRequest r) =>
-        Digest("inference", r.Model, r.InputTokens.ToString(CultureInfo.InvariantCulture), r.OutputTokens.ToString(CultureInfo.InvariantCulture));
+        Digest("inference", r.Model, r.InputTokens.ToString(CultureInfo.InvariantCulture), r.OutputTokens.ToString(CultureInfo.InvariantCulture),
+            r.HoldNumber?.ToString(CultureInfo.InvariantCulture));
+
+    public static string Fingerprint(HoldRequest r) =>
+        Digest("hold", r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.ExpiresAt.UtcTicks.ToString(CultureInfo.InvariantCulture), r.Reference);
+
+    public static string Fingerprint(HoldSettleRequest r) =>
+        Digest(r.Void ? "void" : "capture", r.HoldNumber.ToString(CultureInfo.InvariantCulture), r.Void ? null : r.Amount.Value.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>Each field length-prefixed (null distinct from empty), so no two different requests share a canonical form.</summary>
     private static string Digest(params string?[] fields)

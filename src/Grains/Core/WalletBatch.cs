@@ -3,7 +3,9 @@ namespace Qubrid.Core;
 /// <summary>What a batch is decided with, besides the book and its operations.</summary>
 /// <param name="KeysLookedUp">Whether the stored outcomes of the batch's keys were looked up: a refusal is answered only then.</param>
 /// <param name="SignupBonus">The grant a new wallet receives, or null when there is none.</param>
-public sealed record BatchContext(string WalletId, DateTimeOffset Now, bool KeysLookedUp, CreditRequest? SignupBonus, TimeSpan LowBalanceRunway);
+/// <param name="Policy">The platform's rules a new wallet applies (a loaded wallet carries its own).</param>
+public sealed record BatchContext(string WalletId, DateTimeOffset Now, bool KeysLookedUp, CreditRequest? SignupBonus, TimeSpan LowBalanceRunway,
+    WalletPolicy? Policy = null);
 
 /// <summary>
 /// The decision over one batch: the book after it, what to write (changes and idempotency records) and each
@@ -75,15 +77,20 @@ public static class WalletBatch
             var previous = decided.GetValueOrDefault(key) ?? knownOutcome(key);
             if (previous is not null)
             {
-                results[i] = previous.Fingerprint == operation.Fingerprint ? previous.ToResult(replayed: true) : Conflict(key);
+                results[i] = previous.Fingerprint == operation.Fingerprint ? WithHold(previous.ToResult(replayed: true), operation, work) : Conflict(key);
                 continue;
             }
             var outcome = Apply(work, operation, now);
             if (outcome.Status != WalletOpStatus.Applied)
             {
                 // A refusal is answered only once the keys were looked up (a forgotten acknowledged request must
-                // replay, not be refused), and it is recorded: a retry under the key gets the same refusal.
+                // replay, not be refused), and a 402 is recorded: a retry under the key gets the same refusal.
                 if (!context.KeysLookedUp) return BatchDecision.LookUpKeysFirst;
+                if (outcome.Status == WalletOpStatus.Invalid)
+                {
+                    results[i] = WalletOpResult.Invalid(outcome.ErrorCode ?? ErrorCodes.InvalidRequest, outcome.Detail ?? "The operation was refused.");
+                    continue;
+                }
                 var refusal = Refusal(outcome, operation);
                 var refused = StoredOutcome.Refused(key, operation.Fingerprint!, refusal);
                 outcomes.Add(refused);
@@ -93,21 +100,27 @@ public static class WalletBatch
             }
             var taken = outcome.Entry is { } e ? new Micros(Math.Abs(e.Amount.Value)) : Micros.Zero;
             var record = new StoredOutcome(key, operation.Fingerprint!, outcome.Entry?.Seq, taken, outcome.Entry?.BalanceAfter ?? work.Balance, outcome.LotId);
-            if (outcome.Entry is not null || operation is InferenceOperation) // a query that debits 0 still moved the carry: recorded
+            if (outcome.Entry is not null || operation is InferenceOperation or CreateHoldOperation or SettleHoldOperation) // a query that debits 0 still moved the carry: recorded
             {
                 outcomes.Add(record);
                 decided[key] = record;
             }
-            results[i] = record.ToResult(replayed: false);
+            results[i] = WithHold(record.ToResult(replayed: false), operation, work);
         }
 
-        work?.CheckLowBalance(context.LowBalanceRunway, now);
+        if (work is not null)
+        {
+            work.CheckSpendLimits(now);
+            work.MaybeStartAutoTopup(now);
+            work.CheckLowBalance(context.LowBalanceRunway, now);
+        }
         return new BatchDecision(work, work?.TakeChanges() ?? new BookChanges(), outcomes, results, created);
     }
 
     private static WalletBook NewWallet(BatchContext context)
     {
         var book = WalletBook.New(context.WalletId);
+        book.Policy = context.Policy ?? WalletPolicy.None;
         if (context.SignupBonus is { } bonus) book.Credit(bonus, LotKind.Promotional, context.Now);
         return book;
     }
@@ -126,18 +139,37 @@ public static class WalletBatch
         Settle => new WalletOpResult(WalletOpStatus.Applied),
         OpenSessionOperation open => work.OpenSession(open.Request, now),
         ChargeSessionOperation charge => work.ChargeSession(charge.Request, now),
+        SetLimitsOperation limits => Done(() => work.SetLimits(limits.Scope, limits.Limits)),
+        ConfigureAutoTopupOperation auto => Done(() => work.ConfigureAutoTopup(auto.Settings)),
+        AutoTopupSettledOperation settled => Done(() => work.SettleAutoTopup(settled.Attempt, settled.Succeeded, settled.Failure, now)),
         _ => null,
     };
+
+    /// <summary>A hold call's answer carries the hold as it now stands (when the book holds it).</summary>
+    private static OperationResult WithHold(WalletOpResult result, WalletOperation operation, WalletBook work) =>
+        operation is CreateHoldOperation or SettleHoldOperation && result.LotId is { } number && work.FindHold(number) is { } hold
+            ? new OperationResult(result, null, hold.ToView(work.WalletId))
+            : result;
+
+    private static OperationResult? Done(Action change)
+    {
+        change();
+        return new WalletOpResult(WalletOpStatus.Applied);
+    }
 
     private static BookOutcome Apply(WalletBook work, WalletOperation operation, DateTimeOffset now)
     {
         switch (operation)
         {
+            case CreateHoldOperation hold:
+                return work.CreateHold(hold.Request, now);
+            case SettleHoldOperation settle:
+                return work.SettleHold(settle.Request, now);
             case CreditOperation credit:
                 RequestRules.ValidateCredit(credit.Request, now, out var lotKind); // validated when queued; only its lot kind is needed here
                 return work.Credit(credit.Request, lotKind, now);
             case InferenceOperation query:
-                return work.ChargeInference(query.Template, query.CostMicros, now);
+                return work.ChargeInference(query.Template, query.CostMicros, now, query.Request.HoldNumber);
             case DebitOperation debit:
                 return work.Debit(debit.Request, now);
             default:
@@ -156,7 +188,7 @@ public static class WalletBatch
             InferenceOperation q => q.Template.Amount,
             _ => Micros.Zero,
         };
-        return new WalletOpResult(outcome.Status, Amount: outcome.Available, BalanceAfter: outcome.Available, ErrorCode: ErrorCodes.InsufficientCredits,
-            Detail: $"The wallet holds {outcome.Available.ToUsd():0.######} USD, less than {asked.ToUsd():0.######} USD.");
+        return new WalletOpResult(outcome.Status, Amount: outcome.Available, BalanceAfter: outcome.Available, ErrorCode: outcome.ErrorCode ?? ErrorCodes.InsufficientCredits,
+            Detail: outcome.Detail ?? $"The wallet holds {outcome.Available.ToUsd():0.######} USD, less than {asked.ToUsd():0.######} USD.");
     }
 }

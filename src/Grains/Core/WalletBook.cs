@@ -10,16 +10,33 @@ public sealed class BookChanges
     public List<BillingEvent> Events { get; } = [];
     public bool LowBalanceFlagChanged { get; set; }
 
+    /// <summary>Holds created or settled in the batch, by number.</summary>
+    public Dictionary<long, Hold> Holds { get; } = [];
+
+    /// <summary>Whether the limits or the auto top-up (settings or where it stands) changed.</summary>
+    public bool ControlsChanged { get; set; }
+
+    /// <summary>An automatic recharge the batch decided on: started once the batch is durable.</summary>
+    public AutoTopupAttempt? AutoTopupStarted { get; set; }
+
     /// <summary>Per model, the fraction of a micro-credit charged for inference but not yet debited, after the batch.</summary>
     public Dictionary<string, decimal> InferenceCarry { get; } = new(StringComparer.Ordinal);
 
-    public bool IsEmpty => Entries.Count == 0 && Sessions.Count == 0 && Events.Count == 0 && !LowBalanceFlagChanged && InferenceCarry.Count == 0;
+    public bool IsEmpty => Entries.Count == 0 && Sessions.Count == 0 && Events.Count == 0 && !LowBalanceFlagChanged && InferenceCarry.Count == 0
+        && Holds.Count == 0 && !ControlsChanged;
 }
 
 /// <summary>The outcome of applying one operation to a book.</summary>
-public readonly record struct BookOutcome(WalletOpStatus Status, LedgerEntryView? Entry, long? LotId, Micros Available)
+public readonly record struct BookOutcome(WalletOpStatus Status, LedgerEntryView? Entry, long? LotId, Micros Available, string? ErrorCode = null, string? Detail = null)
 {
-    public static BookOutcome Insufficient(Micros available) => new(WalletOpStatus.InsufficientCredits, null, null, available);
+    public static BookOutcome Insufficient(Micros available) => new(WalletOpStatus.InsufficientCredits, null, null, available, ErrorCodes.InsufficientCredits);
+
+    /// <summary>A 402 spend_limit_exceeded: recorded under its key like an insufficient-credits refusal.</summary>
+    public static BookOutcome OverLimit(Micros available, string detail) =>
+        new(WalletOpStatus.InsufficientCredits, null, null, available, ErrorCodes.SpendLimitExceeded, detail);
+
+    /// <summary>A refusal that is not recorded under the key (404 hold_not_found, 409 hold_not_active, …).</summary>
+    public static BookOutcome Refused(string code, string detail) => new(WalletOpStatus.Invalid, null, null, Micros.Zero, code, detail);
 }
 
 /// <summary>
@@ -27,15 +44,22 @@ public readonly record struct BookOutcome(WalletOpStatus Status, LedgerEntryView
 /// Every change appends a ledger entry whose lot movements sum to its amount, so that
 /// Σ entries = balance and each lot's remaining = its movements hold by construction (asserted here).
 /// </summary>
-public sealed class WalletBook
+public sealed partial class WalletBook
 {
     private readonly Dictionary<long, CreditLot> _lots;
     private readonly Dictionary<string, SessionView> _sessions;
     private readonly Dictionary<string, decimal> _inferenceCarry;
 
     public WalletBook(string walletId, Micros balance, long nextSeq, long version, IEnumerable<CreditLot> openLots,
-        IEnumerable<SessionView>? sessions = null, bool lowBalanceNotified = false, IEnumerable<KeyValuePair<string, decimal>>? inferenceCarry = null)
+        IEnumerable<SessionView>? sessions = null, bool lowBalanceNotified = false, IEnumerable<KeyValuePair<string, decimal>>? inferenceCarry = null,
+        WalletControls? controls = null)
     {
+        var c = controls ?? WalletControls.None;
+        _holds = c.ActiveHolds.ToDictionary(h => h.Number);
+        NextHoldNumber = c.NextHoldNumber;
+        Limits = c.Limits;
+        Spent = c.Spent;
+        AutoTopup = c.AutoTopup;
         WalletId = walletId;
         Balance = balance;
         NextSeq = nextSeq;
@@ -68,7 +92,8 @@ public sealed class WalletBook
 
     public static WalletBook New(string walletId) => new(walletId, Micros.Zero, 1, 0, []);
 
-    public WalletBook Clone() => new(WalletId, Balance, NextSeq, Version, _lots.Values, _sessions.Values, LowBalanceNotified, _inferenceCarry);
+    public WalletBook Clone() => new(WalletId, Balance, NextSeq, Version, _lots.Values, _sessions.Values, LowBalanceNotified, _inferenceCarry,
+        new WalletControls(_holds.Values.ToList(), NextHoldNumber, Limits, Spent, AutoTopup)) { Policy = Policy };
 
     /// <summary>Per model, the fraction of a micro-credit charged for inference but not yet debited (in [0, 1)).</summary>
     public IReadOnlyDictionary<string, decimal> InferenceCarry => _inferenceCarry;
@@ -114,7 +139,7 @@ public sealed class WalletBook
     /// </summary>
     public Micros RunwayFunds(DateTimeOffset now)
     {
-        var funds = Available(now) - UnbilledOwed(now);
+        var funds = Live(now) - ExplicitHeld(now) - UnbilledOwed(now);
         return funds.IsNegative ? Micros.Zero : funds;
     }
 
@@ -140,6 +165,8 @@ public sealed class WalletBook
             return SessionOpResult.Fail(WalletOpStatus.InsufficientCredits, ErrorCodes.InsufficientCredits,
                 $"With this {request.InstanceType} the wallet's sessions burn {burn:0.######} USD/h: a {request.MinimumRunway.TotalMinutes:0.##}-minute runway needs {required.ToUsd():0.######} USD, and {funds.ToUsd():0.######} USD is available after what running sessions owe.");
         }
+        if (StartPassesLimit(burn, request.MinimumRunway, now) is { } overLimit)
+            return SessionOpResult.Fail(WalletOpStatus.InsufficientCredits, ErrorCodes.SpendLimitExceeded, overLimit);
         var session = new SessionView(request.SessionId, WalletId, request.InstanceType, request.Workload, request.UsdPerHour,
             request.StartedAt, SessionState.Running, null, Micros.Zero, null);
         Track(session);
@@ -168,18 +195,22 @@ public sealed class WalletBook
         var debited = Micros.Zero;
         if (due.IsPositive)
         {
-            var debit = new DebitRequest($"session:{session.SessionId}:{owed.Value}", LedgerEntryKind.SessionCharge, due,
-                session.SessionId, new UsageTags(session.SessionId, session.InstanceType, null, session.Workload), AllowPartial: true);
-            var outcome = Debit(debit, now);
-            if (outcome.Entry is { } entry) debited = -entry.Amount;
-            session = session with { Charged = session.Charged + debited, ChargedThrough = through };
-            // Out of credits: it could not all be paid, or nothing is left for the next interval.
-            if (debited < due || (!request.Final && !Available(now).IsPositive))
+            // A limit caps what the session may take; what it cannot pay within the limit ends it (reason spend_limit).
+            var headroom = Headroom(now);
+            var payable = headroom is { } h && h < due ? h : due;
+            if (payable.IsPositive)
             {
-                session = session with { State = SessionState.Terminated, StoppedAt = through, EndReason = EndReasons.InsufficientCredits };
-                Changes.Events.Add(new BillingEvent(0, now, EventKinds.SessionTerminated, WalletId, session.SessionId,
-                    EndReasons.InsufficientCredits, Balance, null));
+                var debit = new DebitRequest($"session:{session.SessionId}:{owed.Value}", LedgerEntryKind.SessionCharge, payable,
+                    session.SessionId, new UsageTags(session.SessionId, session.InstanceType, null, session.Workload), AllowPartial: true);
+                var outcome = DebitWithin(debit, now, SessionSpendable(now));
+                if (outcome.Entry is { } entry) debited = -entry.Amount;
             }
+            session = session with { Charged = session.Charged + debited, ChargedThrough = through };
+            if (payable < due && debited == payable)
+                session = Terminate(session, through, EndReasons.SpendLimit, now);
+            // Out of credits: it could not all be paid, or nothing is left for the next interval.
+            else if (debited < due || (!request.Final && !SessionSpendable(now).IsPositive))
+                session = Terminate(session, through, EndReasons.InsufficientCredits, now);
         }
         if (request.Final && session.State == SessionState.Running)
             session = session with { State = SessionState.Stopped, StoppedAt = through, EndReason = EndReasons.Stopped };
@@ -209,6 +240,13 @@ public sealed class WalletBook
         }
     }
 
+    private SessionView Terminate(SessionView session, DateTimeOffset at, string reason, DateTimeOffset now)
+    {
+        if (reason == EndReasons.SpendLimit) _limitHit = true;
+        Changes.Events.Add(new BillingEvent(0, now, EventKinds.SessionTerminated, WalletId, session.SessionId, reason, Balance, null));
+        return session with { State = SessionState.Terminated, StoppedAt = at, EndReason = reason };
+    }
+
     private void Track(SessionView session)
     {
         _sessions[session.SessionId] = session;
@@ -222,7 +260,15 @@ public sealed class WalletBook
         return changes;
     }
 
-    public Micros Available(DateTimeOffset now) => Allocator.Available(_lots.Values, now);
+    /// <summary>Credits in lots not expired at <paramref name="now"/> (the total a reader sees).</summary>
+    public Micros Live(DateTimeOffset now) => Allocator.Available(_lots.Values, now);
+
+    /// <summary><c>available = total − held</c>: what a debit, a query or a new hold may take (never below zero).</summary>
+    public Micros Available(DateTimeOffset now)
+    {
+        var available = Live(now) - Held(now);
+        return available.IsNegative ? Micros.Zero : available;
+    }
 
     public WalletBalance ToBalance(DateTimeOffset now, decimal burnRatePerHour, IReadOnlyList<RunningSessionView>? sessions)
     {
@@ -242,19 +288,21 @@ public sealed class WalletBook
         }
         var total = promotional + purchased;
         return new WalletBalance(WalletId, total, promotional, purchased, next, burnRatePerHour,
-            Metering.RunwaySeconds(RunwayFunds(now), burnRatePerHour), sessions ?? [], now);
+            Metering.RunwaySeconds(RunwayFunds(now), burnRatePerHour), sessions ?? [], now, Held(now), Available(now));
     }
 
     /// <summary>The balance with this wallet's burn rate, runway and running sessions.</summary>
     public WalletBalance ToBalance(DateTimeOffset now) => ToBalance(now, BurnRatePerHour, RunningSessions());
 
-    /// <summary>The earliest expiry among lots that still hold credits, if any.</summary>
+    /// <summary>The earliest expiry among lots that still hold credits and active holds, if any.</summary>
     public DateTimeOffset? NextExpiry() =>
-        _lots.Values.Where(l => l.ExpiresAt is not null).Select(l => l.ExpiresAt).Min();
+        _lots.Values.Where(l => l.ExpiresAt is not null).Select(l => l.ExpiresAt)
+            .Concat(_holds.Values.Where(h => h.State == HoldState.Active).Select(h => (DateTimeOffset?)h.ExpiresAt)).Min();
 
     /// <summary>Writes an expiration entry for every lot whose expiry has come.</summary>
     public int ExpireDue(DateTimeOffset now)
     {
+        ExpireHolds(now);
         var due = _lots.Values.Where(l => l.IsExpiredAt(now)).OrderBy(l => l.ExpiresAt).ThenBy(l => l.Id).ToList();
         foreach (var lot in due)
         {
@@ -275,6 +323,11 @@ public sealed class WalletBook
         Changes.NewLots.Add(lot);
         var entry = Append(now, request.Kind, request.Amount, [new LotMovement(lotId, request.Amount)],
             request.Reference, request.IdempotencyKey, null);
+        if (request.Kind == LedgerEntryKind.Topup)
+        {
+            Changes.Events.Add(new BillingEvent(0, now, EventKinds.TopupSucceeded, WalletId, null, null, Balance, null,
+                EventData.Of(("paymentId", request.Reference), ("amount", request.Amount), ("lotId", lotId))));
+        }
         return new BookOutcome(WalletOpStatus.Applied, entry, lotId, Available(now));
     }
 
@@ -284,14 +337,21 @@ public sealed class WalletBook
     /// <c>round_down(carry + cost)</c>, so a query cheaper than one micro-credit is not free forever. A refused
     /// query changes nothing; a query that debits 0 writes no entry, only the new carry.
     /// </summary>
-    public BookOutcome ChargeInference(DebitRequest template, decimal costMicros, DateTimeOffset now)
+    public BookOutcome ChargeInference(DebitRequest template, decimal costMicros, DateTimeOffset now, long? holdNumber = null)
     {
         Invariant.Check(costMicros >= 0, "an inference cost is never negative");
         var model = template.Usage?.Model ?? throw new InvariantViolationException("An inference charge names its model.");
+        Hold? hold = null;
+        if (holdNumber is { } number && FindActiveHold(number, now, out hold) is { } refused) return refused;
         var total = _inferenceCarry.GetValueOrDefault(model) + costMicros;
         var whole = decimal.Floor(total);
         var outcome = new BookOutcome(WalletOpStatus.Applied, null, null, Available(now));
-        if (whole > 0)
+        if (hold is not null)
+        {
+            outcome = ChargeWithinHold(template with { Amount = new Micros((long)whole) }, hold, now);
+            if (outcome.Status != WalletOpStatus.Applied) return outcome;
+        }
+        else if (whole > 0)
         {
             outcome = Debit(template with { Amount = new Micros((long)whole) }, now);
             if (outcome.Status != WalletOpStatus.Applied) return outcome;
@@ -308,13 +368,39 @@ public sealed class WalletBook
     public BookOutcome Debit(DebitRequest request, DateTimeOffset now)
     {
         Invariant.Check(request.Amount.IsPositive, "a credit or debit moves a positive amount");
-        var allocation = Allocator.Allocate([.. _lots.Values], request.Amount, now);
-        if (allocation.Taken < request.Amount && !request.AllowPartial)
+        // Spending (a query, premium access) takes from available; a correction may also take what running sessions hold, never what holds keep.
+        bool spending = SpendPeriods.IsSpending(request.Kind);
+        var spendable = spending ? Available(now) : SessionSpendable(now);
+        if (request.Amount > spendable && !request.AllowPartial) return BookOutcome.Insufficient(spendable);
+        if (spending && OverLimit(request.Amount, now) is { } overLimit)
+        {
+            _limitHit = true;
+            return BookOutcome.OverLimit(spendable, overLimit);
+        }
+        return DebitWithin(request, now, spendable);
+    }
+
+    /// <summary>Takes the amount (or, with <c>AllowPartial</c>, as much of it as <paramref name="spendable"/> allows) in consumption order.</summary>
+    private BookOutcome DebitWithin(DebitRequest request, DateTimeOffset now, Micros spendable)
+    {
+        var amount = request.Amount;
+        if (amount > spendable)
+        {
+            if (!request.AllowPartial) return BookOutcome.Insufficient(spendable);
+            amount = spendable.IsNegative ? Micros.Zero : spendable;
+        }
+        var allocation = Allocator.Allocate([.. _lots.Values], amount, now);
+        if (allocation.Taken < amount && !request.AllowPartial)
             return BookOutcome.Insufficient(allocation.Taken);
         if (!allocation.Taken.IsPositive)
             return new BookOutcome(WalletOpStatus.Applied, null, null, Micros.Zero);
         var movements = allocation.Takes.Select(t => t with { Amount = -t.Amount }).ToList();
         var entry = Append(now, request.Kind, -allocation.Taken, movements, request.Reference, request.IdempotencyKey, request.Usage);
+        if (SpendPeriods.IsSpending(request.Kind))
+        {
+            Spent = Spent.Add(allocation.Taken, now);
+            _spentInBatch = true;
+        }
         return new BookOutcome(WalletOpStatus.Applied, entry, null, Available(now));
     }
 

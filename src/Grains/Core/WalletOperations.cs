@@ -55,6 +55,40 @@ public sealed record InferenceOperation(InferenceChargeRequest Request, decimal 
         new UsageTags(Model: Request.Model));
 }
 
+/// <summary>Reserves funds (a hold); its result's <c>LotId</c> is the hold's number.</summary>
+public sealed record CreateHoldOperation(HoldRequest Request) : WalletOperation
+{
+    public override string Name => "CreateHold";
+    public override string Key => Request.IdempotencyKey;
+    public override string Fingerprint { get; } = RequestRules.Fingerprint(Request);
+}
+
+/// <summary>Captures or voids a hold.</summary>
+public sealed record SettleHoldOperation(HoldSettleRequest Request) : WalletOperation
+{
+    public override string Name => Request.Void ? "VoidHold" : "CaptureHold";
+    public override string Key => Request.IdempotencyKey;
+    public override string Fingerprint { get; } = RequestRules.Fingerprint(Request);
+}
+
+/// <summary>Sets the owner's or the admin's spending limits.</summary>
+public sealed record SetLimitsOperation(LimitScope Scope, SpendLimits Limits) : WalletOperation
+{
+    public override string Name => "SetLimits";
+}
+
+/// <summary>Sets the auto top-up (validated before it is queued).</summary>
+public sealed record ConfigureAutoTopupOperation(AutoTopupSettings Settings) : WalletOperation
+{
+    public override string Name => "ConfigureAutoTopup";
+}
+
+/// <summary>How an automatic recharge's payment ended (its credit, if any, is a top-up of its own).</summary>
+public sealed record AutoTopupSettledOperation(long Attempt, bool Succeeded, string? Failure) : WalletOperation
+{
+    public override string Name => "AutoTopupSettled";
+}
+
 public sealed record OpenSessionOperation(OpenSessionRequest Request) : WalletOperation
 {
     public override string Name => "OpenSession";
@@ -68,7 +102,7 @@ public sealed record ChargeSessionOperation(SessionChargeRequest Request) : Wall
 }
 
 /// <summary>The answer to one operation: a wallet result or a session result, by the operation's kind.</summary>
-public readonly record struct OperationResult(WalletOpResult? Wallet, SessionOpResult? Session)
+public readonly record struct OperationResult(WalletOpResult? Wallet, SessionOpResult? Session, HoldView? Hold = null)
 {
     public static implicit operator OperationResult(WalletOpResult result) => new(result, null);
     public static implicit operator OperationResult(SessionOpResult result) => new(null, result);

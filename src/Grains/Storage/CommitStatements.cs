@@ -1,5 +1,6 @@
 using Npgsql;
 using NpgsqlTypes;
+using Qubrid.Core;
 
 namespace Qubrid.Storage;
 
@@ -21,6 +22,8 @@ internal static class CommitStatements
         AddLotMoves(batch, rows.Moves);
         AddSessions(batch, rows.Sessions);
         AddInferenceCarry(batch, rows.Carry);
+        AddHolds(batch, rows.Holds);
+        AddControls(batch, rows.Controls);
         AddEvents(batch, rows.Events);
         AddOutcomes(batch, rows.Outcomes);
     }
@@ -115,6 +118,43 @@ internal static class CommitStatements
             """));
     }
 
+    private static void AddHolds(NpgsqlBatch batch, Columns holds)
+    {
+        if (holds.Rows == 0) return;
+        batch.BatchCommands.Add(holds.Command(
+            """
+            INSERT INTO qubrid_holds (wallet_id, hold_no, amount, captured, state, created_at, expires_at, reference)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[])
+            ON CONFLICT (wallet_id, hold_no) DO UPDATE SET captured = EXCLUDED.captured, state = EXCLUDED.state
+            """));
+    }
+
+    private static void AddControls(NpgsqlBatch batch, Columns controls)
+    {
+        if (controls.Rows == 0) return;
+        batch.BatchCommands.Add(controls.Command(
+            """
+            INSERT INTO qubrid_wallet_controls (wallet_id, owner_per_hour, owner_per_day, owner_per_month, admin_per_hour, admin_per_day, admin_per_month,
+                warned_hour, warned_day, warned_month, reached_hour, reached_day, reached_month,
+                auto_enabled, auto_threshold, auto_target, auto_token, auto_monthly_cap, auto_month_start, auto_spent_month,
+                auto_failures, auto_disabled_reason, auto_next_attempt, auto_in_flight, auto_in_flight_amount, auto_retry_at)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[],
+                $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[],
+                $14::boolean[], $15::bigint[], $16::bigint[], $17::text[], $18::bigint[], $19::timestamptz[], $20::bigint[],
+                $21::integer[], $22::text[], $23::bigint[], $24::bigint[], $25::bigint[], $26::timestamptz[])
+            ON CONFLICT (wallet_id) DO UPDATE SET
+                owner_per_hour = EXCLUDED.owner_per_hour, owner_per_day = EXCLUDED.owner_per_day, owner_per_month = EXCLUDED.owner_per_month,
+                admin_per_hour = EXCLUDED.admin_per_hour, admin_per_day = EXCLUDED.admin_per_day, admin_per_month = EXCLUDED.admin_per_month,
+                warned_hour = EXCLUDED.warned_hour, warned_day = EXCLUDED.warned_day, warned_month = EXCLUDED.warned_month,
+                reached_hour = EXCLUDED.reached_hour, reached_day = EXCLUDED.reached_day, reached_month = EXCLUDED.reached_month,
+                auto_enabled = EXCLUDED.auto_enabled, auto_threshold = EXCLUDED.auto_threshold, auto_target = EXCLUDED.auto_target,
+                auto_token = EXCLUDED.auto_token, auto_monthly_cap = EXCLUDED.auto_monthly_cap, auto_month_start = EXCLUDED.auto_month_start,
+                auto_spent_month = EXCLUDED.auto_spent_month, auto_failures = EXCLUDED.auto_failures, auto_disabled_reason = EXCLUDED.auto_disabled_reason,
+                auto_next_attempt = EXCLUDED.auto_next_attempt, auto_in_flight = EXCLUDED.auto_in_flight,
+                auto_in_flight_amount = EXCLUDED.auto_in_flight_amount, auto_retry_at = EXCLUDED.auto_retry_at
+            """));
+    }
+
     private static void AddEvents(NpgsqlBatch batch, Columns events)
     {
         if (events.Rows == 0) return;
@@ -149,6 +189,11 @@ internal static class CommitStatements
         public Columns Moves { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long));
         public Columns Sessions { get; } = new(typeof(string), typeof(string), typeof(string), typeof(string), typeof(decimal), typeof(DateTime), typeof(string), typeof(DateTime), typeof(long), typeof(string), typeof(DateTime));
         public Columns Carry { get; } = new(typeof(string), typeof(string), typeof(decimal));
+        public Columns Holds { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long), typeof(string), typeof(DateTime), typeof(DateTime), typeof(string));
+        public Columns Controls { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long), typeof(long), typeof(long), typeof(long),
+            typeof(DateTime), typeof(DateTime), typeof(DateTime), typeof(DateTime), typeof(DateTime), typeof(DateTime),
+            typeof(bool), typeof(long), typeof(long), typeof(string), typeof(long), typeof(DateTime), typeof(long),
+            typeof(int), typeof(string), typeof(long), typeof(long), typeof(long), typeof(DateTime));
         public Columns Events { get; } = new(typeof(DateTime), typeof(string), typeof(string), typeof(string), typeof(string), typeof(long), typeof(long), typeof(string));
         public Columns Outcomes { get; } = new(typeof(string), typeof(string), typeof(string), typeof(long), typeof(long), typeof(long), typeof(long), typeof(DateTime),
             typeof(string), typeof(string));
@@ -175,11 +220,24 @@ internal static class CommitStatements
                     s.StoppedAt?.UtcDateTime, s.Charged.Value, s.EndReason, s.ChargedThrough?.UtcDateTime);
             }
             foreach (var (model, micros) in changes.InferenceCarry) Carry.Add(walletId, model, micros);
+            foreach (var h in changes.Holds.Values)
+                Holds.Add(walletId, h.Number, h.Amount.Value, h.Captured.Value, h.State.ToWire(), h.CreatedAt.UtcDateTime, h.ExpiresAt.UtcDateTime, h.Reference);
+            if (changes.ControlsChanged) CollectControls(walletId, book.Limits, book.AutoTopup);
             foreach (var ev in changes.Events)
                 Events.Add(ev.At.UtcDateTime, ev.Kind, walletId, ev.SessionId, ev.Reason, ev.Balance.Value, ev.RunwaySeconds, ev.Data);
             foreach (var o in commit.Outcomes)
                 Outcomes.Add(walletId, o.Key, o.Fingerprint, o.Seq, o.Amount.Value, o.BalanceAfter.Value, o.LotId, commit.Now.UtcDateTime,
                     o.Status == WalletOpStatus.Applied ? null : o.ErrorCode, o.Status == WalletOpStatus.Applied ? null : o.Detail);
+        }
+
+        private void CollectControls(string walletId, LimitSettings l, AutoTopupState a)
+        {
+            static DateTime? T(DateTimeOffset? t) => t?.UtcDateTime;
+            Controls.Add(walletId, l.Owner.PerHour?.Value, l.Owner.PerDay?.Value, l.Owner.PerMonth?.Value,
+                l.Admin.PerHour?.Value, l.Admin.PerDay?.Value, l.Admin.PerMonth?.Value,
+                T(l.Warned.Hour), T(l.Warned.Day), T(l.Warned.Month), T(l.Reached.Hour), T(l.Reached.Day), T(l.Reached.Month),
+                a.Enabled, a.Threshold.Value, a.Target.Value, a.PaymentToken, a.MonthlyCap.Value, T(a.MonthStart), a.SpentThisMonth.Value,
+                a.ConsecutiveFailures, a.DisabledReason, a.NextAttempt, a.InFlight, a.InFlightAmount.Value, T(a.RetryAt));
         }
 
         /// <summary>New lots are inserted with what remains of them; a lot that existed before only has its remaining updated.</summary>

@@ -8,7 +8,11 @@ namespace Qubrid.Storage;
 /// </summary>
 public interface ILedgerStore
 {
-    Task<WalletBook?> LoadAsync(string walletId, CancellationToken ct = default);
+    /// <summary>The wallet as stored, with what its spending entries took in the hour, day and month holding <paramref name="now"/>.</summary>
+    Task<WalletBook?> LoadAsync(string walletId, DateTimeOffset now, CancellationToken ct = default);
+
+    /// <summary>A hold as stored (settled ones too), or null.</summary>
+    Task<Hold?> FindHoldAsync(string walletId, long number, CancellationToken ct = default);
     Task<List<SessionView>> FindSessionsAsync(string walletId, IReadOnlyCollection<string> sessionIds, CancellationToken ct = default);
     Task<Dictionary<string, StoredOutcome>> FindOutcomesAsync(string walletId, IReadOnlyCollection<string> keys, CancellationToken ct = default);
 

@@ -23,11 +23,14 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
     private readonly LedgerWriter _writer = new(dataSource, options.Value, logger);
 
     /// <summary>Loads the wallet with its open lots and running sessions, all from one snapshot, or null when it was never created.</summary>
-    public Task<WalletBook?> LoadAsync(string walletId, CancellationToken ct = default) =>
-        ReadAsync(() => LoadAsyncOnce(walletId, ct));
+    public Task<WalletBook?> LoadAsync(string walletId, DateTimeOffset now, CancellationToken ct = default) =>
+        ReadAsync(() => LoadAsyncOnce(walletId, now, ct));
 
-    private async Task<WalletBook?> LoadAsyncOnce(string walletId, CancellationToken ct)
+    private const string SelectHolds = "SELECT hold_no, amount, captured, state, created_at, expires_at, reference FROM qubrid_holds";
+
+    private async Task<WalletBook?> LoadAsyncOnce(string walletId, DateTimeOffset now, CancellationToken ct)
     {
+        var tally = SpendTally.Empty(now);
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
         await using var batch = new NpgsqlBatch(conn, tx);
@@ -37,6 +40,24 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
             walletId));
         batch.BatchCommands.Add(Command($"{SelectSessions} WHERE wallet_id = $1 AND state = 'running'", walletId));
         batch.BatchCommands.Add(Command("SELECT model, carry_micros FROM qubrid_inference_carry WHERE wallet_id = $1", walletId));
+        batch.BatchCommands.Add(Command($"{SelectHolds} WHERE wallet_id = $1 AND state = 'active'", walletId));
+        batch.BatchCommands.Add(Command("SELECT coalesce(max(hold_no), 0) + 1 FROM qubrid_holds WHERE wallet_id = $1", walletId));
+        batch.BatchCommands.Add(Command(
+            """
+            SELECT owner_per_hour, owner_per_day, owner_per_month, admin_per_hour, admin_per_day, admin_per_month,
+                   warned_hour, warned_day, warned_month, reached_hour, reached_day, reached_month,
+                   auto_enabled, auto_threshold, auto_target, auto_token, auto_monthly_cap, auto_month_start, auto_spent_month,
+                   auto_failures, auto_disabled_reason, auto_next_attempt, auto_in_flight, auto_in_flight_amount, auto_retry_at
+            FROM qubrid_wallet_controls WHERE wallet_id = $1
+            """, walletId));
+        // What spending entries took in the current hour, day and month (by their at), for the limits.
+        batch.BatchCommands.Add(Command(
+            """
+            SELECT coalesce(sum(-amount) FILTER (WHERE at >= $2), 0)::bigint, coalesce(sum(-amount) FILTER (WHERE at >= $3), 0)::bigint,
+                   coalesce(sum(-amount), 0)::bigint
+            FROM qubrid_ledger
+            WHERE wallet_id = $1 AND at >= $4 AND kind IN ('session_charge', 'inference_charge', 'premium_access', 'hold_capture')
+            """, walletId, tally.HourStart.UtcDateTime, tally.DayStart.UtcDateTime, tally.MonthStart.UtcDateTime));
         await using var reader = await batch.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct)) return null;
         var balance = new Micros(reader.GetInt64(0));
@@ -52,10 +73,47 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         await reader.NextResultAsync(ct);
         var carry = new List<KeyValuePair<string, decimal>>();
         while (await reader.ReadAsync(ct)) carry.Add(new(reader.GetString(0), reader.GetDecimal(1)));
+        await reader.NextResultAsync(ct);
+        var holds = new List<Hold>();
+        while (await reader.ReadAsync(ct)) holds.Add(ReadHold(reader));
+        await reader.NextResultAsync(ct);
+        await reader.ReadAsync(ct);
+        long nextHold = reader.GetInt64(0);
+        await reader.NextResultAsync(ct);
+        var limits = LimitSettings.None;
+        var auto = AutoTopupState.Off;
+        if (await reader.ReadAsync(ct))
+        {
+            Micros? M(int i) => reader.IsDBNull(i) ? null : new Micros(reader.GetInt64(i));
+            DateTimeOffset? T(int i) => reader.IsDBNull(i) ? null : new DateTimeOffset(reader.GetDateTime(i), TimeSpan.Zero);
+            limits = new LimitSettings(new SpendLimits(M(0), M(1), M(2)), new SpendLimits(M(3), M(4), M(5)),
+                new PeriodMarks(T(6), T(7), T(8)), new PeriodMarks(T(9), T(10), T(11)));
+            auto = new AutoTopupState(reader.GetBoolean(12), new Micros(reader.GetInt64(13)), new Micros(reader.GetInt64(14)), NullableString(reader, 15),
+                new Micros(reader.GetInt64(16)), T(17), new Micros(reader.GetInt64(18)), reader.GetInt32(19), NullableString(reader, 20),
+                reader.GetInt64(21), reader.IsDBNull(22) ? null : reader.GetInt64(22), new Micros(reader.GetInt64(23)), T(24));
+        }
+        await reader.NextResultAsync(ct);
+        await reader.ReadAsync(ct);
+        tally = tally with { Hour = new Micros(reader.GetInt64(0)), Day = new Micros(reader.GetInt64(1)), Month = new Micros(reader.GetInt64(2)) };
         await reader.DisposeAsync();
         await tx.CommitAsync(ct);
-        return new WalletBook(walletId, balance, nextSeq, version, lots, sessions, lowBalanceNotified, carry);
+        return new WalletBook(walletId, balance, nextSeq, version, lots, sessions, lowBalanceNotified, carry,
+            new WalletControls(holds, nextHold, limits, tally, auto));
     }
+
+    public Task<Hold?> FindHoldAsync(string walletId, long number, CancellationToken ct = default) =>
+        ReadAsync(async () =>
+        {
+            await using var cmd = dataSource.CreateCommand($"{SelectHolds} WHERE wallet_id = $1 AND hold_no = $2");
+            cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = number });
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            return await reader.ReadAsync(ct) ? ReadHold(reader) : null;
+        });
+
+    private static Hold ReadHold(NpgsqlDataReader reader) => new(reader.GetInt64(0), new Micros(reader.GetInt64(1)), new Micros(reader.GetInt64(2)),
+        HoldIds.ParseState(reader.GetString(3)), new DateTimeOffset(reader.GetDateTime(4), TimeSpan.Zero),
+        new DateTimeOffset(reader.GetDateTime(5), TimeSpan.Zero), reader.GetString(6));
 
     private const string SelectSessions =
         "SELECT wallet_id, session_id, instance_type, workload, usd_per_hour, started_at, state, stopped_at, charged, end_reason, charged_through FROM qubrid_wallet_sessions";

@@ -7,10 +7,16 @@ namespace Qubrid.Tests.Simulation;
 /// <summary>The real PostgreSQL ledger store with the simulation's faults in front: an outage, and a commit whose answer is lost.</summary>
 public sealed class FaultyLedgerStore(ILedgerStore inner, SimWorld world) : ILedgerStore
 {
-    public Task<WalletBook?> LoadAsync(string walletId, CancellationToken ct = default)
+    public Task<WalletBook?> LoadAsync(string walletId, DateTimeOffset now, CancellationToken ct = default)
     {
         world.ThrowIfDown("wallet load");
-        return inner.LoadAsync(walletId, ct);
+        return inner.LoadAsync(walletId, now, ct);
+    }
+
+    public Task<Hold?> FindHoldAsync(string walletId, long number, CancellationToken ct = default)
+    {
+        world.ThrowIfDown("hold lookup");
+        return inner.FindHoldAsync(walletId, number, ct);
     }
 
     public Task<List<SessionView>> FindSessionsAsync(string walletId, IReadOnlyCollection<string> sessionIds, CancellationToken ct = default)

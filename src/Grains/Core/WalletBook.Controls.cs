@@ -1,0 +1,375 @@
+namespace Qubrid.Core;
+
+/// <summary>
+/// Spend controls on the book (SPEC.md: holds, spending limits, auto top-up). Pure like the rest of the book:
+/// the caller passes the time; the platform's rules come from <see cref="Policy"/>.
+/// </summary>
+public sealed partial class WalletBook
+{
+    private readonly Dictionary<long, Hold> _holds;
+    private bool _limitHit;
+    private bool _autoTopupTrigger;
+    private bool _spentInBatch;
+
+    /// <summary>The platform's rules this wallet applies (charge interval, default limits, top-up bounds).</summary>
+    public WalletPolicy Policy { get; set; } = WalletPolicy.None;
+
+    public long NextHoldNumber { get; private set; }
+    public LimitSettings Limits { get; private set; }
+    public SpendTally Spent { get; private set; }
+    public AutoTopupState AutoTopup { get; private set; }
+
+    /// <summary>Holds the book knows: the active ones, and those settled during this activation.</summary>
+    public IReadOnlyCollection<Hold> Holds => _holds.Values;
+
+    public IReadOnlyList<Hold> ActiveHolds(DateTimeOffset now) =>
+        _holds.Values.Where(h => h.HeldAt(now).IsPositive).OrderBy(h => h.Number).ToList();
+
+    public Hold? FindHold(long number) => _holds.GetValueOrDefault(number);
+
+    /// <summary>What the holds the owner's orchestrator created keep from <c>available</c>.</summary>
+    public Micros ExplicitHeld(DateTimeOffset now)
+    {
+        var held = Micros.Zero;
+        foreach (var h in _holds.Values) held += h.HeldAt(now);
+        return held;
+    }
+
+    /// <summary>Each running session holds its next interval's charge (internal: counted in held, never listed).</summary>
+    public Micros SessionHeld()
+    {
+        if (Policy.SessionHoldInterval <= TimeSpan.Zero) return Micros.Zero;
+        var held = Micros.Zero;
+        foreach (var s in _sessions.Values)
+        {
+            if (s.State == SessionState.Running) held += Metering.Owed(s.UsdPerHour, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch + Policy.SessionHoldInterval);
+        }
+        return held;
+    }
+
+    public Micros Held(DateTimeOffset now) => ExplicitHeld(now) + SessionHeld();
+
+    /// <summary>What a session charge (or a correction) may take: everything but what explicit holds keep.</summary>
+    private Micros SessionSpendable(DateTimeOffset now)
+    {
+        var spendable = Live(now) - ExplicitHeld(now);
+        return spendable.IsNegative ? Micros.Zero : spendable;
+    }
+
+    // ---- Spending limits -------------------------------------------------------------------------------------
+
+    /// <summary>Spent in the current period: the ledger's spending entries, plus active holds created in it.</summary>
+    public Micros SpentIn(SpendPeriod period, DateTimeOffset now)
+    {
+        var spent = Spent.SpentIn(period, now);
+        var start = SpendPeriods.StartOf(period, now);
+        foreach (var h in _holds.Values)
+        {
+            if (h.HeldAt(now).IsPositive && SpendPeriods.StartOf(period, h.CreatedAt) == start) spent += h.Amount;
+        }
+        return spent;
+    }
+
+    /// <summary>What may still be spent before a limit is passed (the smallest over the periods); null when no limit applies.</summary>
+    public Micros? Headroom(DateTimeOffset now)
+    {
+        Micros? least = null;
+        foreach (var period in SpendPeriods.All)
+        {
+            if (Limits.Effective(period, Policy.DefaultLimits) is not { } limit) continue;
+            var left = limit - SpentIn(period, now);
+            if (left.IsNegative) left = Micros.Zero;
+            if (least is null || left < least.Value) least = left;
+        }
+        return least;
+    }
+
+    /// <summary>Why spending <paramref name="amount"/> now would pass a limit, or null when it would not (landing exactly on it passes).</summary>
+    private string? OverLimit(Micros amount, DateTimeOffset now)
+    {
+        foreach (var period in SpendPeriods.All)
+        {
+            if (Limits.Effective(period, Policy.DefaultLimits) is not { } limit) continue;
+            var spent = SpentIn(period, now);
+            if (spent + amount > limit)
+                return $"The wallet's limit is {limit.ToUsd():0.######} USD per {period.ToWire()}; {spent.ToUsd():0.######} USD is spent this {period.ToWire()}, so {amount.ToUsd():0.######} USD more would pass it.";
+        }
+        return null;
+    }
+
+    /// <summary>Why a session start would pass a limit: spent + (burn of all running sessions and the new one) × minimum runway.</summary>
+    private string? StartPassesLimit(decimal burnPerHour, TimeSpan minimumRunway, DateTimeOffset now)
+    {
+        var needed = Metering.Owed(burnPerHour, now, now + minimumRunway);
+        return OverLimit(needed, now) is { } reason ? $"Starting would burn {needed.ToUsd():0.######} USD over the minimum runway. {reason}" : null;
+    }
+
+    public void SetLimits(LimitScope scope, SpendLimits limits)
+    {
+        Limits = scope == LimitScope.Owner ? Limits with { Owner = limits } : Limits with { Admin = limits };
+        Changes.ControlsChanged = true;
+    }
+
+    public LimitsView ToLimitsView(DateTimeOffset now) =>
+        new(Limits.EffectiveLimits(Policy.DefaultLimits), Limits.Owner, Limits.Admin,
+            SpentIn(SpendPeriod.Hour, now), SpentIn(SpendPeriod.Day, now), SpentIn(SpendPeriod.Month, now));
+
+    /// <summary>
+    /// After a batch: raises spend_limit_warning (at <see cref="WalletPolicy.WarningPercent"/>) and spend_limit_reached
+    /// once per period, and when a limit is reached ends every running session (start order) with reason spend_limit,
+    /// each charged up to what the limit still allows.
+    /// </summary>
+    public void CheckSpendLimits(DateTimeOffset now)
+    {
+        bool reached = _limitHit;
+        _limitHit = false;
+        if (!_spentInBatch && !reached) return;
+        _spentInBatch = false;
+        foreach (var period in SpendPeriods.All)
+        {
+            if (Limits.Effective(period, Policy.DefaultLimits) is not { } limit) continue;
+            var spent = SpentIn(period, now);
+            var start = SpendPeriods.StartOf(period, now);
+            bool atLimit = spent >= limit;
+            bool warn = spent.Value * 100 >= limit.Value * Policy.WarningPercent;
+            if (warn && Limits.Warned.Get(period) != start)
+            {
+                Limits = Limits with { Warned = Limits.Warned.Set(period, start) };
+                Changes.ControlsChanged = true;
+                Changes.Events.Add(LimitEvent(EventKinds.SpendLimitWarning, period, limit, spent, now));
+            }
+            if (atLimit && Limits.Reached.Get(period) != start)
+            {
+                Limits = Limits with { Reached = Limits.Reached.Set(period, start) };
+                Changes.ControlsChanged = true;
+                Changes.Events.Add(LimitEvent(EventKinds.SpendLimitReached, period, limit, spent, now));
+            }
+            reached |= atLimit;
+        }
+        if (!reached || Headroom(now) is not { } headroom || headroom.IsPositive) return;
+        foreach (var running in _sessions.Values.Where(x => x.State == SessionState.Running).OrderBy(x => x.StartedAt).ThenBy(x => x.SessionId).ToList())
+        {
+            var result = ChargeSession(new SessionChargeRequest(running.SessionId, now, Final: false), now);
+            if (result.Session is { State: SessionState.Running } still)
+                Track(Terminate(still, still.ChargedThrough ?? now, EndReasons.SpendLimit, now));
+        }
+        _limitHit = false;
+    }
+
+    private BillingEvent LimitEvent(string kind, SpendPeriod period, Micros limit, Micros spent, DateTimeOffset now) =>
+        new(0, now, kind, WalletId, null, null, Balance, null,
+            EventData.Of(("period", period.ToWire()), ("limit", limit), ("spent", spent), ("periodStart", SpendPeriods.StartOf(period, now))));
+
+    // ---- Holds -----------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Reserves <c>request.Amount</c> until <c>request.ExpiresAt</c>. Refused (402) when available does not cover it, when the lots
+    /// still unexpired at its expiry do not cover it with the other holds, or when it would pass a limit (an active hold counts as spent).
+    /// </summary>
+    public BookOutcome CreateHold(HoldRequest request, DateTimeOffset now)
+    {
+        Invariant.Check(request.Amount.IsPositive, "a hold reserves a positive amount");
+        if (request.ExpiresAt <= now || request.ExpiresAt > now + Policy.HoldMaxDuration)
+            return BookOutcome.Refused(ErrorCodes.InvalidExpiry,
+                $"expiresAt must be after now and at most {Policy.HoldMaxDuration.TotalHours:0.##} h ahead.");
+        var available = Available(now);
+        if (request.Amount > available)
+        {
+            _autoTopupTrigger = true;
+            return BookOutcome.Insufficient(available) with
+            {
+                Detail = $"The wallet has {available.ToUsd():0.######} USD available, less than the {request.Amount.ToUsd():0.######} USD to hold.",
+            };
+        }
+        var coveredAtExpiry = Allocator.Available(_lots.Values, request.ExpiresAt) - ExplicitHeld(now);
+        if (request.Amount > coveredAtExpiry)
+        {
+            return BookOutcome.Insufficient(available) with
+            {
+                Detail = $"Credits still valid at {request.ExpiresAt:O} cover {(coveredAtExpiry.IsNegative ? Micros.Zero : coveredAtExpiry).ToUsd():0.######} USD beside the other holds, less than {request.Amount.ToUsd():0.######} USD.",
+            };
+        }
+        if (OverLimit(request.Amount, now) is { } overLimit)
+        {
+            _limitHit = true;
+            return BookOutcome.OverLimit(available, overLimit);
+        }
+        var hold = new Hold(NextHoldNumber++, request.Amount, Micros.Zero, HoldState.Active, now, request.ExpiresAt, request.Reference);
+        TrackHold(hold);
+        _spentInBatch = true;
+        _autoTopupTrigger = true;
+        return new BookOutcome(WalletOpStatus.Applied, null, hold.Number, Available(now));
+    }
+
+    /// <summary>Captures at most the held amount (a hold_capture debit in consumption order; the rest released; 0 voids), or voids it.</summary>
+    public BookOutcome SettleHold(HoldSettleRequest request, DateTimeOffset now)
+    {
+        if (FindActiveHold(request.HoldNumber, now, out var hold) is { } refused) return refused;
+        if (request.Void || !request.Amount.IsPositive)
+        {
+            TrackHold(hold! with { State = HoldState.Voided });
+            return new BookOutcome(WalletOpStatus.Applied, null, hold!.Number, Available(now));
+        }
+        if (request.Amount > hold!.Amount)
+            return BookOutcome.Refused(ErrorCodes.CaptureExceedsHold,
+                $"The capture of {request.Amount.ToUsd():0.######} USD exceeds the {hold.Amount.ToUsd():0.######} USD held.");
+        TrackHold(hold with { State = HoldState.Captured, Captured = request.Amount });
+        var debit = new DebitRequest(request.IdempotencyKey, LedgerEntryKind.HoldCapture, request.Amount,
+            hold.Reference.Length > 0 ? hold.Reference : HoldIds.Format(WalletId, hold.Number));
+        var outcome = DebitWithin(debit, now, SessionSpendable(now));
+        Invariant.Check(outcome.Status == WalletOpStatus.Applied, "a capture within an active hold is always covered");
+        return outcome with { LotId = hold.Number };
+    }
+
+    /// <summary>An inference charge within a hold: never refused within it; the excess comes from available or the charge is refused (the hold stays).</summary>
+    private BookOutcome ChargeWithinHold(DebitRequest charge, Hold hold, DateTimeOffset now)
+    {
+        var excess = charge.Amount - hold.Amount;
+        if (excess.IsPositive)
+        {
+            var available = Available(now);
+            if (excess > available)
+            {
+                _autoTopupTrigger = true;
+                return BookOutcome.Insufficient(available) with
+                {
+                    Detail = $"The query costs {charge.Amount.ToUsd():0.######} USD: {excess.ToUsd():0.######} USD above its hold, and {available.ToUsd():0.######} USD is available.",
+                };
+            }
+            if (OverLimit(excess, now) is { } overLimit)
+            {
+                _limitHit = true;
+                return BookOutcome.OverLimit(available, overLimit);
+            }
+        }
+        var captured = Micros.Min(charge.Amount, hold.Amount);
+        TrackHold(hold with { State = captured.IsPositive ? HoldState.Captured : HoldState.Voided, Captured = captured });
+        if (!charge.Amount.IsPositive) return new BookOutcome(WalletOpStatus.Applied, null, null, Available(now));
+        var outcome = DebitWithin(charge, now, SessionSpendable(now));
+        Invariant.Check(outcome.Status == WalletOpStatus.Applied, "a charge within a hold, its excess checked, is always covered");
+        _autoTopupTrigger = true;
+        return outcome;
+    }
+
+    private BookOutcome? FindActiveHold(long number, DateTimeOffset now, out Hold? hold)
+    {
+        hold = _holds.GetValueOrDefault(number);
+        if (hold is null) return BookOutcome.Refused(ErrorCodes.HoldNotFound, $"Hold {HoldIds.Format(WalletId, number)} does not exist.");
+        if (hold.State != HoldState.Active || now >= hold.ExpiresAt)
+            return BookOutcome.Refused(ErrorCodes.HoldNotActive, $"Hold {HoldIds.Format(WalletId, number)} is {(hold.State == HoldState.Active ? "expired" : hold.State.ToWire())}.");
+        return null;
+    }
+
+    /// <summary>Whether the book may answer for this hold number (false: it may exist but was settled before this activation).</summary>
+    public bool KnowsHold(long number) => _holds.ContainsKey(number) || number >= NextHoldNumber;
+
+    /// <summary>Makes a stored (settled) hold known to the book without counting it as a change.</summary>
+    public void AddKnownHold(Hold hold) => _holds.TryAdd(hold.Number, hold);
+
+    /// <summary>Active holds whose expiry has come become expired (an event each).</summary>
+    private void ExpireHolds(DateTimeOffset now)
+    {
+        foreach (var hold in _holds.Values.Where(h => h.State == HoldState.Active && h.ExpiresAt <= now).OrderBy(h => h.Number).ToList())
+        {
+            TrackHold(hold with { State = HoldState.Expired });
+            Changes.Events.Add(new BillingEvent(0, now, EventKinds.HoldExpired, WalletId, null, null, Balance, null,
+                EventData.Of(("holdId", HoldIds.Format(WalletId, hold.Number)), ("amount", hold.Amount), ("reference", hold.Reference))));
+        }
+    }
+
+    private void TrackHold(Hold hold)
+    {
+        _holds[hold.Number] = hold;
+        Changes.Holds[hold.Number] = hold;
+    }
+
+    /// <summary>Forgets settled holds, so only active ones stay in memory.</summary>
+    public void ForgetSettledHolds()
+    {
+        foreach (var settled in _holds.Values.Where(h => h.State != HoldState.Active).Select(h => h.Number).ToList()) _holds.Remove(settled);
+    }
+
+    // ---- Auto top-up -----------------------------------------------------------------------------------------
+
+    /// <summary>Sets the auto top-up (validated by the caller). Turning it on clears past failures.</summary>
+    public void ConfigureAutoTopup(AutoTopupSettings settings)
+    {
+        var a = AutoTopup with
+        {
+            Enabled = settings.Enabled,
+            Threshold = settings.Threshold,
+            Target = settings.Target,
+            PaymentToken = settings.PaymentToken,
+            MonthlyCap = settings.MonthlyCap,
+        };
+        if (settings.Enabled) a = a with { ConsecutiveFailures = 0, DisabledReason = null, RetryAt = null };
+        AutoTopup = a;
+        Changes.ControlsChanged = true;
+    }
+
+    public AutoTopupView ToAutoTopupView(DateTimeOffset now)
+    {
+        var a = AutoTopup;
+        return new AutoTopupView(a.Enabled, a.Threshold, a.Target, a.MonthlyCap, a.SpentIn(now), a.ConsecutiveFailures, a.DisabledReason,
+            a.InFlight is not null, a.Configured);
+    }
+
+    /// <summary>
+    /// After a batch in which a debit, a hold or an insufficient-credits refusal happened: when available is below the threshold
+    /// and no attempt is in flight (nor waiting after a failure), decides the next attempt: max(target − available, minimum top-up),
+    /// within the maximum top-up and what the month's cap leaves. It is started once the batch is durable.
+    /// </summary>
+    public void MaybeStartAutoTopup(DateTimeOffset now)
+    {
+        if (!_autoTopupTrigger) return;
+        _autoTopupTrigger = false;
+        var a = AutoTopup;
+        if (!a.Enabled || a.InFlight is not null || a.PaymentToken is null) return;
+        if (a.RetryAt is { } retryAt && now < retryAt) return;
+        var available = Available(now);
+        if (available >= a.Threshold) return;
+        var amount = a.Target - available;
+        if (amount < Policy.MinTopup) amount = Policy.MinTopup;
+        if (amount > Policy.MaxTopup) amount = Policy.MaxTopup;
+        var capLeft = a.MonthlyCap - a.SpentIn(now);
+        if (amount > capLeft) amount = capLeft;
+        if (!amount.IsPositive) return;
+        AutoTopup = a with { InFlight = a.NextAttempt, NextAttempt = a.NextAttempt + 1, InFlightAmount = amount };
+        Changes.ControlsChanged = true;
+        Changes.AutoTopupStarted = new AutoTopupAttempt(a.NextAttempt, amount, a.PaymentToken);
+    }
+
+    /// <summary>The attempt in flight, to resume after a crash; null when none is.</summary>
+    public AutoTopupAttempt? AutoTopupInFlight =>
+        AutoTopup is { InFlight: { } attempt, PaymentToken: { } token } a ? new AutoTopupAttempt(attempt, a.InFlightAmount, token) : null;
+
+    /// <summary>
+    /// Records how attempt <paramref name="attempt"/> ended. A success counts against the month's cap; a failure waits
+    /// <see cref="WalletPolicy.AutoTopupRetryAfter"/>, and the last of <see cref="WalletPolicy.AutoTopupMaxFailures"/> in a row
+    /// turns the auto top-up off (auto_topup_disabled). Another attempt's report changes nothing.
+    /// </summary>
+    public void SettleAutoTopup(long attempt, bool succeeded, string? failure, DateTimeOffset now)
+    {
+        var a = AutoTopup;
+        if (a.InFlight != attempt) return;
+        if (succeeded)
+        {
+            var month = SpendPeriods.StartOf(SpendPeriod.Month, now);
+            var spent = a.MonthStart == month ? a.SpentThisMonth : Micros.Zero;
+            AutoTopup = a with { InFlight = null, InFlightAmount = Micros.Zero, ConsecutiveFailures = 0, RetryAt = null, MonthStart = month, SpentThisMonth = spent + a.InFlightAmount };
+        }
+        else
+        {
+            int failures = a.ConsecutiveFailures + 1;
+            a = a with { InFlight = null, InFlightAmount = Micros.Zero, ConsecutiveFailures = failures, RetryAt = now + Policy.AutoTopupRetryAfter };
+            if (failures >= Policy.AutoTopupMaxFailures)
+            {
+                a = a with { Enabled = false, DisabledReason = "payment_failed" };
+                Changes.Events.Add(new BillingEvent(0, now, EventKinds.AutoTopupDisabled, WalletId, null, "payment_failed", Balance, null,
+                    EventData.Of(("consecutiveFailures", failures), ("lastFailure", failure))));
+            }
+            AutoTopup = a;
+        }
+        Changes.ControlsChanged = true;
+    }
+}
