@@ -40,6 +40,7 @@ app.MapKeysApi();
 app.MapWalletsApi();
 app.MapSessionsApi();
 app.MapChargesApi();
+app.MapSpendControlsApi();
 
 app.Run();
 return 0;

@@ -11,11 +11,12 @@ public static class ChargesApi
         app.MapPost("/v1/inference/charges", Inference).WithTags("Charges").RequireAuthorization(Policies.Orchestrator)
             .WithName("CreateInferenceCharge").RequiresIdempotencyKey()
             .WithSummary("Charge a query from its token counts (Idempotency-Key required); 402 and nothing debited if it cannot be paid.")
-            .Refuses(ErrorCodes.UnknownModel, ErrorCodes.InsufficientCredits, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict);
+            .Refuses(ErrorCodes.UnknownModel, ErrorCodes.InsufficientCredits, ErrorCodes.SpendLimitExceeded, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict,
+                ErrorCodes.HoldNotFound, ErrorCodes.HoldNotActive);
         app.MapPost("/v1/premium/charges", Premium).WithTags("Charges").RequireAuthorization(Policies.Orchestrator)
             .WithName("CreatePremiumCharge").RequiresIdempotencyKey()
             .WithSummary("Charge access to a premium model or API at its configured price (Idempotency-Key required).")
-            .Refuses(ErrorCodes.UnknownModel, ErrorCodes.InsufficientCredits, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict);
+            .Refuses(ErrorCodes.UnknownModel, ErrorCodes.InsufficientCredits, ErrorCodes.SpendLimitExceeded, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict);
         return app;
     }
 
@@ -25,8 +26,15 @@ public static class ChargesApi
         if (!ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId");
         if (string.IsNullOrEmpty(body.Model)) return ApiProblems.Problem(ErrorCodes.UnknownModel, "A model is required.");
         if (body.InputTokens is null || body.OutputTokens is null) return ApiProblems.Invalid("inputTokens and outputTokens are required.");
+        long? holdNumber = null;
+        if (body.HoldId is { } holdId)
+        {
+            // A hold of another wallet is, for this one, a hold that does not exist.
+            if (!HoldIds.TryParse(holdId, out var holdWallet, out var number) || holdWallet != body.UserId) return SpendControlsApi.HoldNotFound(holdId);
+            holdNumber = number;
+        }
         var result = await cluster.GetGrain<IWalletGrain>(body.UserId!).ChargeInference(
-            new InferenceChargeRequest(key, body.Model, body.InputTokens.Value, body.OutputTokens.Value));
+            new InferenceChargeRequest(key, body.Model, body.InputTokens.Value, body.OutputTokens.Value, holdNumber));
         return Charged(result);
     }
 

@@ -16,7 +16,7 @@ public static class SessionsApi
         var sessions = app.MapGroup("/v1/sessions").WithTags("Sessions").RequireAuthorization();
         sessions.MapPost("", Start).RequireAuthorization(Policies.Orchestrator).WithName("StartSession")
             .WithSummary("Start metering; the rate is locked now. 402 if the wallet does not cover the minimum runway. A repeated start answers 200 with the session as it is and changes nothing.")
-            .Refuses(ErrorCodes.UnknownInstanceType, ErrorCodes.InsufficientCredits, ErrorCodes.WalletNotFound, ErrorCodes.SessionConflict, ApiProblems.WalletBusy);
+            .Refuses(ErrorCodes.UnknownInstanceType, ErrorCodes.InsufficientCredits, ErrorCodes.SpendLimitExceeded, ErrorCodes.WalletNotFound, ErrorCodes.SessionConflict, ApiProblems.WalletBusy);
         sessions.MapGet("", List).WithName("ListSessions")
             .WithSummary("Sessions as the wallets record them, newest first, with a cursor: for orchestrators reconciling what runs with what is billed. A user sees their own.")
             .Refuses(ErrorCodes.InvalidRequest, ErrorCodes.WalletNotFound);

@@ -11,12 +11,12 @@ public sealed record RunningSessionDto(string SessionId, string InstanceType, de
 
 public sealed record WalletDto(
     string UserId, decimal Total, decimal Promotional, decimal Purchased, ExpiryDto? NextExpiry,
-    decimal BurnRatePerHour, long? RunwaySeconds, IReadOnlyList<RunningSessionDto> RunningSessions, DateTimeOffset AsOf)
+    decimal BurnRatePerHour, long? RunwaySeconds, IReadOnlyList<RunningSessionDto> RunningSessions, DateTimeOffset AsOf, decimal Held, decimal Available)
 {
     public static WalletDto From(WalletBalance b) => new(b.UserId, b.Total.ToUsd(), b.Promotional.ToUsd(), b.Purchased.ToUsd(),
         b.NextExpiry is { } e ? new ExpiryDto(e.At, e.Amount.ToUsd()) : null, b.BurnRatePerHour, b.RunwaySeconds,
         b.RunningSessions.Select(s => new RunningSessionDto(s.SessionId, s.InstanceType, s.UsdPerHour, s.StartedAt, s.Charged.ToUsd(), s.Workload)).ToList(),
-        b.AsOf);
+        b.AsOf, b.Held.ToUsd(), b.Available.ToUsd());
 }
 
 public sealed record LotDto(long Id, string Kind, decimal Amount, decimal Remaining, DateTimeOffset GrantedAt, DateTimeOffset? ExpiresAt, string Source)
@@ -92,7 +92,7 @@ public sealed record RefundRequest(decimal? Amount, string? Reason);
 public sealed record StartSessionBody(string? SessionId, string? UserId, string? InstanceType, string? Workload = null);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-public sealed record InferenceChargeBody(string? UserId, string? Model, long? InputTokens, long? OutputTokens);
+public sealed record InferenceChargeBody(string? UserId, string? Model, long? InputTokens, long? OutputTokens, string? HoldId = null);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record PremiumChargeBody(string? UserId, string? Name, string? Reference = null);

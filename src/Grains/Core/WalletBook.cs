@@ -162,6 +162,7 @@ public sealed partial class WalletBook
         var funds = RunwayFunds(now);
         if (funds < required)
         {
+            _autoTopupTrigger = true;
             return SessionOpResult.Fail(WalletOpStatus.InsufficientCredits, ErrorCodes.InsufficientCredits,
                 $"With this {request.InstanceType} the wallet's sessions burn {burn:0.######} USD/h: a {request.MinimumRunway.TotalMinutes:0.##}-minute runway needs {required.ToUsd():0.######} USD, and {funds.ToUsd():0.######} USD is available after what running sessions owe.");
         }
@@ -371,7 +372,11 @@ public sealed partial class WalletBook
         // Spending (a query, premium access) takes from available; a correction may also take what running sessions hold, never what holds keep.
         bool spending = SpendPeriods.IsSpending(request.Kind);
         var spendable = spending ? Available(now) : SessionSpendable(now);
-        if (request.Amount > spendable && !request.AllowPartial) return BookOutcome.Insufficient(spendable);
+        if (request.Amount > spendable && !request.AllowPartial)
+        {
+            _autoTopupTrigger |= spending;
+            return BookOutcome.Insufficient(spendable);
+        }
         if (spending && OverLimit(request.Amount, now) is { } overLimit)
         {
             _limitHit = true;
@@ -400,6 +405,7 @@ public sealed partial class WalletBook
         {
             Spent = Spent.Add(allocation.Taken, now);
             _spentInBatch = true;
+            _autoTopupTrigger = true;
         }
         return new BookOutcome(WalletOpStatus.Applied, entry, null, Available(now));
     }
