@@ -32,6 +32,7 @@ public sealed class ApiHost : IAsyncLifetime
         ["Qubrid:SignupBonus:Amount"] = "5",
         ["Qubrid:Api:MaxBodyBytes"] = "4096",
         ["Qubrid:Api:EventPollInterval"] = "00:00:00.200",
+        ["Qubrid:AutoTopup:RetryAfter"] = "00:00:00",
     };
 
     public async Task InitializeAsync()

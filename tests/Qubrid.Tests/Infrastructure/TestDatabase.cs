@@ -43,6 +43,13 @@ public static class TestDatabase
         return Convert.ToInt64(await cmd.ExecuteScalarAsync());
     }
 
+    public static async Task<string?> ScalarTextAsync(NpgsqlDataSource db, string sql, params object[] args)
+    {
+        await using var cmd = db.CreateCommand(sql);
+        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a });
+        return await cmd.ExecuteScalarAsync() as string;
+    }
+
     public static async Task ExecAsync(NpgsqlDataSource db, string sql, params object[] args)
     {
         await using var cmd = db.CreateCommand(sql);
