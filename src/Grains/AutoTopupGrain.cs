@@ -10,10 +10,11 @@ namespace Qubrid;
 /// credited at most once however often it runs. A reminder held while an attempt is in flight resumes it on another silo
 /// if this one dies; the wallet's activation resumes it too.
 /// </summary>
-public sealed partial class AutoTopupGrain(TopupService topups, ILogger<AutoTopupGrain> logger) : Grain, IAutoTopupGrain, IRemindable
+public sealed partial class AutoTopupGrain(TopupService topups, Microsoft.Extensions.Options.IOptions<AutoTopupOptions> options, ILogger<AutoTopupGrain> logger)
+    : Grain, IAutoTopupGrain, IRemindable
 {
     private const string ResumeReminder = "auto-topup";
-    private static readonly TimeSpan ResumeAfter = TimeSpan.FromMinutes(1);
+    private TimeSpan ResumeAfter => options.Value.ResumeAfter;
 
     private string UserId => this.GetPrimaryKeyString();
 

@@ -149,4 +149,7 @@ public sealed class AutoTopupOptions
     /// <summary>After this many failed payments in a row the auto top-up turns itself off (auto_topup_disabled).</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 100)]
     public int MaxFailures { get; set; } = 3;
+
+    /// <summary>While an attempt is in flight, a reminder resumes it this often (on another silo if the one running it died).</summary>
+    public TimeSpan ResumeAfter { get; set; } = TimeSpan.FromMinutes(1);
 }

@@ -123,7 +123,9 @@ public sealed partial class WalletGrain(
         if (!request.Amount.IsPositive) return new HoldOpResult(WalletOpResult.Invalid(ErrorCodes.InvalidAmount, "A hold's amount must be positive."), null);
         if (request.Reference is null || request.Reference.Length > Limits.MaxClientReferenceLength)
             return new HoldOpResult(WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"The reference must be at most {Limits.MaxClientReferenceLength} characters."), null);
-        return await HoldAnswer(await Enqueue(new CreateHoldOperation(request)));
+        // Held to the microsecond, PostgreSQL's precision, so that the hold expires at the instant it reads back as.
+        var expiresAt = new DateTimeOffset(request.ExpiresAt.UtcTicks - request.ExpiresAt.UtcTicks % 10, TimeSpan.Zero);
+        return await HoldAnswer(await Enqueue(new CreateHoldOperation(request with { ExpiresAt = expiresAt })));
     }
 
     public async Task<HoldOpResult> SettleHold(HoldSettleRequest request)

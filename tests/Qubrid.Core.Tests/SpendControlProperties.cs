@@ -169,3 +169,4 @@ public class SpendControlProperties
         Assert.Single(book.Changes.Events, e => e.Kind == EventKinds.AutoTopupDisabled);
     }
 }
+

@@ -27,9 +27,12 @@ public class BillingCluster : IAsyncLifetime, IAsyncDisposable
 
     public BillingCluster() : this(2) { }
 
-    internal BillingCluster(short silos, Dictionary<string, string?>? settings = null)
+    private readonly Action<IServiceCollection>? _services;
+
+    internal BillingCluster(short silos, Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
     {
         _silos = silos;
+        _services = services;
         _settings = new Dictionary<string, string?>
         {
             ["Qubrid:SignupBonus:Amount"] = SignupBonusUsd.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -70,6 +73,7 @@ public class BillingCluster : IAsyncLifetime, IAsyncDisposable
         {
             host.Configuration.AddInMemoryCollection(_settings);
             host.Services.AddSingleton(new BillingClock(Clock));
+            _services?.Invoke(host.Services);
             host.Services.AddQubridBilling(host.Configuration, cs);
             host.Services.Configure<ReminderOptions>(o =>
             {
@@ -92,9 +96,9 @@ public class BillingCluster : IAsyncLifetime, IAsyncDisposable
     ValueTask IAsyncDisposable.DisposeAsync() => new(DisposeAsync());
 
     /// <summary>A cluster owned by one test (for tests that move the clock or restart it).</summary>
-    public static async Task<BillingCluster> StartAsync(short silos = 1, Dictionary<string, string?>? settings = null)
+    public static async Task<BillingCluster> StartAsync(short silos = 1, Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
     {
-        var cluster = new BillingCluster(silos, settings);
+        var cluster = new BillingCluster(silos, settings, services);
         await cluster.InitializeAsync();
         return cluster;
     }

@@ -1,0 +1,115 @@
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Qubrid.Payments;
+using Qubrid.Tests.Infrastructure;
+
+namespace Qubrid.Tests.SpendControls;
+
+/// <summary>Holds and auto top-up on real silos and PostgreSQL: expiry on an idle wallet, concurrency, a silo killed mid-payment.</summary>
+public class SpendControlGrainTests
+{
+    private static readonly Dictionary<string, string?> Fast = new()
+    {
+        ["Qubrid:AutoTopup:ResumeAfter"] = "00:00:01",
+        ["Qubrid:AutoTopup:RetryAfter"] = "00:00:00",
+    };
+
+    [Fact]
+    public async Task A_hold_on_an_idle_wallet_expires_by_itself_at_its_expiry_and_raises_hold_expired()
+    {
+        await using var cluster = await BillingCluster.StartAsync(1, Fast);
+        var wallet = await cluster.NewWalletAsync("holdexpiry");
+        var now = cluster.Clock.GetUtcNow();
+        var hold = await wallet.CreateHold(new HoldRequest("h1", Micros.FromUsd(3m), now.AddMinutes(10), "job"));
+        Assert.True(hold.Result.Succeeded);
+        Assert.Equal(Micros.FromUsd(2m), (await wallet.GetBalance())!.Available);
+
+        cluster.Clock.Advance(TimeSpan.FromMinutes(10));
+        await cluster.FireRemindersAsync(wallet); // the expiry reminder, as the reminder service would deliver it to the idle wallet
+        Assert.Empty((await wallet.GetHolds())!);
+        Assert.Equal("expired", await TestDatabase.ScalarTextAsync(cluster.Db, "SELECT state FROM qubrid_holds WHERE wallet_id = $1", wallet.GetPrimaryKeyString()));
+        Assert.Equal(1, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_events WHERE wallet_id = $1 AND kind = 'hold_expired'", wallet.GetPrimaryKeyString()));
+        var balance = (await wallet.GetBalance())!;
+        Assert.Equal(Micros.Zero, balance.Held);
+        Assert.Equal(Micros.FromUsd(5m), balance.Available);
+    }
+
+    [Fact]
+    public async Task Thirty_two_concurrent_debits_crossing_the_threshold_start_exactly_one_auto_top_up()
+    {
+        await using var cluster = await BillingCluster.StartAsync(2, Fast);
+        var wallet = await cluster.NewWalletAsync("auto32");
+        var userId = wallet.GetPrimaryKeyString();
+        await wallet.ConfigureAutoTopup(new AutoTopupSettings(true, Micros.FromUsd(4m), Micros.FromUsd(25m), SandboxPaymentGateway.Success, Micros.FromUsd(100m)));
+        var debits = Enumerable.Range(0, 32).Select(i =>
+            wallet.Debit(new DebitRequest($"d{i}", LedgerEntryKind.InferenceCharge, Micros.FromUsd(0.1m), "m", new UsageTags(Model: "m"))));
+        Assert.All(await Task.WhenAll(debits), r => Assert.True(r.Succeeded));
+        await WaitUntilAsync(async () => await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'topup'", userId) > 0);
+        await WaitUntilAsync(async () => (await wallet.GetAutoTopup())!.InFlight == false);
+        Assert.Equal(1, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_payments WHERE user_id = $1", userId));
+        Assert.Equal(1, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'topup'", userId));
+        // The top-up bought back to the target from what was available when the threshold was crossed: the total is then at least 25 − 3.2.
+        var total = (await wallet.GetBalance())!.Total;
+        Assert.True(total >= Micros.FromUsd(21.8m) && total <= Micros.FromUsd(25m), $"total {total}");
+    }
+
+    [Fact]
+    public async Task Killing_the_silo_charging_an_auto_top_up_still_charges_and_credits_it_exactly_once()
+    {
+        var gates = new GatedGateways();
+        await using var cluster = await BillingCluster.StartAsync(2, Fast, services => services.AddSingleton<IPaymentGateway>(sp => gates.For(sp)));
+        var wallet = await cluster.NewWalletAsync("autokill");
+        var userId = wallet.GetPrimaryKeyString();
+        await wallet.ConfigureAutoTopup(new AutoTopupSettings(true, Micros.FromUsd(4m), Micros.FromUsd(20m), SandboxPaymentGateway.Success, Micros.FromUsd(100m)));
+        Assert.True((await wallet.Debit(new DebitRequest("d", LedgerEntryKind.InferenceCharge, Micros.FromUsd(2m), "m", new UsageTags(Model: "m")))).Succeeded);
+
+        var charging = await gates.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30)); // the payment row is written; the card is being charged
+        var victim = cluster.Cluster.Silos.Single(s => s.SiloAddress.Equals(charging));
+        await cluster.Cluster.KillSiloAsync(victim);
+        gates.Release();
+
+        await WaitUntilAsync(async () => (await wallet.GetAutoTopup())!.InFlight == false, TimeSpan.FromSeconds(60));
+        Assert.Equal(1, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_payments WHERE user_id = $1", userId));
+        Assert.Equal(1, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_sandbox_charges WHERE payment_id = $1 AND outcome = 'succeeded'",
+            AutoTopupGrain.PaymentIdOf(userId, 1)));
+        Assert.Equal(1, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'topup'", userId));
+        Assert.Equal(Micros.FromUsd(20m), (await wallet.GetBalance())!.Total);
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for the auto top-up");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>Sandbox gateways (one per silo) that hold every charge until released, and say which silo's was entered first.</summary>
+    private sealed class GatedGateways
+    {
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<Orleans.Runtime.SiloAddress> Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Release() => _released.TrySetResult();
+
+        public IPaymentGateway For(IServiceProvider silo) => new Gated(new SandboxPaymentGateway(silo.GetRequiredService<NpgsqlDataSource>()), silo, this);
+
+        private sealed class Gated(SandboxPaymentGateway inner, IServiceProvider silo, GatedGateways gates) : IPaymentGateway
+        {
+            public bool IsKnownToken(string token) => inner.IsKnownToken(token);
+
+            public async Task<GatewayCharge> ChargeAsync(string paymentId, Micros amount, string token, CancellationToken ct)
+            {
+                gates.Entered.TrySetResult(silo.GetRequiredService<Orleans.Runtime.ILocalSiloDetails>().SiloAddress);
+                await gates._released.Task;
+                return await inner.ChargeAsync(paymentId, amount, token, ct);
+            }
+
+            public Task<GatewayCharge?> FindChargeAsync(string paymentId, CancellationToken ct) => inner.FindChargeAsync(paymentId, ct);
+
+            public Task VoidAsync(string paymentId, CancellationToken ct) => inner.VoidAsync(paymentId, ct);
+        }
+    }
+}
