@@ -263,6 +263,37 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         await _page.UnrouteAllAsync();
     }
 
+    [Fact, Trait("Category", BrowserHost.EndToEnd)]
+    public async Task Limits_and_auto_top_up_set_on_the_billing_panel_apply_and_a_debit_below_the_threshold_recharges_to_the_target()
+    {
+        var (userId, key, user) = await host.NewUserAsync("controls");
+        var total = (await WalletAsync(user, userId)).GetProperty("total").GetDecimal();
+        await SignInAsync(key);
+        await Expect(_page.GetByTestId("panel-available")).ToHaveAttributeAsync("data-exact", Js(total));
+        await Expect(_page.GetByTestId("panel-held")).ToHaveAttributeAsync("data-exact", "0");
+
+        await _page.GetByTestId("limit-hour").FillAsync("3");
+        await _page.GetByTestId("limits-save").ClickAsync();
+        await Expect(_page.GetByTestId("limits-effective")).ToContainTextAsync("per hour $3.00");
+        Assert.Equal(3m, (await GetJsonAsync(user, $"/v1/wallets/{userId}/limits")).GetProperty("owner").GetProperty("perHour").GetDecimal());
+
+        var threshold = total - 0.5m;
+        await _page.GetByTestId("auto-enabled").CheckAsync();
+        await _page.GetByTestId("auto-threshold").FillAsync(threshold.ToString(CultureInfo.InvariantCulture));
+        await _page.GetByTestId("auto-target").FillAsync("20");
+        await _page.GetByTestId("auto-cap").FillAsync("50");
+        await _page.GetByTestId("auto-card").SelectOptionAsync("tok_visa");
+        await _page.GetByTestId("auto-save").ClickAsync();
+        await Expect(_page.GetByTestId("auto-status")).ToContainTextAsync("On.");
+
+        // 1 USD of premium access takes available below the threshold: one recharge back to 20, shown without a reload.
+        var orchestrator = host.Client(await host.IssueKeyAsync("orchestrator"));
+        Assert.Equal(HttpStatusCode.Created, (await orchestrator.SendAsync(Post("/v1/premium/charges", new { userId, name = "premium-model-access" }))).StatusCode);
+        await Expect(_page.GetByTestId("navbar-balance")).ToHaveAttributeAsync("data-exact", "20");
+        await Expect(_page.GetByTestId("spent-hour")).ToHaveAttributeAsync("data-exact", "1");
+        Assert.Equal(20m, (await WalletAsync(user, userId)).GetProperty("total").GetDecimal());
+    }
+
     [Fact]
     public async Task Screenshots_of_the_billing_panel_the_history_and_the_open_recharge_dialog_are_saved()
     {

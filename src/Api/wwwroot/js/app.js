@@ -7,6 +7,7 @@ import { renderWallet, renderLots, renderRates, renderModels, renderRechargeOpti
 import { initRecharge, openRecharge, closeRecharge, setRechargeOptions } from './recharge.js';
 import { initUsage, loadUsage, resetUsageRange } from './usage.js';
 import { initHistory, applyFilters, reloadHistory, resetHistory, historyLoaded } from './history.js';
+import { initSettings, loadSettings, refreshSpend, resetSettings } from './settings.js';
 
 const USER_STORAGE = 'qubrid.userId';
 const POLL_MS = 3000;
@@ -32,6 +33,7 @@ function init() {
   initRecharge({ getUserId, onSuccess: afterTopup });
   initUsage({ getUserId });
   initHistory({ getUserId });
+  initSettings({ getUserId, isAdmin: () => app.me?.role === 'admin' });
 
   $('signin-form').addEventListener('submit', onSignin);
   $('signout').addEventListener('click', () => signOut());
@@ -108,6 +110,7 @@ async function enterApp() {
   loadCatalog();
   refreshWallet();
   loadUsage();
+  loadSettings();
   startPolling();
 }
 
@@ -122,6 +125,7 @@ function signOut(message) {
   closeRecharge();
   forgetKey();
   resetHistory();
+  resetSettings();
   resetUsageRange();
   $('navbar-balance').textContent = '…';
   $('navbar-balance').dataset.exact = '';
@@ -167,6 +171,7 @@ async function refreshWallet() {
     if (wallet.total !== app.lastTotal) {
       app.lastTotal = wallet.total;
       loadLots();
+      refreshSpend(); // what was spent against the limits moved with the balance
     }
   } catch (error) {
     if (generation === app.generation) reportError(error, 'wallet');

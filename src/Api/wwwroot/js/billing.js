@@ -6,6 +6,9 @@ import { setMoney, formatUsd, formatUsdShort, formatRate, formatDateTime, format
 export function renderWallet(wallet) {
   setMoney($('navbar-balance'), wallet.total);
   setMoney($('panel-total'), wallet.total);
+  setMoney($('panel-available'), wallet.available ?? wallet.total);
+  setMoney($('panel-held'), wallet.held ?? 0);
+  $('navbar-balance').title = `Exact: ${exactUsd(wallet.total)} · available ${exactUsd(wallet.available ?? wallet.total)}`;
   setMoney($('panel-promotional'), wallet.promotional);
   setMoney($('panel-purchased'), wallet.purchased);
   renderNextExpiry(wallet.nextExpiry);
