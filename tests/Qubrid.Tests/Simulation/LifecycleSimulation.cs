@@ -18,7 +18,9 @@ public sealed class SimulationFailure(int seed, int step, int steps, string mess
 /// TigerBeetle's VOPR): starts, repeated starts, starts with other parameters, stops, repeated stops, gets,
 /// top-ups and promotional grants, time moving on with reminders delivered late, early, twice or not at all,
 /// and faults: the database down for a while, a state write failing, a commit whose answer is lost, every
-/// grain deactivated, a silo killed. After every step it checks the invariants of SPEC.md's metering rules.
+/// grain deactivated, a silo killed. Spend controls ride along: the second wallet's jobs place holds, capture, void
+/// and charge queries within them; the first wallet's owner changes an hourly spending limit while queries and
+/// sessions spend. After every step it checks the invariants of SPEC.md's metering, holds and limits.
 /// The same seed makes the same choices, so a failing seed replays.
 /// </summary>
 public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, bool allowSiloKill)
@@ -37,6 +39,10 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
     private DateTimeOffset _maxClock = SimWorld.Epoch;
     private DateTimeOffset _faultEnd = SimWorld.Epoch;
     private TimeSpan? _reconcileEvery;
+    private readonly List<(long Number, Micros Amount)> _holds = [];
+    private readonly List<(DateTimeOffset At, Micros? PerHour)> _limitLog = [(SimWorld.Epoch, null)];
+
+    private const string Model = "llama-3.3-70b-instruct";
 
     public int SiloKills { get; private set; }
     public int Failures { get; private set; }
@@ -89,7 +95,7 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
 
     private async Task StepAsync()
     {
-        int roll = _rng.Next(100);
+        int roll = _rng.Next(118);
         switch (roll)
         {
             case < 14: await StartNewAsync(); break;
@@ -108,7 +114,10 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
             case < 94: _world.LoseNextCommitAnswer = true; Log("fault: the next commit's answer is lost"); break;
             case < 97: await DeactivateAllAsync(); break;
             case < 99: WithholdReminders(); break;
-            default: await KillSiloAsync(); break;
+            case 99: await KillSiloAsync(); break;
+            case < 104: await HoldStepAsync(); break;
+            case < 108: await SetLimitAsync(); break;
+            default: await QueryAsync(_wallets[_rng.Next(10) < 7 ? 0 : 1], holdNumber: null); break;
         }
     }
 
@@ -197,6 +206,64 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
         var expiresAt = _world.Now + TimeSpan.FromSeconds(30 + _rng.Next(600));
         await CallAsync($"grant {userId} {usd} USD until {expiresAt:HH:mm:ss}", () => Wallet(userId).Credit(
             new CreditRequest($"grant-{seed}-{_step}", LedgerEntryKind.Grant, Micros.FromUsd(usd), "sim promotion", expiresAt)));
+    }
+
+    /// <summary>The second wallet's jobs: place a hold, capture part of one (sometimes more than it holds), void one, or charge a query within one.</summary>
+    private async Task HoldStepAsync()
+    {
+        var userId = _wallets[1];
+        int r = _holds.Count == 0 ? 0 : _rng.Next(4);
+        var key = $"hold-{seed}-{_step}";
+        if (r == 0)
+        {
+            var amount = new Micros(_rng.NextInt64(100_000, 5_000_000));
+            var expiresAt = _world.Now + TimeSpan.FromSeconds(30 + _rng.Next(1_200));
+            var request = new HoldRequest(key, amount, expiresAt, "sim job");
+            var created = await CallAsync($"hold {amount} on {userId} until {expiresAt:HH:mm:ss}", () => Wallet(userId).CreateHold(request));
+            if (created is { Result.Succeeded: true, Hold: { } hold } && HoldIds.TryParse(hold.HoldId, out _, out var number))
+            {
+                _holds.Add((number, amount));
+                var again = await CallAsync($"retry hold {key}", () => Wallet(userId).CreateHold(request)); // the client retries: same hold
+                if (again is { Result.Succeeded: true, Hold: { } replayed } && replayed.HoldId != hold.HoldId)
+                    Fail($"a retried hold under {key} answered {replayed.HoldId}, the first answer was {hold.HoldId}");
+            }
+            return;
+        }
+        var (holdNumber, held) = _holds[_rng.Next(_holds.Count)];
+        if (r == 1)
+        {
+            var capture = new Micros(_rng.NextInt64(0, held.Value * 6 / 5));
+            var result = await CallAsync($"capture {capture} of hold {holdNumber}", () => Wallet(userId).SettleHold(new HoldSettleRequest(key, holdNumber, capture, false)));
+            if (result is { Result.Succeeded: true } && capture > held) Fail($"a capture of {capture} within a hold of {held} succeeded");
+            if (result is { Result.Succeeded: true, Hold: { } h } && h.Captured > h.Amount) Fail($"hold {h.HoldId} captured {h.Captured} of {h.Amount}");
+        }
+        else if (r == 2)
+        {
+            await CallAsync($"void hold {holdNumber}", () => Wallet(userId).SettleHold(new HoldSettleRequest(key, holdNumber, Micros.Zero, true)));
+        }
+        else
+        {
+            await QueryAsync(userId, holdNumber);
+        }
+    }
+
+    /// <summary>An inference query (sometimes within a hold), retried once in a while under its key.</summary>
+    private async Task QueryAsync(string userId, long? holdNumber)
+    {
+        var request = new InferenceChargeRequest($"query-{seed}-{_step}", Model, _rng.Next(1, 2_000_000), _rng.Next(1, 1_000_000), holdNumber);
+        await CallAsync($"query on {userId}{(holdNumber is { } n ? $" within hold {n}" : "")}", () => Wallet(userId).ChargeInference(request));
+        if (_rng.Next(4) == 0) await CallAsync("retry query", () => Wallet(userId).ChargeInference(request));
+    }
+
+    /// <summary>The first wallet's owner sets (or lifts) an hourly spending limit.</summary>
+    private async Task SetLimitAsync()
+    {
+        var userId = _wallets[0];
+        Micros? perHour = _rng.Next(4) == 0 ? null : new Micros(_rng.NextInt64(200_000, 8_000_000));
+        var result = await CallAsync($"limit {userId} to {perHour?.ToString() ?? "none"} per hour", async () => await Wallet(userId).SetLimits(LimitScope.Owner, new SpendLimits(perHour)) ?? throw new InvalidOperationException("no wallet"));
+        // The limit may have been applied even when the answer was lost: both are in force around this instant.
+        _limitLog.Add((_world.Now + _world.Skew, perHour));
+        if (result is null) _limitLog.Add((_world.Now + _world.Skew, null));
     }
 
     /// <summary>
@@ -323,6 +390,9 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
         SessionOpResult r => $"{r.Status} {r.ErrorCode}",
         WalletOpResult r => $"{r.Status}{(r.Replayed ? " replayed" : "")}",
         SessionView v => $"{v.State} charged {v.Charged}",
+        HoldOpResult { Result.Succeeded: true } h => $"{h.Hold?.State} {h.Hold?.HoldId} captured {h.Hold?.Captured}{(h.Result.Replayed ? " replayed" : "")}",
+        HoldOpResult h => $"{h.Result.Status} {h.Result.ErrorCode}",
+        LimitsView l => $"in force {l.Effective.PerHour?.ToString() ?? "none"}/h, spent {l.SpentHour} this hour",
         _ => result?.ToString() ?? "null",
     };
 
@@ -350,6 +420,8 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
             _lastRecorded = recorded;
             _touched.Clear();
             await CheckWalletsAsync();
+            await CheckHoldsAsync();
+            await CheckLimitsAsync();
         }
         finally
         {
@@ -448,10 +520,57 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
         }
     }
 
+    /// <summary>What the wallet's lots hold at <paramref name="at"/> beyond what active holds keep (what sessions may take).</summary>
     private async Task<Micros> AvailableAsync(string walletId, DateTimeOffset at) =>
         new(await Infrastructure.TestDatabase.ScalarAsync(sim.Db,
-            "SELECT coalesce(sum(remaining), 0)::bigint FROM qubrid_lots WHERE wallet_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+            """
+            SELECT (SELECT coalesce(sum(remaining), 0) FROM qubrid_lots WHERE wallet_id = $1 AND (expires_at IS NULL OR expires_at > $2))
+                 - (SELECT coalesce(sum(amount), 0) FROM qubrid_holds WHERE wallet_id = $1 AND state = 'active' AND expires_at > $2)
+            """,
             walletId, at.UtcDateTime));
+
+    /// <summary>Active holds are always covered: the lots live now hold at least what active holds keep; a capture never exceeds its hold.</summary>
+    private async Task CheckHoldsAsync()
+    {
+        var clock = _world.Now + MaxSkew;
+        var uncovered = await AvailableAsync(_wallets[1], clock);
+        if (uncovered.IsNegative) Fail($"{_wallets[1]}: active holds keep {-uncovered} more than its live lots hold");
+        var over = await Infrastructure.TestDatabase.ScalarAsync(sim.Db,
+            "SELECT count(*) FROM qubrid_holds WHERE wallet_id = $1 AND (captured > amount OR (state <> 'captured' AND captured <> 0))", _wallets[1]);
+        if (over > 0) Fail($"{_wallets[1]}: {over} hold(s) captured more than they held");
+    }
+
+    /// <summary>
+    /// Spending never passes an hourly limit: after each spending entry (session, query, premium) of the first wallet, what its
+    /// UTC hour has spent so far is at most the limit in force at that entry's instant (the highest of those set within the
+    /// clock skew of it; none when a limit was lifted then).
+    /// </summary>
+    private async Task CheckLimitsAsync()
+    {
+        await using var cmd = sim.Db.CreateCommand(
+            """
+            SELECT at, (-amount)::bigint FROM qubrid_ledger
+            WHERE wallet_id = $1 AND kind IN ('session_charge', 'inference_charge', 'premium_access') ORDER BY seq
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = _wallets[0] });
+        await using var reader = await cmd.ExecuteReaderAsync();
+        var spentByHour = new Dictionary<DateTimeOffset, Micros>();
+        while (await reader.ReadAsync())
+        {
+            var at = new DateTimeOffset(reader.GetDateTime(0), TimeSpan.Zero);
+            var hour = SpendPeriods.StartOf(SpendPeriod.Hour, at);
+            var spent = spentByHour[hour] = spentByHour.GetValueOrDefault(hour) + new Micros(reader.GetInt64(1));
+            Micros? bound = Micros.Zero;
+            for (int i = 0; i < _limitLog.Count; i++)
+            {
+                var (from, limit) = _limitLog[i];
+                var until = i + 1 < _limitLog.Count ? _limitLog[i + 1].At : DateTimeOffset.MaxValue;
+                if (from > at + MaxSkew || until < at - MaxSkew) continue; // not in force at this instant
+                bound = limit is null || bound is null ? null : Micros.Max(bound.Value, limit.Value);
+            }
+            if (bound is { } b && spent > b) Fail($"{_wallets[0]} had spent {spent} in the hour from {hour:HH:mm} by {at:HH:mm:ss.fff}, over its limit of {b}");
+        }
+    }
 
     private async Task<Recorded?> RecordedAsync(string sessionId)
     {
