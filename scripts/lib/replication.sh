@@ -122,11 +122,21 @@ ha_backup() {
   echo "$dir"
 }
 
+# Closes the primary's current WAL segment and waits (bounded) until it is in the archive, so that a restore can reach
+# everything written until now. Does nothing when no primary answers (then the archive holds what it holds).
+ha_archive_current() {
+  local segment
+  segment=$(node_sql "$(primary_node)" "SELECT pg_walfile_name(pg_switch_wal())" 2>/dev/null) || return 0
+  for _ in $(seq 1 60); do [ -f "$archive/$segment" ] && return 0; sleep 0.5; done
+  echo "WAL segment $segment is not in $archive after 30 s; see the primary's log (archive_command)." >&2; return 1
+}
+
 # ha_restore BACKUP 'TIME' NAME PORT: a new server in $data/NAME on PORT with BACKUP replayed from the archive up to TIME
 # (e.g. '2026-11-30 19:30:00+00'), then opened for writes. Waits (bounded) until it is.
 ha_restore() {
   local backup=$1 target=$2 name=$3 port=$4
   [ ! -e "$data/$name" ] || { echo "$data/$name exists already." >&2; return 1; }
+  ha_archive_current
   pg_owner_dir "$data/$name"
   pg_as cp -a "$backup/." "$data/$name/"
   pg_as rm -f "$data/$name/postmaster.pid" "$data/$name/standby.signal"
