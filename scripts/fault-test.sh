@@ -79,7 +79,7 @@ sleep 6
 drill_at=$(now) # the restore drill's instant (scenario 4)
 sleep 4
 primary_pid=$(head -1 "$QUBRID_DATA_DIR/$(primary_node)/postmaster.pid")
-primary_processes="$primary_pid $(ps -o pid= --ppid "$primary_pid" | tr '\n' ' ')"
+primary_processes="$primary_pid $(ps -o pid= --ppid "$primary_pid" | xargs)"
 failover_at=$(now)
 kill -9 $primary_processes # the whole server at once, as when its machine dies
 echo "   PostgreSQL primary killed (SIGKILL, pids $primary_processes) at $failover_at"
