@@ -97,7 +97,7 @@ drill_time=$(date -u -d "@$drill_at" '+%Y-%m-%d %H:%M:%S.%N+00')
 drill_port=$(pg_free_port)
 ha_restore "$base_backup" "$drill_time" restore-drill "$drill_port" || result=1
 drill_db="Host=127.0.0.1;Port=$drill_port;Database=qubrid;Username=qubrid;Password=$db_password"
-echo "   restored up to $drill_time in $(awk -v a="$(now)" -v b="$drill_started" 'BEGIN { printf "%.1f", a - b }') s"
+echo "restore: the base backup and the WAL archive replayed up to $drill_time in $(awk -v a="$(now)" -v b="$drill_started" 'BEGIN { printf "%.1f", a - b }') s"
 "${driver[@]}" verify-restore --db "$drill_db" --outs "$work/s1,$work/s2,$work/s3" --at "$drill_at" || result=1
 ConnectionStrings__Qubrid="$drill_db" reconcile || result=1
 pg_stop "$QUBRID_DATA_DIR/restore-drill"

@@ -9,8 +9,8 @@ namespace Qubrid.Bench;
 /// benchmark PostgreSQL with a streaming standby (QUBRID_BENCH_PG_STANDBY=1); the wallet grains then run the same
 /// workloads with <c>synchronous_standby_names = '*'</c> (a commit waits for the standby's flush) and <c>''</c> (the
 /// standby still streams, nobody waits for it), switched by a configuration reload, in the order async, sync, sync,
-/// async so that a drift of the machine falls on both sides. Writes docs/benchmarks-replication.md and the same
-/// section into docs/benchmarks.md.
+/// async so that a drift of the machine falls on both sides. Writes its section of docs/benchmarks.md (kept by the
+/// full report).
 /// </summary>
 public static class ReplicationBench
 {
@@ -45,10 +45,9 @@ public static class ReplicationBench
 
         var section = Section(settings, results);
         Directory.CreateDirectory(outDir);
-        await File.WriteAllTextAsync(Path.Combine(outDir, "benchmarks-replication.md"), section);
         var main = Path.Combine(outDir, "benchmarks.md");
-        if (File.Exists(main)) await File.WriteAllTextAsync(main, WithSection(await File.ReadAllTextAsync(main), section));
-        Console.WriteLine($"  wrote {Path.Combine(outDir, "benchmarks-replication.md")} and its section of {main}");
+        await File.WriteAllTextAsync(main, File.Exists(main) ? WithSection(await File.ReadAllTextAsync(main), section) : section);
+        Console.WriteLine($"  wrote its section of {main}");
         return rows >= acknowledged ? 0 : 1;
     }
 
