@@ -3,6 +3,8 @@
 # Starts a throwaway PostgreSQL 15 on a free loopback port with the default durability (fsync and
 # synchronous_commit on), runs bench/Qubrid.Bench in Release against it, then removes the server.
 # QUBRID_BENCH_QUICK=1 gives a short development run (2 s per workload, 10k sessions only; about 3 minutes).
+# `scripts/bench.sh replication` (about 2 minutes) runs only the synchronous-replication comparison: the server gets a
+# streaming standby, and debits/s with and without synchronous_standby_names = '*' go into docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
@@ -16,6 +18,19 @@ trap cleanup EXIT
 pg_init "$work/pg" trust
 # pg_stat_statements and WAL timing only record where the server spends its time; durability stays at the defaults.
 pg_start "$work/pg" "$port" "$work/pg.log" -c shared_preload_libraries=pg_stat_statements -c track_wal_io_timing=on
+if [ "${1:-}" = replication ]; then
+  # A standby made from the running server, streaming over a replication slot; ReplicationBench switches
+  # synchronous_standby_names between '' and '*' with a reload.
+  standby_port=$(pg_free_port)
+  pg_owner_dir "$work/standby"
+  pg_as "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$port" -U postgres -D "$work/standby" -R -X stream -C -S bench_standby -c fast \
+    2> >(grep -v "skipping special file" >&2)
+  echo "cluster_name = 'bench_standby'" | pg_as tee -a "$work/standby/postgresql.auto.conf" >/dev/null
+  pg_start "$work/standby" "$standby_port" "$work/standby.log"
+  cleanup() { pg_stop "$work/pg"; pg_stop "$work/standby"; rm -rf "$work"; }
+  export QUBRID_BENCH_PG_STANDBY=1
+  echo "benchmark standby on 127.0.0.1:$standby_port" >&2
+fi
 export QUBRID_BENCH_PG="Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
 export QUBRID_BENCH_PG_VERSION="$("$PG_BIN/postgres" --version)"
 export QUBRID_BENCH_PG_PID="$(head -1 "$work/pg/postmaster.pid")" # to attribute CPU to the server
@@ -24,5 +39,9 @@ echo "benchmark PostgreSQL on 127.0.0.1:$port ($QUBRID_BENCH_PG_VERSION)" >&2
 started=$(date +%s)
 dotnet build bench/Qubrid.Bench -c Release -v quiet -nologo
 # The run is bounded by itself (fixed windows); the timeout only guards against a hang.
-timeout -k 30s 20m dotnet bench/Qubrid.Bench/bin/Release/net10.0/Qubrid.Bench.dll docs
+if [ "${1:-}" = replication ]; then
+  timeout -k 30s 10m dotnet bench/Qubrid.Bench/bin/Release/net10.0/Qubrid.Bench.dll replication docs
+else
+  timeout -k 30s 20m dotnet bench/Qubrid.Bench/bin/Release/net10.0/Qubrid.Bench.dll docs
+fi
 echo "bench.sh finished in $(( $(date +%s) - started )) s" >&2

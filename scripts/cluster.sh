@@ -3,7 +3,15 @@
 # processes with distinct ports and the API, in the background; `scripts/cluster.sh add` starts one more
 # silo; `scripts/cluster.sh kill N` kills silo N with SIGKILL (a crash); `scripts/cluster.sh down` stops
 # exactly what `up` and `add` started. Silos join and leave through the PostgreSQL membership table.
+# With `--standby` (or QUBRID_STANDBY=1) PostgreSQL runs as a primary and a synchronous standby (scripts/lib/replication.sh):
+# `failover` promotes the standby (the silos and the API follow by themselves), `standby` makes a new standby,
+# `backup` takes a base backup, `restore TIME [PORT]` restores it with the WAL archive into a new server up to TIME.
 set -euo pipefail
+args=()
+for arg in "$@"; do
+  if [ "$arg" = --standby ]; then export QUBRID_STANDBY=1; else args+=("$arg"); fi
+done
+set -- "${args[@]+"${args[@]}"}"
 source "$(dirname "$0")/lib/system.sh"
 
 count_silos() { ls "$run"/silo*.pid 2>/dev/null | wc -l; }
@@ -20,8 +28,8 @@ case "${1:-}" in
     ;;
   add)
     next=$(( $(ls "$run"/silo*.pid 2>/dev/null | sed 's/.*silo\([0-9]*\)\.pid/\1/' | sort -n | tail -1) + 1 ))
-    source <(sed -n 's/^db_password=/db_password=/p' "$data/secrets")
-    export ConnectionStrings__Qubrid="Host=127.0.0.1;Port=$pg_port;Database=qubrid;Username=qubrid;Password=$db_password"
+    db_password=$(sed -n 's/^db_password=//p' "$data/secrets")
+    export_connection_string
     tls_settings
     start_silo "$next"
     ;;
@@ -33,12 +41,44 @@ case "${1:-}" in
     stop_all
     echo "stopped"
     ;;
+  failover)
+    db_password=$(sed -n 's/^db_password=//p' "$data/secrets")
+    ha_failover
+    ;;
+  standby)
+    db_password=$(sed -n 's/^db_password=//p' "$data/secrets")
+    ha_start_standby
+    echo "standby streaming synchronously: $data/$(standby_node) on port $(node_port "$(standby_node)")"
+    ;;
+  backup)
+    db_password=$(sed -n 's/^db_password=//p' "$data/secrets")
+    ha_backup
+    ;;
+  restore)
+    db_password=$(sed -n 's/^db_password=//p' "$data/secrets")
+    target=${2:?usage: scripts/cluster.sh restore 'YYYY-MM-DD HH:MM:SS+00' [PORT]}
+    port=${3:-$(pg_free_port)}
+    backup=$(ls -d "$data"/backups/base-* 2>/dev/null | sort | tail -1)
+    [ -n "$backup" ] || { echo "No base backup in $data/backups: run scripts/cluster.sh backup first." >&2; exit 1; }
+    name=restore-$(date -u +%Y%m%dT%H%M%SZ)
+    ha_restore "$backup" "$target" "$name" "$port"
+    echo "Restored $backup up to $target into $data/$name, listening on 127.0.0.1:$port. Check it with:"
+    echo "  ConnectionStrings__Qubrid='Host=127.0.0.1;Port=$port;Database=qubrid;Username=qubrid;Password=...' dotnet src/Silo/bin/Release/net10.0/Qubrid.Silo.dll reconcile"
+    echo "Stop it with: scripts/cluster.sh down (or pg_ctl -D $data/$name stop)"
+    ;;
   status)
     for pidfile in "$run"/*.pid; do
       [ -f "$pidfile" ] || continue
       printf '%s pid %s %s\n' "$(basename "$pidfile" .pid)" "$(cat "$pidfile")" "$(kill -0 "$(cat "$pidfile")" 2>/dev/null && echo running || echo gone)"
     done
+    if ha_enabled; then
+      for node in "$(primary_node)" "$(standby_node)"; do
+        [ -d "$data/$node" ] || continue
+        role=primary; [ -f "$data/$node/standby.signal" ] && role=standby
+        printf 'postgres %s (%s) port %s %s\n' "$node" "$role" "$(node_port "$node")" "$(node_running "$node" && echo running || echo stopped)"
+      done
+    fi
     ;;
   *)
-    echo "usage: scripts/cluster.sh up [N] | add | kill N | down | status" >&2; exit 2 ;;
+    echo "usage: scripts/cluster.sh up [N] [--standby] | add | kill N | down | status | failover | standby | backup | restore TIME [PORT]" >&2; exit 2 ;;
 esac

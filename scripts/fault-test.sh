@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Fault test, bounded (about 3 minutes), traffic only to 127.0.0.1: a throwaway PostgreSQL, 2 silo processes
-# and the API. Scenario 1 drives HTTP load (top-ups, inference charges, 60 sessions at a 5 s interval) and
-# kill -9s a silo in the middle; scenario 2 restarts PostgreSQL in the middle. After each: every acknowledged
-# operation is in the ledger exactly once, nothing unacknowledged is partial, every session's total equals the
-# metering formula, the killed silo's sessions resumed within two intervals, and reconcile is clean.
+# Fault test, bounded (about 4 minutes), traffic only to 127.0.0.1: a throwaway PostgreSQL primary with a synchronous
+# standby (as `scripts/cluster.sh up --standby` runs it), 2 silo processes and the API. Scenario 1 drives HTTP load
+# (top-ups, inference charges, 60 sessions at a 5 s interval) and kill -9s a silo in the middle; scenario 2 restarts
+# PostgreSQL in the middle; scenario 3 kill -9s the primary (every process of it) and promotes the standby with
+# `scripts/cluster.sh failover`. After each: every acknowledged operation is in the ledger exactly once, nothing
+# unacknowledged is partial, every session's total equals the metering formula, sessions are charged again within two
+# intervals, and reconcile is clean. Scenario 4, the restore drill: the base backup taken at the start and the WAL
+# archive restored into a new server up to an instant recorded during scenario 3's load, before the kill: every
+# operation acknowledged before it is there, nothing sent after it, balances = the ledger, reconcile clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
@@ -16,11 +20,13 @@ export QUBRID_SILO_PORT_BASE=$(pg_free_port) QUBRID_GATEWAY_PORT_BASE=$(pg_free_
 export Qubrid__Metering__ChargeInterval=00:00:05 Qubrid__Metering__MinimumRunway=00:01:00
 export Qubrid__Membership__ProbeTimeout=00:00:01 Qubrid__Membership__NumMissedProbesLimit=2
 export Qubrid__Api__RequestsPerSecondPerKey=1000000 Qubrid__Api__BurstPerKey=1000000
+export QUBRID_STANDBY=1 QUBRID_PG_STANDBY_PORT=$(pg_free_port)
 mkdir -p "$QUBRID_DATA_DIR"; chmod 755 "$QUBRID_DATA_DIR"
 source scripts/lib/system.sh
 trap 'stop_all >/dev/null 2>&1; rm -rf "$work"' EXIT
 
 system_prepare > "$work/prepare.log"
+base_backup=$(ha_backup 2>>"$work/prepare.log")
 start_silo 1; start_silo 2; start_api
 wait_ready
 admin=$(sed -n 's/^admin_key=//p' "$QUBRID_DATA_DIR/secrets")
@@ -64,6 +70,37 @@ wait $load || result=1
 cat "$work/s2.log"
 "${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$work/s2" --interval 5 --outage-from "$outage_from" --outage-to "$outage_to" || result=1
 reconcile || result=1
+
+echo "== scenario 3: kill -9 the PostgreSQL primary, promote the standby, under load"
+"${driver[@]}" load --url "${ASPNETCORE_URLS}" --admin-key "$admin" --seconds 30 --wallets 20 --sessions 60 --workers 16 --out "$work/s3" > "$work/s3.log" 2>&1 &
+load=$!
+wait_load_started "$work/s3.log"
+sleep 6
+drill_at=$(now) # the restore drill's instant (scenario 4)
+sleep 4
+primary_pid=$(head -1 "$QUBRID_DATA_DIR/$(primary_node)/postmaster.pid")
+primary_processes="$primary_pid $(ps -o pid= --ppid "$primary_pid" | xargs)"
+failover_at=$(now)
+kill -9 $primary_processes # the whole server at once, as when its machine dies
+echo "   PostgreSQL primary killed (SIGKILL, pids $primary_processes) at $failover_at"
+bash scripts/cluster.sh failover
+promoted_at=$(now)
+echo "   standby promoted at $promoted_at"
+wait $load || result=1
+cat "$work/s3.log"
+"${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$work/s3" --interval 5 --failover-at "$failover_at" --promoted-at "$promoted_at" || result=1
+reconcile || result=1
+
+echo "== scenario 4: restore drill (base backup + WAL archive, up to an instant of scenario 3's load)"
+drill_started=$(now)
+drill_time=$(date -u -d "@$drill_at" '+%Y-%m-%d %H:%M:%S.%N+00')
+drill_port=$(pg_free_port)
+ha_restore "$base_backup" "$drill_time" restore-drill "$drill_port" || result=1
+drill_db="Host=127.0.0.1;Port=$drill_port;Database=qubrid;Username=qubrid;Password=$db_password"
+echo "restore: the base backup and the WAL archive replayed up to $drill_time in $(awk -v a="$(now)" -v b="$drill_started" 'BEGIN { printf "%.1f", a - b }') s"
+"${driver[@]}" verify-restore --db "$drill_db" --outs "$work/s1,$work/s2,$work/s3" --at "$drill_at" || result=1
+ConnectionStrings__Qubrid="$drill_db" reconcile || result=1
+pg_stop "$QUBRID_DATA_DIR/restore-drill"
 
 if [ $result = 0 ]; then echo "fault test: OK"; else echo "fault test: FAILED"; tail -n 40 "$logs"/silo*.log "$logs/api.log"; fi
 exit $result

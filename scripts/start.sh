@@ -7,6 +7,8 @@
 # QUBRID_PG_PORT, ASPNETCORE_URLS, and any configuration key as an environment variable (e.g.
 # Qubrid__Metering__ChargeInterval=00:00:10, Qubrid__Tls__CaPath=...).
 set -euo pipefail
+# --standby (or QUBRID_STANDBY=1): PostgreSQL as a primary and a synchronous standby, with WAL archiving (see README).
+if [ "${1:-}" = --standby ]; then export QUBRID_STANDBY=1; shift; fi
 source "$(dirname "$0")/lib/system.sh"
 
 if [ "${1:-}" = stop ]; then stop_all; echo "stopped"; exit 0; fi
@@ -20,7 +22,7 @@ wait_ready
 cat <<MSG
 Qubrid is running.
   API and billing page: ${api_urls%%;*}/   (API reference: ${api_urls%%;*}/scalar)
-  PostgreSQL:           127.0.0.1:$pg_port, database qubrid (password in $data/secrets)
+  PostgreSQL:           127.0.0.1:$(node_port "$(primary_node)"), database qubrid (password in $data/secrets)$(ha_enabled && echo "; synchronous standby on 127.0.0.1:$(node_port "$(standby_node)")")
   cluster TLS:          ${Qubrid__Tls__CertificatePath:-off} (CA ${Qubrid__Tls__CaPath:-none})
   admin API key:        $admin_key
   logs:                 $logs/

@@ -35,7 +35,8 @@ dotnet test Qubrid.Orleans.sln -c Release --logger "console;verbosity=normal" "$
 # End-to-end checks with real processes, each counted as one test: the README's start command with its curl
 # walk-through, the OpenAPI checks and the browser tests against it (what a newcomer opens), the same against `scripts/cluster.sh up 2`,
 # the processes started in the wrong order from another folder, and the fault test (kill -9 a silo, restart
-# PostgreSQL, under load). Skipped on filtered runs.
+# PostgreSQL, kill -9 the PostgreSQL primary and promote its standby, a point-in-time restore drill, under load).
+# Skipped on filtered runs.
 e2e_passed=0; e2e_failed=0
 run_e2e() { # run_e2e NAME COMMAND...
   local name=$1; shift
@@ -46,7 +47,7 @@ run_e2e() { # run_e2e NAME COMMAND...
   else
     e2e_failed=$((e2e_failed + 1)); echo "  Failed $name [$((SECONDS - t0)) s]:"; tail -n 40 "$work/$name.log"
   fi
-  grep -E '^(operations|sessions|kill|database outage|reconcile|load|started|ready|openapi):' "$work/$name.log" | sed 's/^/    /' || true
+  grep -E '^(operations|sessions|kill|database outage|failover|restore|reconcile|load|started|ready|openapi):' "$work/$name.log" | sed 's/^/    /' || true
 }
 # Each system under test gets its own data folder and free ports, exported for the scripts it runs.
 use_fresh_system() { # use_fresh_system NAME

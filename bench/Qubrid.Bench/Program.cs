@@ -37,10 +37,14 @@ public static class BenchProgram
 
     public static async Task<int> Main(string[] args)
     {
-        var outDir = Path.GetFullPath(args.Length > 0 ? args[0] : "docs");
+        // `Qubrid.Bench replication DIR` (scripts/bench.sh replication): only the synchronous-replication comparison.
+        bool replication = args is ["replication", ..];
+        var rest = replication ? args[1..] : args;
+        var outDir = Path.GetFullPath(rest.Length > 0 ? rest[0] : "docs");
         // WebApplicationFactory finds the API's content root through MvcTestingAppManifest.json in the current directory.
         Directory.SetCurrentDirectory(AppContext.BaseDirectory);
         var settings = BenchSettings.FromEnvironment();
+        if (replication) return await ReplicationBench.RunAsync(settings, outDir);
         var clock = Stopwatch.StartNew();
         var machine = await MachineInfo.CollectAsync();
         Console.WriteLine($"Qubrid benchmark ({(settings.Quick ? "quick" : "full")}): {machine.Cores} cores, {machine.Memory}, {machine.DotNet}, PostgreSQL {machine.Postgres}");

@@ -20,7 +20,10 @@ public static class Report
         var chart = Path.Combine(outDir, "benchmarks.png");
         var markdown = Path.Combine(outDir, "benchmarks.md");
         DrawChart(chart, settings, r);
-        File.WriteAllText(markdown, Markdown(settings, machine, r));
+        // The replication comparison comes from its own run (scripts/bench.sh replication): keep its section.
+        var replication = ReplicationBench.ExistingSection(markdown);
+        var text = Markdown(settings, machine, r);
+        File.WriteAllText(markdown, replication.Length > 0 ? ReplicationBench.WithSection(text, replication) : text);
         return (markdown, chart);
     }
 

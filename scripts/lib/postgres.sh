@@ -27,10 +27,12 @@ pg_owner_dir() { # mkdir + hand the folder to the server user
 
 pg_port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# A free port below Linux's ephemeral range (32768-60999 by default), where an outgoing connection's source port can
+# take a listening port between the check and the bind (a silo's gateway failing with "address already in use").
 pg_free_port() {
   local p
   for _ in $(seq 1 50); do
-    p=$(( 20000 + RANDOM % 40000 ))
+    p=$(( 20000 + RANDOM % 12000 ))
     if ! pg_port_in_use "$p"; then echo "$p"; return 0; fi
   done
   echo "no free port found" >&2; return 1

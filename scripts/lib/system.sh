@@ -8,6 +8,7 @@ pg_port=${QUBRID_PG_PORT:-55432}
 api_urls=${ASPNETCORE_URLS:-http://127.0.0.1:5080}
 run=$data/run
 logs=$data/logs
+source "$(dirname "${BASH_SOURCE[0]}")/replication.sh"
 
 # Installs what is missing, creates and starts PostgreSQL (once), the role and database, builds, exports the settings.
 system_prepare() {
@@ -26,29 +27,45 @@ system_prepare() {
   fi
   db_password=$(sed -n 's/^db_password=//p' "$data/secrets")
   admin_key=${Qubrid__BootstrapAdminKey:-$(sed -n 's/^admin_key=//p' "$data/secrets")}
-  if [ ! -f "$data/pg/PG_VERSION" ]; then
+  # With a standby (QUBRID_STANDBY=1, or once a data folder has one) the primary may be either folder (see replication.sh).
+  local primary=pg
+  ha_enabled && primary=$(primary_node)
+  local primary_port; primary_port=$(node_port "$primary")
+  if [ ! -f "$data/$primary/PG_VERSION" ]; then
+    if [ "$primary" != pg ]; then echo "$data/pg-primary names $data/$primary as the primary, but it does not exist." >&2; return 1; fi
     echo "Creating the PostgreSQL cluster in $data/pg ..."
     local pwfile; pwfile=$(mktemp); echo "$db_password" > "$pwfile"
     [ "$(id -u)" = 0 ] && chown postgres "$pwfile"
     pg_init "$data/pg" scram-sha-256 "$pwfile"
     rm -f "$pwfile"
   fi
-  if [ ! -f "$data/pg/postmaster.pid" ]; then
-    if pg_port_in_use "$pg_port"; then echo "Port $pg_port is taken by another program: set QUBRID_PG_PORT to a free one." >&2; return 1; fi
-    pg_start "$data/pg" "$pg_port" "$logs/postgres.log"
+  ha_enabled && ha_prepare_primary
+  if [ ! -f "$data/$primary/postmaster.pid" ]; then
+    if pg_port_in_use "$primary_port"; then echo "Port $primary_port is taken by another program: set QUBRID_PG_PORT to a free one." >&2; return 1; fi
+    pg_start "$data/$primary" "$primary_port" "$logs/postgres.log"
   fi
-  local psql=("$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtAc)
+  local psql=("$PG_BIN/psql" -h 127.0.0.1 -p "$primary_port" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtAc)
   [ -n "$(PGPASSWORD=$db_password "${psql[@]}" "SELECT 1 FROM pg_roles WHERE rolname = 'qubrid'")" ] \
     || PGPASSWORD=$db_password "${psql[@]}" "CREATE ROLE qubrid LOGIN PASSWORD '$db_password'"
   [ -n "$(PGPASSWORD=$db_password "${psql[@]}" "SELECT 1 FROM pg_database WHERE datname = 'qubrid'")" ] \
     || PGPASSWORD=$db_password "${psql[@]}" "CREATE DATABASE qubrid OWNER qubrid"
 
-  export ConnectionStrings__Qubrid="Host=127.0.0.1;Port=$pg_port;Database=qubrid;Username=qubrid;Password=$db_password"
+  ha_enabled && ha_start_standby
+  export_connection_string
   export Qubrid__BootstrapAdminKey=$admin_key
   export DOTNET_ENVIRONMENT=${DOTNET_ENVIRONMENT:-Production}
   echo "Building ..."
   (cd "$root" && dotnet build -c Release -v quiet -nologo Qubrid.Orleans.sln >/dev/null)
   tls_settings create
+}
+
+# ConnectionStrings__Qubrid for the silos, the API and reconcile: one server, or the primary of two.
+export_connection_string() {
+  if ha_enabled; then
+    export ConnectionStrings__Qubrid="$(ha_connection_string)"
+  else
+    export ConnectionStrings__Qubrid="Host=127.0.0.1;Port=$pg_port;Database=qubrid;Username=qubrid;Password=$db_password"
+  fi
 }
 
 # Cluster TLS (Qubrid:Tls): silo to silo and API to gateway over mutual TLS with certificates from one CA.
@@ -108,7 +125,7 @@ wait_ready() {
   echo "Not ready after $limit s; see $logs/." >&2; return 1
 }
 
-# Stops every process this system started (pid files), then PostgreSQL.
+# Stops every process this system started (pid files), then PostgreSQL: the primary, the standby, restored copies.
 stop_all() {
   for pidfile in "$run"/api.pid "$run"/silo*.pid; do
     [ -f "$pidfile" ] || continue
@@ -118,5 +135,7 @@ stop_all() {
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$pidfile"
   done
-  pg_stop "$data/pg"
+  local dir
+  for dir in "$data"/pg "$data"/pg2 "$data"/restore-*; do [ -d "$dir" ] && pg_stop "$dir"; done
+  return 0
 }

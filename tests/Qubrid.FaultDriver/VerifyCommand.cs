@@ -120,6 +120,24 @@ public static class VerifyCommand
             if (delays.Count == 0 || worst > 2 * interval) failures.Add($"charging resumed {worst:0.0} s after the kill, more than two intervals");
             if (onKilled == 0) failures.Add("no session was running on the killed silo: the kill tested nothing");
         }
+        if (o.Seconds("failover-at") is { } primaryKilled)
+        {
+            // The primary killed at primaryKilled, the standby promoted at promotedAt: how long until a write was acknowledged
+            // again (the first answer 2xx to an operation sent after the kill), and every running session charged again.
+            double promotedAt = o.Seconds("promoted-at") ?? primaryKilled;
+            var writesBack = ops.Where(r => r.Acknowledged && r.SentAt >= primaryKilled).Select(r => r.AnsweredAt).DefaultIfEmpty(double.NaN).Min();
+            var delays = charges.Where(c => c.Value.Any(t => t < primaryKilled) && c.Value.Any(t => t > primaryKilled))
+                .Select(c => c.Value.First(t => t > primaryKilled) - primaryKilled).ToList();
+            double worst = delays.DefaultIfEmpty(double.MaxValue).Max();
+            int unavailable = ops.Count(r => r.Status == 503 && r.SentAt >= primaryKilled && r.SentAt <= writesBack);
+            // Ticks fail while no server takes writes: each session must be charged again within two intervals of the writes' return.
+            double limit = (writesBack - primaryKilled) + 2 * interval;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"failover: primary killed, standby promoted {promotedAt - primaryKilled:0.0} s later; writes acknowledged again {writesBack - primaryKilled:0.0} s after the kill " +
+                $"({unavailable} answers 503 until then); all {delays.Count} running sessions charged again within {worst:0.0} s of the kill (limit {limit:0.0} s: two intervals after the writes' return)"));
+            if (double.IsNaN(writesBack)) failures.Add("no write was acknowledged after the failover");
+            else if (delays.Count == 0 || worst > limit) failures.Add($"charging resumed {worst:0.0} s after the failover, more than two intervals after writes came back");
+        }
         if (o.Seconds("outage-to") is { } outageEnd)
         {
             int unavailable = ops.Count(r => r.Status == 503);

@@ -74,7 +74,7 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
                 {
                     await DisposeQuietlyAsync(connection);
                     connection = null;
-                    _dataSource.Clear(); // what broke this one (a database restart) broke the pool's idle ones too
+                    ForgetServers(); // what broke this one (a database restart, a failover) broke the pool's idle ones too
                 }
                 connection ??= await _dataSource.OpenConnectionAsync();
                 lastUsed = Stopwatch.GetTimestamp();
@@ -86,12 +86,14 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
                 // wallet of it fails and reloads from the tables.
                 foreach (var c in batch) c.Completion.TrySetException(e);
             }
-            // A connection the server closed (a fatal error, a lost socket) is replaced before the next batch.
-            if (connection is not null && connection.FullState != ConnectionState.Open)
+            // A connection the server closed (a fatal error, a lost socket) is replaced before the next batch; so is one
+            // to a server that can no longer write (a primary demoted to standby after a failover): every later batch on
+            // it would fail the same way, while a new connection finds the new primary.
+            if (connection is not null && (connection.FullState != ConnectionState.Open || batch.Any(c => RefusedAsNotWritable(c.Completion.Task))))
             {
                 await DisposeQuietlyAsync(connection);
                 connection = null;
-                _dataSource.Clear(); // so that the replacement is a new connection, not another broken idle one
+                ForgetServers(); // so that the replacement is a new connection to the current primary, not another stale idle one
             }
         }
         if (connection is not null) await DisposeQuietlyAsync(connection);
@@ -106,7 +108,7 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
             Completed(batch, started);
             return;
         }
-        catch (Exception e) when (batch.Count > 1 && WroteNothing(e, connection))
+        catch (Exception e) when (batch.Count > 1 && WroteNothing(e, connection) && !IsNotWritable(e))
         {
             // Nothing of this transaction was written; write each batch alone so that only a bad one fails.
             LogWritingAlone(_logger, e, batch.Count);
@@ -132,6 +134,24 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
     }
 
     private static readonly TimeSpan IdleCheckAfter = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The server took the connection but cannot write: a standby, or a former primary that came back read-only
+    /// (SQLSTATE 25006). No batch can succeed there; all of them fail (503, retried by their idempotency keys).
+    /// </summary>
+    internal static bool IsNotWritable(Exception e) => e is PostgresException { SqlState: PostgresErrorCodes.ReadOnlySqlTransaction };
+
+    private static bool RefusedAsNotWritable(Task task) => task.IsFaulted && task.Exception?.InnerException is { } e && IsNotWritable(e);
+
+    /// <summary>
+    /// Drops the pool's idle connections and, with several hosts (<c>Host=a,b;Target Session Attributes=primary</c>),
+    /// what it believes about which one is the primary, so that the next connection looks for the primary again.
+    /// </summary>
+    private void ForgetServers()
+    {
+        _dataSource.Clear();
+        if (_dataSource is NpgsqlMultiHostDataSource hosts) hosts.ClearDatabaseStates();
+    }
 
     private static async Task<bool> IsAliveAsync(NpgsqlConnection connection)
     {

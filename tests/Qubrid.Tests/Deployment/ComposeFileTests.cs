@@ -107,8 +107,31 @@ public class ComposeFileTests
         {
             var cs = Setting(service, "ConnectionStrings__Qubrid");
 
-            Assert.Contains("Host=postgres;", cs);
+            // Both servers; Npgsql uses whichever is the primary, so a failover needs no restart.
+            Assert.Contains("Host=postgres,postgres-standby;", cs);
+            Assert.Contains("Target Session Attributes=primary;", cs);
         }
+    }
+
+    [Fact]
+    public void Standby_IsMadeFromThePrimaryAndThePrimaryWaitsForIt()
+    {
+        var standby = Service("postgres-standby");
+        var start = string.Join("\n", Assert.IsType<YamlSequenceNode>(Child(standby, "command")).Children.Select(Text));
+        Assert.Contains("pg_basebackup -h postgres ", start);
+        Assert.Contains(" -R ", start); // standby.signal and primary_conninfo
+        Assert.Contains("synchronous_standby_names=", start); // once promoted, it does not wait for a standby it lacks
+        Assert.Equal(Text(Child(Service("postgres"), "image")!), Text(Child(standby, "image")!));
+        Assert.Contains(Assert.IsType<YamlSequenceNode>(Child(standby, "volumes")).Children.Select(VolumeMount),
+            m => m.Target == "/var/lib/postgresql/data" && m.Source == "pgdata-standby");
+
+        var init = Assert.IsType<YamlMappingNode>(Child(Assert.IsType<YamlMappingNode>(Child(Compose(), "configs")), "pg-replication-init"));
+        var script = Text(Child(init, "content")!);
+        Assert.Contains("host replication all all scram-sha-256", script);
+        Assert.Contains("ALTER SYSTEM SET synchronous_standby_names = '*'", script);
+        var mounted = Assert.IsType<YamlSequenceNode>(Child(Service("postgres"), "configs")).Children.OfType<YamlMappingNode>();
+        Assert.Contains(mounted, m => Text(Child(m, "source")!) == "pg-replication-init"
+            && Text(Child(m, "target")!).StartsWith("/docker-entrypoint-initdb.d/", StringComparison.Ordinal));
     }
 
     [Fact]

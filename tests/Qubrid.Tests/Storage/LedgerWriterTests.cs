@@ -101,6 +101,32 @@ public sealed class LedgerWriterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_writer_whose_server_turned_read_only_fails_its_batches_then_writes_on_the_writable_server_without_a_restart()
+    {
+        var book = (await CreateWalletsAsync("demoted"))[0];
+        var before = DebitCommit(book, "before", 1m);
+        book = before.Book;
+        book.Version = await _writer.CommitAsync(before);
+
+        await ServerRole.DemoteAsync(_db.ConnectionString);
+        // The writer's connection was cut; the next one it opens is read-only (SQLSTATE 25006). Bounded: a few batches.
+        string? sqlState = null;
+        for (int attempt = 0; attempt < 5 && sqlState != PostgresErrorCodes.ReadOnlySqlTransaction; attempt++)
+        {
+            var failed = await Assert.ThrowsAnyAsync<Exception>(() => _writer.CommitAsync(DebitCommit(book, "during", 1m)));
+            sqlState = (failed as PostgresException)?.SqlState;
+        }
+        Assert.Equal(PostgresErrorCodes.ReadOnlySqlTransaction, sqlState);
+        await ServerRole.PromoteAsync(_db.ConnectionString);
+
+        // The read-only connection is dropped, not reused: the same debit, retried, commits once.
+        var retried = DebitCommit(book, "during", 1m);
+        Assert.Equal(book.Version + 1, await _writer.CommitAsync(retried));
+        Assert.Equal(3, await LedgerRowsAsync(book.WalletId));
+        Assert.True((await Reconciler.RunAsync(_db)).IsClean);
+    }
+
+    [Fact]
     public async Task Creating_a_wallet_that_exists_is_refused_as_a_concurrent_write()
     {
         var existing = (await CreateWalletsAsync("dup"))[0];
