@@ -40,6 +40,8 @@ app.MapKeysApi();
 app.MapWalletsApi();
 app.MapSessionsApi();
 app.MapChargesApi();
+app.MapStatementsApi();
+app.MapWebhooksApi();
 
 app.Run();
 return 0;
