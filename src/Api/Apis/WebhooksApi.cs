@@ -8,7 +8,7 @@ using Qubrid.Api.Extensions;
 namespace Qubrid.Api.Apis;
 
 /// <summary>A new endpoint: <c>events</c> defaults to every kind; <c>userId</c> (admin only) makes it that user's.</summary>
-public sealed record WebhookRequest(string? Url, IReadOnlyList<string>? Events, string? UserId);
+public sealed record WebhookRequest(string? Url, IReadOnlyList<string>? Events = null, string? UserId = null);
 
 public sealed record WebhookDto(
     string Id, string? UserId, string Url, IReadOnlyList<string> Events, string State, DateTimeOffset CreatedAt,
