@@ -7,6 +7,8 @@ import { renderWallet, renderLots, renderRates, renderModels, renderRechargeOpti
 import { initRecharge, openRecharge, closeRecharge, setRechargeOptions } from './recharge.js';
 import { initUsage, loadUsage, resetUsageRange } from './usage.js';
 import { initHistory, applyFilters, reloadHistory, resetHistory, historyLoaded } from './history.js';
+import { initStatements, loadStatements, resetStatements, statementsLoaded } from './statements.js';
+import { initWebhooks, loadWebhooks, resetWebhooks } from './webhooks.js';
 
 const USER_STORAGE = 'qubrid.userId';
 const POLL_MS = 3000;
@@ -32,6 +34,8 @@ function init() {
   initRecharge({ getUserId, onSuccess: afterTopup });
   initUsage({ getUserId });
   initHistory({ getUserId });
+  initStatements({ getUserId });
+  initWebhooks({ getUserId, isAdmin: () => app.me?.role === 'admin' });
 
   $('signin-form').addEventListener('submit', onSignin);
   $('signout').addEventListener('click', () => signOut());
@@ -108,6 +112,7 @@ async function enterApp() {
   loadCatalog();
   refreshWallet();
   loadUsage();
+  loadWebhooks();
   startPolling();
 }
 
@@ -122,6 +127,8 @@ function signOut(message) {
   closeRecharge();
   forgetKey();
   resetHistory();
+  resetStatements();
+  resetWebhooks();
   resetUsageRange();
   $('navbar-balance').textContent = '…';
   $('navbar-balance').dataset.exact = '';
@@ -222,6 +229,7 @@ function stopPolling() {
 function afterTopup() {
   refreshWallet();
   if (historyLoaded()) reloadHistory();
+  if (statementsLoaded()) loadStatements();
 }
 
 // ---- routing: #billing (default) and #history ----
@@ -239,6 +247,7 @@ function route({ focus = false } = {}) {
   }
   document.title = `${view === 'history' ? 'Transaction history' : 'Billing'} · Qubrid AI`;
   if (view === 'history' && app.signedIn && !historyLoaded()) applyFilters();
+  if (view === 'history' && app.signedIn && !statementsLoaded()) loadStatements();
   if (focus) $(view === 'history' ? 'history-title' : 'billing-title').focus({ preventScroll: false });
 }
 
