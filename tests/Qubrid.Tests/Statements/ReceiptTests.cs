@@ -80,6 +80,7 @@ public class ReceiptTests(ITestOutputHelper output)
         Assert.Equal(32, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE kind = 'topup'"));
         Assert.Equal(0, await TestDatabase.ScalarAsync(cluster.Db,
             "SELECT count(*) FROM qubrid_ledger l LEFT JOIN qubrid_receipts r ON r.wallet_id = l.wallet_id AND r.seq = l.seq WHERE l.kind = 'topup' AND r.number IS NULL"));
+        Assert.Empty((await Qubrid.Storage.Reconciler.RunAsync(cluster.Db)).Violations);
         output.WriteLine($"32 top-ups across a silo kill: {retries} retried calls, receipts 1..{serials.Count} without gaps");
     }
 
