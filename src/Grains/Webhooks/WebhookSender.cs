@@ -45,14 +45,13 @@ public sealed class WebhookSender : IDisposable
     public async Task<DeliveryAttempt> SendAsync(EndpointRow endpoint, BillingEvent e, CancellationToken ct = default)
     {
         var body = WebhookPayload.Body(e);
+        // Waiting for one of this silo's slots is not the receiver's fault: the timeout starts once the request may go.
+        await _slots.WaitAsync(ct);
         var started = Stopwatch.GetTimestamp();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(_options.RequestTimeout);
-        bool entered = false;
         try
         {
-            await _slots.WaitAsync(timeout.Token);
-            entered = true;
             using var request = new HttpRequestMessage(HttpMethod.Post, endpoint.Url) { Content = new ByteArrayContent(body) };
             request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
             request.Headers.Add(WebhookPayload.SignatureHeader, WebhookPayload.Signature(endpoint.Secret, _time.GetUtcNow().ToUnixTimeSeconds(), body));
@@ -74,7 +73,7 @@ public sealed class WebhookSender : IDisposable
         }
         finally
         {
-            if (entered) _slots.Release();
+            _slots.Release();
         }
     }
 

@@ -65,7 +65,8 @@ public class WebhooksApiTests(ApiHost api)
         Assert.Equal(12.5m, first.Data.GetProperty("amount").GetDecimal());
         Assert.Equal(userId, first.Data.GetProperty("userId").GetString());
 
-        var log = await HttpJson.Json(await user.GetAsync($"/v1/webhooks/{id}/deliveries"));
+        var log = await Eventually.UntilAsync(async () => await HttpJson.Json(await user.GetAsync($"/v1/webhooks/{id}/deliveries")),
+            l => l.GetProperty("items").GetArrayLength() > 0, TimeSpan.FromSeconds(10), "the delivery's record");
         var delivery = Assert.Single(log.GetProperty("items").EnumerateArray());
         Assert.Equal("succeeded", delivery.GetProperty("status").GetString());
         Assert.Equal($"evt_{first.EventId}", delivery.GetProperty("eventId").GetString());

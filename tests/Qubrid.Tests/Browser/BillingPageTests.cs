@@ -362,6 +362,10 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         (await user.SendAsync(Post($"/v1/wallets/{userId}/topups", new { amount = 10, paymentToken = "tok_chargeDeclined" }))).Dispose();
         var first = await receiver.UntilAsync(r => r.Count >= 1, TimeSpan.FromSeconds(30), "the topup_failed delivery");
         Assert.True(first[0].SignatureValid);
+        var hooks = await GetJsonAsync(user, "/v1/webhooks");
+        var hookId = hooks.GetProperty("items")[0].GetProperty("id").GetString();
+        await Qubrid.Tests.Webhooks.Eventually.UntilAsync(() => GetJsonAsync(user, $"/v1/webhooks/{hookId}/deliveries"),
+            l => l.GetProperty("items").GetArrayLength() > 0, TimeSpan.FromSeconds(10), "the delivery's record");
 
         await _page.GetByTestId("webhook-deliveries").ClickAsync();
         await Expect(_page.GetByTestId("delivery-status")).ToHaveTextAsync("succeeded");

@@ -60,7 +60,9 @@ public class WebhookDeliveryTests(ITestOutputHelper output)
         Assert.Equal(10m, first.GetProperty("amount").GetDecimal());
         Assert.Equal("Your card was declined.", first.GetProperty("reason").GetString());
 
-        var log = await cluster.Grains.GetGrain<IWebhookEndpointGrain>(endpoint.Id).ListDeliveries(null, 100);
+        // The last delivery is recorded just after the receiver answered it.
+        var log = await Eventually.UntilAsync(() => cluster.Grains.GetGrain<IWebhookEndpointGrain>(endpoint.Id).ListDeliveries(null, 100),
+            l => l is not null && l.Items.Count == 40 && l.Items.All(d => d.Status == "succeeded"), TimeSpan.FromSeconds(10), "40 recorded deliveries");
         Assert.NotNull(log);
         Assert.Equal(40, log.Items.Count);
         Assert.All(log.Items, d => Assert.Equal("succeeded", d.Status));
