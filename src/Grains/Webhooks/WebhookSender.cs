@@ -65,7 +65,7 @@ public sealed class WebhookSender : IDisposable
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            return new DeliveryAttempt(false, null, $"No answer within {_options.RequestTimeout.TotalSeconds:0.#} s.", Stopwatch.GetElapsedTime(started));
+            return new DeliveryAttempt(false, null, $"No answer within {_options.RequestTimeout:c}.", Stopwatch.GetElapsedTime(started));
         }
         catch (HttpRequestException ex)
         {
