@@ -19,6 +19,8 @@
 --                              qubrid_wallet_controls
 --     Sessions and events      qubrid_wallet_sessions, qubrid_events
 --     API                      qubrid_api_keys, qubrid_payments, qubrid_sandbox_charges
+--     Webhooks and receipts    qubrid_webhook_endpoints, qubrid_webhook_deliveries, qubrid_receipt_counters,
+--                              qubrid_receipts
 --   Part 2, Orleans (ADO.NET)  OrleansQuery, OrleansMembershipVersionTable, OrleansMembershipTable,
 --                              OrleansRemindersTable, OrleansStorage, their functions, the query rows
 
@@ -227,6 +229,75 @@ CREATE TABLE qubrid_events (
     runway_seconds  bigint      NULL,
     data            jsonb       NULL   -- what is particular to the kind (limit and period, hold, payment, lot)
 );
+-- A user's webhook endpoint reads its own wallet's events after its cursor (migration 0020).
+CREATE INDEX qubrid_events_wallet ON qubrid_events (wallet_id, id);
+
+------------------------------------------------------------------------------------------------------------
+-- Part 1, Qubrid: webhooks (migration 0020)
+------------------------------------------------------------------------------------------------------------
+-- Deliveries are derived from qubrid_events, the transactional outbox: each endpoint keeps a cursor (the last
+-- event id it is done with); its delivery loop (src/Grains/Webhooks/WebhookEndpointGrain.cs) sends the events
+-- after it in id order and moves it only once the receiver answered 2xx. webhook_disabled events of an admin
+-- endpoint have wallet_id '' (no user id is empty).
+CREATE TABLE qubrid_webhook_endpoints (
+    endpoint_id      text        PRIMARY KEY,                         -- wh_ and 24 hex digits
+    user_id          text        NULL,                                -- the owner's wallet; null: an admin endpoint (all events)
+    url              text        NOT NULL,
+    events           text[]      NOT NULL CHECK (cardinality(events) > 0),
+    secret           text        NOT NULL,                            -- signs every request (HMAC-SHA256); shown once
+    state            text        NOT NULL CHECK (state IN ('enabled', 'disabled')),
+    cursor           bigint      NOT NULL,                            -- the last qubrid_events id this endpoint is done with
+    failed_attempts  integer     NOT NULL DEFAULT 0,                  -- failed attempts of the event after the cursor
+    failing_since    timestamptz NULL,                                -- the first of them (given up GiveUpAfter later)
+    next_attempt_at  timestamptz NULL,
+    disabled_at      timestamptz NULL,
+    disabled_reason  text        NULL,
+    created_at       timestamptz NOT NULL
+);
+CREATE INDEX qubrid_webhook_endpoints_user ON qubrid_webhook_endpoints (user_id, created_at);
+
+-- One row per (endpoint, event) attempted, holding its latest attempt; replays update the same row.
+CREATE TABLE qubrid_webhook_deliveries (
+    delivery_id      bigserial   PRIMARY KEY,
+    endpoint_id      text        NOT NULL REFERENCES qubrid_webhook_endpoints (endpoint_id) ON DELETE CASCADE,
+    event_id         bigint      NOT NULL,
+    event_type       text        NOT NULL,
+    status           text        NOT NULL CHECK (status IN ('succeeded', 'failed')),
+    attempts         integer     NOT NULL CHECK (attempts > 0),
+    last_attempt_at  timestamptz NOT NULL,
+    response_status  integer     NULL,
+    error            text        NULL,
+    delivered_at     timestamptz NULL,
+    UNIQUE (endpoint_id, event_id)
+);
+
+------------------------------------------------------------------------------------------------------------
+-- Part 1, Qubrid: receipts (migration 0021)
+------------------------------------------------------------------------------------------------------------
+-- Written by the ledger writer in the transaction that credits a top-up (CommitStatements.AddTopupReceipts): the
+-- year's counter row moves by the number of receipts, so numbers commit or roll back with the credit (no gaps).
+CREATE TABLE qubrid_receipt_counters (
+    year         integer PRIMARY KEY,
+    last_number  bigint  NOT NULL CHECK (last_number > 0)
+);
+
+CREATE TABLE qubrid_receipts (
+    number      text        PRIMARY KEY,                 -- QC-<year>-<serial, 6 digits or more>
+    year        integer     NOT NULL,
+    serial      bigint      NOT NULL CHECK (serial > 0),
+    wallet_id   text        NOT NULL,
+    seq         bigint      NOT NULL,                    -- the top-up's ledger entry
+    at          timestamptz NOT NULL,
+    amount      bigint      NOT NULL CHECK (amount > 0),
+    payment_id  text        NOT NULL,
+    card_brand  text        NULL,                        -- from the payment row, as the gateway named the card
+    card_last4  text        NULL,
+    lot_id      bigint      NOT NULL,
+    UNIQUE (year, serial),
+    UNIQUE (wallet_id, seq),
+    FOREIGN KEY (wallet_id, seq) REFERENCES qubrid_ledger (wallet_id, seq)
+);
+CREATE INDEX qubrid_receipts_wallet ON qubrid_receipts (wallet_id, at);
 
 ------------------------------------------------------------------------------------------------------------
 -- Part 1, Qubrid: API keys and payments (written by the API process, not by the ledger writer)
@@ -263,6 +334,8 @@ CREATE TABLE qubrid_payments (
     failure          text        NULL,
     created_at       timestamptz NOT NULL,
     updated_at       timestamptz NOT NULL,
+    card_brand       text        NULL,                  -- the card the gateway charged (migration 0021), for the receipt
+    card_last4       text        NULL,
     UNIQUE (user_id, idempotency_key)
 );
 -- PaymentRecovery settles rows left pending or charged.
@@ -273,7 +346,9 @@ CREATE TABLE qubrid_sandbox_charges (
     payment_id  text        PRIMARY KEY,
     amount      bigint      NOT NULL,
     outcome     text        NOT NULL,
-    at          timestamptz NOT NULL DEFAULT now()
+    at          timestamptz NOT NULL DEFAULT now(),
+    card_brand  text        NULL,
+    card_last4  text        NULL
 );
 
 ------------------------------------------------------------------------------------------------------------

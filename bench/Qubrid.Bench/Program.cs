@@ -64,6 +64,11 @@ public static class BenchProgram
             await SpendControlsBench.RunAsync(settings); // figures on the console; the report is about the ledger
             return 0;
         }
+        if (only is ["webhooks"])
+        {
+            await WebhookBench.RunAsync(); // figures on the console; the report is about the ledger
+            return 0;
+        }
 
         if (Runs("micro"))
         {

@@ -41,6 +41,8 @@ app.MapWalletsApi();
 app.MapSessionsApi();
 app.MapChargesApi();
 app.MapSpendControlsApi();
+app.MapStatementsApi();
+app.MapWebhooksApi();
 
 app.Run();
 return 0;

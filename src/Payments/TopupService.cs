@@ -47,9 +47,9 @@ public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, I
             }
             payment = charge!.Outcome switch
             {
-                ChargeOutcome.Succeeded => await UpdateAsync(payment, PaymentStatus.Charged, null, null, ct),
-                ChargeOutcome.Declined => await UpdateAsync(payment, PaymentStatus.Declined, null, charge.Message, ct),
-                _ => await UpdateAsync(payment, PaymentStatus.Failed, null, charge.Message, ct),
+                ChargeOutcome.Succeeded => await UpdateAsync(userId, payment, PaymentStatus.Charged, null, null, ct, charge),
+                ChargeOutcome.Declined => await UpdateAsync(userId, payment, PaymentStatus.Declined, null, charge.Message, ct),
+                _ => await UpdateAsync(userId, payment, PaymentStatus.Failed, null, charge.Message, ct),
             };
         }
         if (payment.Status == PaymentStatus.Charged)
@@ -57,7 +57,7 @@ public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, I
             var credit = await cluster.GetGrain<IWalletGrain>(userId).Credit(new CreditRequest($"payment:{payment.PaymentId}",
                 LedgerEntryKind.Topup, new Micros(payment.Amount), payment.PaymentId));
             if (!credit.Succeeded) throw new InvalidOperationException($"Crediting paid top-up {payment.PaymentId} failed: {credit.Detail}");
-            payment = await UpdateAsync(payment, PaymentStatus.Succeeded, credit.LotId, null, ct);
+            payment = await UpdateAsync(userId, payment, PaymentStatus.Succeeded, credit.LotId, null, ct);
         }
         return payment;
     }
@@ -84,7 +84,7 @@ public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, I
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // Try it again later, behind the others: one stuck payment must not hold up the rest.
-                await UpdateAsync(payment, payment.Status, null, payment.Failure, ct);
+                await UpdateAsync(userId, payment, payment.Status, null, payment.Failure, ct);
             }
         }
         return settled;
@@ -123,24 +123,53 @@ public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, I
     /// <summary>
     /// Moves the payment from the status it was read with to <paramref name="status"/>. A payment only moves
     /// forward: when a concurrent request or the recovery loop moved it first, nothing is overwritten and the
-    /// row as it now stands is returned, so the caller carries on from there.
+    /// row as it now stands is returned, so the caller carries on from there. The move to charged keeps the card
+    /// the gateway named (the receipt takes it from this row); the move to declined or failed writes the
+    /// <c>topup_failed</c> event in the same transaction.
     /// </summary>
-    private async Task<Payment> UpdateAsync(Payment payment, PaymentStatus status, long? lotId, string? failure, CancellationToken ct)
+    private async Task<Payment> UpdateAsync(string userId, Payment payment, PaymentStatus status, long? lotId, string? failure, CancellationToken ct,
+        GatewayCharge? charge = null)
     {
-        await using var cmd = db.CreateCommand(
-            """
-            UPDATE qubrid_payments SET status = $2, lot_id = coalesce($3, lot_id), failure = $4, updated_at = $5
-            WHERE payment_id = $1 AND status = $6
-            RETURNING payment_id, fingerprint, amount, status, lot_id, failure
-            """);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = payment.PaymentId });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = status.ToDb() });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)lotId ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)failure ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = time.GetUtcNow().UtcDateTime });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = payment.Status.ToDb() });
-        await using (var reader = await cmd.ExecuteReaderAsync(ct))
+        bool failed = status is PaymentStatus.Declined or PaymentStatus.Failed && payment.Status != status;
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        await using (var batch = conn.CreateBatch())
         {
+            // Event ids follow commit order (CommitStatements.AddEvents): the same lock, taken before the id is drawn.
+            if (failed) batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(81770001)"));
+            const string Move =
+                """
+                UPDATE qubrid_payments SET status = $2, lot_id = coalesce($3, lot_id), failure = $4, updated_at = $5,
+                       card_brand = coalesce($7, card_brand), card_last4 = coalesce($8, card_last4)
+                WHERE payment_id = $1 AND status = $6
+                RETURNING payment_id, fingerprint, amount, status, lot_id, failure
+                """;
+            // The event only if this request moved the row (a concurrent one that moved it first wrote its own).
+            var update = new NpgsqlBatchCommand(failed
+                ? $"""
+                  WITH moved AS ({Move}),
+                  event AS (
+                      INSERT INTO qubrid_events (at, kind, wallet_id, session_id, reason, balance, runway_seconds, data)
+                      SELECT $5, 'topup_failed', $9, NULL, $2, coalesce((SELECT balance FROM qubrid_wallets WHERE wallet_id = $9), 0), NULL, $10::jsonb
+                      FROM moved)
+                  SELECT * FROM moved
+                  """
+                : Move);
+            update.Parameters.Add(new NpgsqlParameter { Value = payment.PaymentId });
+            update.Parameters.Add(new NpgsqlParameter { Value = status.ToDb() });
+            update.Parameters.Add(new NpgsqlParameter { Value = (object?)lotId ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });
+            update.Parameters.Add(new NpgsqlParameter { Value = (object?)failure ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+            update.Parameters.Add(new NpgsqlParameter { Value = time.GetUtcNow().UtcDateTime });
+            update.Parameters.Add(new NpgsqlParameter { Value = payment.Status.ToDb() });
+            update.Parameters.Add(new NpgsqlParameter { Value = (object?)charge?.Brand ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+            update.Parameters.Add(new NpgsqlParameter { Value = (object?)charge?.Last4 ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+            if (failed)
+            {
+                update.Parameters.Add(new NpgsqlParameter { Value = userId });
+                update.Parameters.Add(new NpgsqlParameter { Value = TopupFailedData(payment, failure) });
+            }
+            batch.BatchCommands.Add(update);
+            await using var reader = await batch.ExecuteReaderAsync(ct);
+            if (failed) await reader.NextResultAsync(ct); // past the lock's row
             if (await reader.ReadAsync(ct)) return Read(reader, 0);
         }
         await using var current = db.CreateCommand(
@@ -148,6 +177,21 @@ public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, I
         current.Parameters.Add(new NpgsqlParameter { Value = payment.PaymentId });
         await using var row = await current.ExecuteReaderAsync(ct);
         return await row.ReadAsync(ct) ? Read(row, 0) : throw new InvalidOperationException($"Payment {payment.PaymentId} disappeared.");
+    }
+
+    /// <summary>The topup_failed event's own members: {paymentId, amount (USD), reason}.</summary>
+    private static string TopupFailedData(Payment payment, string? failure)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("paymentId", payment.PaymentId);
+            json.WriteNumber("amount", new Micros(payment.Amount).ToUsd());
+            json.WriteString("reason", failure);
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
     private static Payment Read(NpgsqlDataReader r, int o) => new(r.GetString(o), r.GetString(o + 1), r.GetInt64(o + 2), PaymentStatuses.FromDb(r.GetString(o + 3)),

@@ -84,6 +84,7 @@ public static class SiloHostingExtensions
         services.TryAddSingleton(_ => CreateDataSource(connectionString));
         services.TryAddSingleton<LedgerStore>();
         services.TryAddSingleton<ILedgerStore>(sp => sp.GetRequiredService<LedgerStore>());
+        services.AddQubridWebhooks(configuration);
         return services;
     }
 

@@ -57,6 +57,11 @@ public static partial class ApiProblems
         [MethodNotAllowed] = (405, "Method not allowed"),
         [UnsupportedMediaType] = (415, "Unsupported media type"),
         [InternalError] = (500, "Internal error"),
+        [WebhookErrorCodes.InvalidWebhookUrl] = (400, "Invalid webhook URL"),
+        [WebhookErrorCodes.TooManyWebhooks] = (409, "Too many webhook endpoints"),
+        [WebhookErrorCodes.WebhookNotFound] = (404, "Webhook endpoint not found"),
+        [WebhookErrorCodes.DeliveryNotFound] = (404, "Webhook delivery not found"),
+        [Apis.StatementsApi.ReceiptNotFound] = (404, "Receipt not found"),
     };
 
     /// <summary>The HTTP status a code is answered with (400 for a code not listed).</summary>

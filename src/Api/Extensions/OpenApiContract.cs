@@ -43,6 +43,7 @@ public static class OpenApiContract
         ("Wallets", "Balances, credit lots, the ledger, usage reports, top-ups, and the admin's grants, adjustments and refunds."),
         ("Sessions", "GPU session metering for the orchestrator, and the event stream it watches."),
         ("Charges", "Inference queries and premium access, charged by the orchestrator after they ran."),
+        ("Webhooks", "Signed event deliveries to the caller's endpoints, at least once and in order; their delivery log and replays."),
     ];
 
     public static void Configure(OpenApiOptions options)
@@ -223,6 +224,7 @@ public static class OpenApiContract
         [typeof(PremiumChargeBody)] = new() { ["userId"] = "alice", ["name"] = "flux-pro-image", ["reference"] = "image-7f3a" },
         [typeof(RateBody)] = new() { ["usdPerHour"] = 1.69m },
         [typeof(ApiKeyRequest)] = new() { ["role"] = "user", ["userId"] = "alice" },
+        [typeof(WebhookRequest)] = new() { ["url"] = "https://hooks.example.com/qubrid", ["events"] = new JsonArray("low_balance", "topup_succeeded") },
     };
 
     /// <summary>Members that are strings on the wire but take one of a few values: enumerated, so generated clients get unions.</summary>

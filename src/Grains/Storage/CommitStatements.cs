@@ -20,6 +20,7 @@ internal static class CommitStatements
         AddLotRemaining(batch, rows.LotRemaining);
         AddEntries(batch, rows.Entries);
         AddLotMoves(batch, rows.Moves);
+        AddTopupReceipts(batch, rows.TopupReceipts);
         AddSessions(batch, rows.Sessions);
         AddInferenceCarry(batch, rows.Carry);
         AddHolds(batch, rows.Holds);
@@ -92,6 +93,35 @@ internal static class CommitStatements
         if (moves.Rows == 0) return;
         batch.BatchCommands.Add(moves.Command(
             "INSERT INTO qubrid_ledger_lots (wallet_id, seq, lot_id, amount) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])"));
+    }
+
+    /// <summary>
+    /// Receipts of the top-ups in this transaction, numbered from the year's counter row, which this statement moves
+    /// by as many: the numbers commit or roll back with the credit, so they have no gaps. The row lock on the
+    /// counter orders concurrent transactions; the card comes from the payment row (the entry's reference).
+    /// </summary>
+    private static void AddTopupReceipts(NpgsqlBatch batch, Columns receipts)
+    {
+        if (receipts.Rows == 0) return;
+        batch.BatchCommands.Add(receipts.Command(
+            """
+            WITH r AS (
+                SELECT u.*, extract(year FROM u.at AT TIME ZONE 'UTC')::int AS year
+                FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[], $5::text[], $6::bigint[])
+                    WITH ORDINALITY AS u(wallet_id, seq, at, amount, payment_id, lot_id, ord)),
+            counted AS (
+                INSERT INTO qubrid_receipt_counters AS c (year, last_number)
+                SELECT year, count(*) FROM r GROUP BY year
+                ON CONFLICT (year) DO UPDATE SET last_number = c.last_number + EXCLUDED.last_number
+                RETURNING year, last_number),
+            numbered AS (
+                SELECT r.*, c.last_number - count(*) OVER (PARTITION BY r.year) + row_number() OVER (PARTITION BY r.year ORDER BY r.ord) AS serial
+                FROM r JOIN counted c ON c.year = r.year)
+            INSERT INTO qubrid_receipts (number, year, serial, wallet_id, seq, at, amount, payment_id, card_brand, card_last4, lot_id)
+            SELECT 'QC-' || n.year || '-' || lpad(n.serial::text, greatest(6, length(n.serial::text)), '0'), n.year, n.serial,
+                   n.wallet_id, n.seq, n.at, n.amount, n.payment_id, p.card_brand, p.card_last4, n.lot_id
+            FROM numbered n LEFT JOIN qubrid_payments p ON p.payment_id = n.payment_id
+            """));
     }
 
     private static void AddSessions(NpgsqlBatch batch, Columns sessions)
@@ -187,6 +217,7 @@ internal static class CommitStatements
         public Columns LotRemaining { get; } = new(typeof(string), typeof(long), typeof(long));
         public Columns Entries { get; } = new(typeof(string), typeof(long), typeof(DateTime), typeof(string), typeof(long), typeof(long), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string));
         public Columns Moves { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long));
+        public Columns TopupReceipts { get; } = new(typeof(string), typeof(long), typeof(DateTime), typeof(long), typeof(string), typeof(long));
         public Columns Sessions { get; } = new(typeof(string), typeof(string), typeof(string), typeof(string), typeof(decimal), typeof(DateTime), typeof(string), typeof(DateTime), typeof(long), typeof(string), typeof(DateTime));
         public Columns Carry { get; } = new(typeof(string), typeof(string), typeof(decimal));
         public Columns Holds { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long), typeof(string), typeof(DateTime), typeof(DateTime), typeof(string));
@@ -208,6 +239,7 @@ internal static class CommitStatements
             else
                 Moved.Add(walletId, book.Balance.Value, book.NextSeq, book.Version, book.LowBalanceNotified);
             CollectLots(commit);
+            CollectTopupReceipts(commit);
             foreach (var e in changes.Entries)
             {
                 Entries.Add(walletId, e.Seq, e.At.UtcDateTime, e.Kind.ToWire(), e.Amount.Value, e.BalanceAfter.Value, e.Reference, e.IdempotencyKey,
@@ -238,6 +270,17 @@ internal static class CommitStatements
                 T(l.Warned.Hour), T(l.Warned.Day), T(l.Warned.Month), T(l.Reached.Hour), T(l.Reached.Day), T(l.Reached.Month),
                 a.Enabled, a.Threshold.Value, a.Target.Value, a.PaymentToken, a.MonthlyCap.Value, T(a.MonthStart), a.SpentThisMonth.Value,
                 a.ConsecutiveFailures, a.DisabledReason, a.NextAttempt, a.InFlight, a.InFlightAmount.Value, T(a.RetryAt));
+        }
+
+        /// <summary>Each top-up entry gets a receipt; its reference is the payment id (TopupService) and it created one lot.</summary>
+        private void CollectTopupReceipts(WalletCommit commit)
+        {
+            foreach (var e in commit.Changes.Entries)
+            {
+                if (e.Kind != LedgerEntryKind.Topup) continue;
+                long lotId = e.Lots.Count > 0 ? e.Lots[0].LotId : e.Seq;
+                TopupReceipts.Add(commit.Book.WalletId, e.Seq, e.At.UtcDateTime, e.Amount.Value, e.Reference, lotId);
+            }
         }
 
         /// <summary>New lots are inserted with what remains of them; a lot that existed before only has its remaining updated.</summary>

@@ -75,6 +75,18 @@ public static class Reconciler
                 USING (wallet_id, session_id)
             WHERE s.charged <> coalesce(c.total, 0)
             """),
+        // Receipts (migration 0021) are written in the crediting transaction: every top-up has one, and each year's
+        // numbers run 1..n without gaps up to its counter.
+        ("every top-up has its receipt", """
+            SELECT l.wallet_id, format('top-up entry %s (%s) has no receipt', l.seq, l.reference)
+            FROM qubrid_ledger l LEFT JOIN qubrid_receipts r ON r.wallet_id = l.wallet_id AND r.seq = l.seq
+            WHERE l.kind = 'topup' AND r.number IS NULL
+            """),
+        ("receipt numbers are 1..n per year without gaps", """
+            SELECT 'receipts ' || c.year, format('counter at %s, %s receipts, highest %s', c.last_number, coalesce(r.n, 0), coalesce(r.top, 0))
+            FROM qubrid_receipt_counters c LEFT JOIN (SELECT year, count(*) AS n, max(serial) AS top FROM qubrid_receipts GROUP BY year) r USING (year)
+            WHERE coalesce(r.n, 0) <> c.last_number OR coalesce(r.top, 0) <> c.last_number
+            """),
         // Expiry runs on the silos (a reminder per wallet, retried within seconds): a lot past its expiry that still
         // holds credits after the grace below has been missed, even if every read already excludes it.
         ("expirations are written on time", $$"""

@@ -70,6 +70,32 @@ public class AuthorizationMatrixTests(ApiHost api)
             SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 200)),
         new("GET /v1/models", _ => Get("/v1/models"), SignedIn(owner: 200, other: 200, orchestrator: 200, admin: 200)),
         new("GET /v1/me", _ => Get("/v1/me"), SignedIn(owner: 200, other: 200, orchestrator: 200, admin: 200)),
+        new("GET /v1/wallets/{id}/receipts", r => Get($"/v1/wallets/{r.OwnerId}/receipts"), SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("GET /v1/wallets/{id}/receipts/{number}", async r => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{r.OwnerId}/receipts/{await r.ReceiptAsync()}"),
+            SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("GET /v1/wallets/{id}/statements/{month}", r => Get($"/v1/wallets/{r.OwnerId}/statements/{DateTime.UtcNow:yyyy-MM}"),
+            SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("GET /v1/wallets/{id}/statements/{month}.csv", r => Get($"/v1/wallets/{r.OwnerId}/statements/{DateTime.UtcNow:yyyy-MM}.csv"),
+            SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("POST /v1/webhooks", r => Task.FromResult(Json(HttpMethod.Post, "/v1/webhooks", new { url = Row.DeadUrl, events = new[] { "low_balance" } })),
+            SignedIn(owner: 201, other: 201, orchestrator: 403, admin: 201)),
+        new("POST /v1/webhooks for the owner's wallet", r => Task.FromResult(Json(HttpMethod.Post, "/v1/webhooks", new { url = Row.DeadUrl, events = new[] { "low_balance" }, userId = r.OwnerId })),
+            SignedIn(owner: 201, other: 404, orchestrator: 403, admin: 201)),
+        new("GET /v1/webhooks", _ => Get("/v1/webhooks"), SignedIn(owner: 200, other: 200, orchestrator: 403, admin: 200)),
+        new("GET /v1/webhooks/{id}", async r => new HttpRequestMessage(HttpMethod.Get, $"/v1/webhooks/{await r.WebhookAsync()}"),
+            SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("DELETE /v1/webhooks/{id}", async r => new HttpRequestMessage(HttpMethod.Delete, $"/v1/webhooks/{await r.WebhookAsync()}"),
+            SignedIn(owner: 204, other: 404, orchestrator: 403, admin: 204)),
+        new("POST /v1/webhooks/{id}/enable", async r => new HttpRequestMessage(HttpMethod.Post, $"/v1/webhooks/{await r.WebhookAsync()}/enable"),
+            SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("GET /v1/webhooks/{id}/deliveries", async r => new HttpRequestMessage(HttpMethod.Get, $"/v1/webhooks/{await r.WebhookAsync()}/deliveries"),
+            SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("POST /v1/webhooks/{id}/deliveries/{deliveryId}/replay", async r =>
+            {
+                var (id, delivery) = await r.WebhookDeliveryAsync();
+                return new HttpRequestMessage(HttpMethod.Post, $"/v1/webhooks/{id}/deliveries/{delivery}/replay");
+            },
+            SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
         new("GET /health/live", _ => Get("/health/live"), Anonymous),
         new("GET /health/ready", _ => Get("/health/ready"), Anonymous),
         new("GET /openapi/v1.json", _ => Get("/openapi/v1.json"), Anonymous),
@@ -167,6 +193,43 @@ public class AuthorizationMatrixTests(ApiHost api)
             Caller.Orchestrator => _orchestratorKey,
             _ => api.AdminKey,
         };
+
+        /// <summary>Nothing listens there: deliveries fail at once (the endpoint's retries stay quiet in the background).</summary>
+        public const string DeadUrl = "http://127.0.0.1:1/hook";
+
+        /// <summary>A receipt of the owner's: a 10 USD top-up with the test card.</summary>
+        public async Task<string> ReceiptAsync()
+        {
+            using var owner = api.Client(_ownerKey);
+            var topup = await owner.SendAsync(ApiHost.Post($"/v1/wallets/{OwnerId}/topups", new { amount = 10, paymentToken = "tok_visa" }, Key()));
+            Assert.True((int)topup.StatusCode == 201, $"setup: the top-up answered {(int)topup.StatusCode}");
+            var list = await HttpJson.Json(await owner.GetAsync($"/v1/wallets/{OwnerId}/receipts"));
+            return list.GetProperty("items")[0].GetProperty("number").GetString()!;
+        }
+
+        /// <summary>An endpoint of the owner's (made by the admin for the owner's wallet).</summary>
+        public async Task<string> WebhookAsync()
+        {
+            using var admin = api.Client(api.AdminKey);
+            var created = await admin.PostAsJsonAsync("/v1/webhooks", new { url = DeadUrl, events = new[] { "topup_failed" }, userId = OwnerId });
+            Assert.True((int)created.StatusCode == 201, $"setup: creating the webhook answered {(int)created.StatusCode}: {await created.Content.ReadAsStringAsync()}");
+            return (await HttpJson.Json(created)).GetProperty("id").GetString()!;
+        }
+
+        /// <summary>An endpoint of the owner's with one delivery on record (of an event from before it existed, so its own loop leaves it alone).</summary>
+        public async Task<(string Id, long Delivery)> WebhookDeliveryAsync()
+        {
+            using var owner = api.Client(_ownerKey);
+            (await owner.SendAsync(ApiHost.Post($"/v1/wallets/{OwnerId}/topups", new { amount = 10, paymentToken = "tok_chargeDeclined" }, Key()))).Dispose();
+            var id = await WebhookAsync();
+            var delivery = await TestDatabase.ScalarAsync(api.Db,
+                """
+                INSERT INTO qubrid_webhook_deliveries (endpoint_id, event_id, event_type, status, attempts, last_attempt_at)
+                SELECT $1, id, kind, 'failed', 1, now() FROM qubrid_events WHERE wallet_id = $2 ORDER BY id DESC LIMIT 1
+                RETURNING delivery_id
+                """, id, OwnerId);
+            return (id, delivery);
+        }
 
         /// <summary>Another key of the owner, for revoking or rotating (the owner's own calling key stays valid).</summary>
         public async Task<string> SpareOwnerKeyIdAsync() => (await api.IssueKeyWithIdAsync("user", OwnerId)).Id;

@@ -34,6 +34,8 @@ public class SessionEventsApiTests(ApiHost api)
         // 600 back, so about 5 USD (5 s) are left and the session must be terminated within a few charge intervals.
         var (userId, user) = await api.NewUserAsync("drain");
         await CreditAsync(admin, userId, 600m);
+        // 1 USD/s is far above the platform's default hourly limit: the admin raises this wallet's.
+        Assert.Equal(200, (int)(await admin.PutAsJsonAsync($"/v1/wallets/{userId}/limits", new { perHour = 100_000m })).StatusCode);
         var sessionId = $"drain-s-{Guid.NewGuid():N}";
         var start = await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId, userId, instanceType });
         Assert.True((int)start.StatusCode == 201, $"start: {(int)start.StatusCode} {await start.Content.ReadAsStringAsync()}");
@@ -77,6 +79,7 @@ public class SessionEventsApiTests(ApiHost api)
         {
             var (markerUser, _) = await api.NewUserAsync("marker");
             await CreditAsync(admin, markerUser, 600m);
+            Assert.Equal(200, (int)(await admin.PutAsJsonAsync($"/v1/wallets/{markerUser}/limits", new { perHour = 100_000m })).StatusCode);
             var markerSession = $"marker-s-{Guid.NewGuid():N}";
             Assert.Equal(201, (int)(await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId = markerSession, userId = markerUser, instanceType })).StatusCode);
             Assert.Equal(200, (int)(await orchestrator.PostAsync($"/v1/sessions/{markerSession}/stop", null)).StatusCode);

@@ -353,6 +353,58 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
             Assert.True(new FileInfo(Path.Combine(dir, name)).Length > 10_000, $"{name} looks empty");
     }
 
+    [Fact, Trait("Category", BrowserHost.EndToEnd)]
+    public async Task The_history_view_shows_each_topups_receipt_and_a_month_statement_that_closes_at_the_balance()
+    {
+        var (userId, key, user) = await host.NewUserAsync("receipts");
+        var topup = await user.SendAsync(Post($"/v1/wallets/{userId}/topups", new { amount = 25, paymentToken = "tok_visa" }));
+        Assert.Equal(HttpStatusCode.Created, topup.StatusCode);
+        var receipt = (await GetJsonAsync(user, $"/v1/wallets/{userId}/receipts")).GetProperty("items")[0];
+        var number = receipt.GetProperty("number").GetString()!;
+        var total = (await WalletAsync(user, userId)).GetProperty("total").GetDecimal();
+
+        await SignInAsync(key);
+        await OpenHistoryFromProfileMenuAsync();
+        var row = _page.Locator($"#receipts-table tr[data-number='{number}']");
+        await Expect(row).ToContainTextAsync("visa •••• 4242");
+        await Expect(row.Locator("td").Nth(2)).ToHaveAttributeAsync("data-exact", "25");
+        await Expect(_page.GetByTestId("statement-month")).ToHaveValueAsync(DateTime.UtcNow.ToString("yyyy-MM", CultureInfo.InvariantCulture));
+        await Expect(_page.GetByTestId("statement-closing")).ToHaveAttributeAsync("data-exact", Js(total));
+        await Expect(_page.Locator("#statement-table tr[data-kind=topup]")).ToContainTextAsync("+$25.00");
+
+        var download = await _page.RunAndWaitForDownloadAsync(() => row.GetByRole(AriaRole.Button).ClickAsync());
+        var path = await download.PathAsync();
+        Assert.Contains(number, await File.ReadAllTextAsync(path!));
+    }
+
+    [Fact]
+    public async Task A_webhook_added_on_the_page_shows_its_secret_once_and_its_deliveries_can_be_replayed()
+    {
+        var (userId, key, user) = await host.NewUserAsync("hookpage");
+        await using var receiver = await Qubrid.Tests.Webhooks.WebhookReceiver.StartAsync();
+        await SignInAsync(key);
+        await _page.GetByTestId("webhook-url").FillAsync(receiver.Url);
+        await _page.GetByTestId("webhook-add").ClickAsync();
+        await Expect(_page.GetByTestId("webhook-secret")).ToContainTextAsync("whsec_");
+        receiver.Secret = (await _page.GetByTestId("webhook-secret").TextContentAsync())!.Trim();
+        await Expect(_page.Locator("#webhooks-table tbody tr")).ToHaveCountAsync(1);
+        Assert.DoesNotContain(receiver.Secret, await (await user.GetAsync("/v1/webhooks")).Content.ReadAsStringAsync());
+
+        (await user.SendAsync(Post($"/v1/wallets/{userId}/topups", new { amount = 10, paymentToken = "tok_chargeDeclined" }))).Dispose();
+        var first = await receiver.UntilAsync(r => r.Count >= 1, TimeSpan.FromSeconds(30), "the topup_failed delivery");
+        Assert.True(first[0].SignatureValid);
+        var hooks = await GetJsonAsync(user, "/v1/webhooks");
+        var hookId = hooks.GetProperty("items")[0].GetProperty("id").GetString();
+        await Qubrid.Tests.Webhooks.Eventually.UntilAsync(() => GetJsonAsync(user, $"/v1/webhooks/{hookId}/deliveries"),
+            l => l.GetProperty("items").GetArrayLength() > 0, TimeSpan.FromSeconds(10), "the delivery's record");
+
+        await _page.GetByTestId("webhook-deliveries").ClickAsync();
+        await Expect(_page.GetByTestId("delivery-status")).ToHaveTextAsync("succeeded");
+        await _page.GetByTestId("delivery-replay").ClickAsync();
+        await receiver.UntilAsync(r => r.Count >= 2, TimeSpan.FromSeconds(30), "the replayed delivery");
+        await Expect(_page.Locator("#deliveries-table tbody tr td").Nth(3)).ToHaveTextAsync("2");
+    }
+
     // ---------------------------------------------------------------- page helpers
 
     private async Task SignInAsync(string key)

@@ -33,6 +33,10 @@ public sealed class ApiHost : IAsyncLifetime
         ["Qubrid:Api:MaxBodyBytes"] = "4096",
         ["Qubrid:Api:EventPollInterval"] = "00:00:00.200",
         ["Qubrid:AutoTopup:RetryAfter"] = "00:00:00",
+        ["Qubrid:Webhooks:AllowedHosts:0"] = "127.0.0.1",
+        ["Qubrid:Webhooks:RetryInitialDelay"] = "00:00:00.200",
+        ["Qubrid:Webhooks:RetryMaxDelay"] = "00:00:02",
+        ["Qubrid:Webhooks:KeepAlivePeriod"] = "00:00:01",
     };
 
     public async Task InitializeAsync()

@@ -8,6 +8,8 @@ import { initRecharge, openRecharge, closeRecharge, setRechargeOptions } from '.
 import { initUsage, loadUsage, resetUsageRange } from './usage.js';
 import { initHistory, applyFilters, reloadHistory, resetHistory, historyLoaded } from './history.js';
 import { initSettings, loadSettings, refreshSpend, resetSettings } from './settings.js';
+import { initStatements, loadStatements, resetStatements, statementsLoaded } from './statements.js';
+import { initWebhooks, loadWebhooks, resetWebhooks } from './webhooks.js';
 
 const USER_STORAGE = 'qubrid.userId';
 const POLL_MS = 3000;
@@ -34,6 +36,8 @@ function init() {
   initUsage({ getUserId });
   initHistory({ getUserId });
   initSettings({ getUserId, isAdmin: () => app.me?.role === 'admin' });
+  initStatements({ getUserId });
+  initWebhooks({ getUserId, isAdmin: () => app.me?.role === 'admin' });
 
   $('signin-form').addEventListener('submit', onSignin);
   $('signout').addEventListener('click', () => signOut());
@@ -111,6 +115,7 @@ async function enterApp() {
   refreshWallet();
   loadUsage();
   loadSettings();
+  loadWebhooks();
   startPolling();
 }
 
@@ -126,6 +131,8 @@ function signOut(message) {
   forgetKey();
   resetHistory();
   resetSettings();
+  resetStatements();
+  resetWebhooks();
   resetUsageRange();
   $('navbar-balance').textContent = '…';
   $('navbar-balance').dataset.exact = '';
@@ -227,6 +234,7 @@ function stopPolling() {
 function afterTopup() {
   refreshWallet();
   if (historyLoaded()) reloadHistory();
+  if (statementsLoaded()) loadStatements();
 }
 
 // ---- routing: #billing (default) and #history ----
@@ -244,6 +252,7 @@ function route({ focus = false } = {}) {
   }
   document.title = `${view === 'history' ? 'Transaction history' : 'Billing'} · Qubrid AI`;
   if (view === 'history' && app.signedIn && !historyLoaded()) applyFilters();
+  if (view === 'history' && app.signedIn && !statementsLoaded()) loadStatements();
   if (focus) $(view === 'history' ? 'history-title' : 'billing-title').focus({ preventScroll: false });
 }
 
