@@ -96,6 +96,21 @@ public class AuthorizationMatrixTests(ApiHost api)
                 return new HttpRequestMessage(HttpMethod.Post, $"/v1/webhooks/{id}/deliveries/{delivery}/replay");
             },
             SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("POST /v1/wallets/{id}/holds", r => Task.FromResult(Json(HttpMethod.Post, $"/v1/wallets/{r.OwnerId}/holds",
+                new { amount = 0.5m, expiresAt = DateTimeOffset.UtcNow.AddMinutes(30), reference = "authz matrix" }, Key())),
+            SignedIn(owner: 403, other: 403, orchestrator: 201, admin: 403)),
+        new("GET /v1/wallets/{id}/holds", r => Get($"/v1/wallets/{r.OwnerId}/holds"), SignedIn(owner: 200, other: 404, orchestrator: 200, admin: 200)),
+        new("POST /v1/holds/{id}/capture", async r => Json(HttpMethod.Post, $"/v1/holds/{await r.HoldAsync()}/capture", new { amount = 0.25m }, Key()),
+            SignedIn(owner: 403, other: 403, orchestrator: 200, admin: 403)),
+        new("POST /v1/holds/{id}/void", async r => new HttpRequestMessage(HttpMethod.Post, $"/v1/holds/{await r.HoldAsync()}/void") { Headers = { { "Idempotency-Key", Key() } } },
+            SignedIn(owner: 403, other: 403, orchestrator: 200, admin: 403)),
+        new("GET /v1/wallets/{id}/limits", r => Get($"/v1/wallets/{r.OwnerId}/limits"), SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("PUT /v1/wallets/{id}/limits", r => Task.FromResult(Json(HttpMethod.Put, $"/v1/wallets/{r.OwnerId}/limits", new { perHour = 50m })),
+            SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("GET /v1/wallets/{id}/auto-topup", r => Get($"/v1/wallets/{r.OwnerId}/auto-topup"), SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 403)),
+        new("PUT /v1/wallets/{id}/auto-topup", r => Task.FromResult(Json(HttpMethod.Put, $"/v1/wallets/{r.OwnerId}/auto-topup",
+                new { enabled = false, threshold = 1m, target = 5m, paymentToken = "tok_visa", monthlyCap = 20m })),
+            SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 403)),
         new("GET /health/live", _ => Get("/health/live"), Anonymous),
         new("GET /health/ready", _ => Get("/health/ready"), Anonymous),
         new("GET /openapi/v1.json", _ => Get("/openapi/v1.json"), Anonymous),
@@ -196,6 +211,16 @@ public class AuthorizationMatrixTests(ApiHost api)
 
         /// <summary>Nothing listens there: deliveries fail at once (the endpoint's retries stay quiet in the background).</summary>
         public const string DeadUrl = "http://127.0.0.1:1/hook";
+
+        /// <summary>An active hold on the owner's wallet, placed by an orchestrator.</summary>
+        public async Task<string> HoldAsync()
+        {
+            using var orchestrator = api.Client(await api.IssueKeyAsync("orchestrator"));
+            var created = await orchestrator.SendAsync(ApiHost.Post($"/v1/wallets/{OwnerId}/holds",
+                new { amount = 0.5m, expiresAt = DateTimeOffset.UtcNow.AddMinutes(30), reference = "authz matrix" }, Key()));
+            Assert.True((int)created.StatusCode == 201, $"setup: the hold answered {(int)created.StatusCode}");
+            return (await HttpJson.Json(created)).GetProperty("holdId").GetString()!;
+        }
 
         /// <summary>A receipt of the owner's: a 10 USD top-up with the test card.</summary>
         public async Task<string> ReceiptAsync()
