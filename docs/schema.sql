@@ -51,6 +51,7 @@ CREATE TABLE qubrid_lots (
     granted_at  timestamptz NOT NULL,
     expires_at  timestamptz NULL,
     source      text        NOT NULL,                           -- the reason of a grant or adjustment, a top-up's payment id
+    expiry_notices smallint NOT NULL DEFAULT 0 CHECK (expiry_notices BETWEEN 0 AND 2), -- credits_expiring raised: 1 the 7-day, 2 the 1-day
     PRIMARY KEY (wallet_id, lot_id),
     CHECK ((kind = 'promotional') = (expires_at IS NOT NULL))
 );

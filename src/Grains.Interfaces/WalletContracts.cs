@@ -96,7 +96,8 @@ public sealed record CreditLot(
     [property: Id(3)] Micros Remaining,
     [property: Id(4)] DateTimeOffset GrantedAt,
     [property: Id(5)] DateTimeOffset? ExpiresAt,
-    [property: Id(6)] string Source)
+    [property: Id(6)] string Source,
+    [property: Id(7)] int ExpiryNotices = 0)
 {
     /// <summary>At <c>ExpiresAt</c> the remainder is gone: a lot is live strictly before it.</summary>
     public bool IsExpiredAt(DateTimeOffset now) => ExpiresAt is { } at && at <= now;

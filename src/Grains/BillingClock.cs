@@ -8,12 +8,8 @@ public sealed class BillingClock(TimeProvider time)
     public TimeProvider Time => time;
 
     /// <summary>Now, truncated to the microsecond: PostgreSQL's precision, so a time reads back exactly as it was used.</summary>
-    public DateTimeOffset UtcNow
-    {
-        get
-        {
-            var now = time.GetUtcNow();
-            return new DateTimeOffset(now.UtcTicks - now.UtcTicks % 10, TimeSpan.Zero);
-        }
-    }
+    public DateTimeOffset UtcNow => ToMicroseconds(time.GetUtcNow());
+
+    /// <summary>An instant truncated to the microsecond, in UTC: what PostgreSQL keeps of it.</summary>
+    public static DateTimeOffset ToMicroseconds(DateTimeOffset at) => new(at.UtcTicks - at.UtcTicks % 10, TimeSpan.Zero);
 }

@@ -86,8 +86,12 @@ public sealed partial class WalletGrain(
         return new CreateWalletResult(!result.Replayed, _book!.ToBalance(clock.UtcNow));
     }
 
-    public async Task<WalletOpResult> Credit(CreditRequest request) =>
-        RequestRules.ValidateCredit(request, clock.UtcNow, out _) ?? (await Enqueue(new CreditOperation(request))).Wallet!;
+    public async Task<WalletOpResult> Credit(CreditRequest request)
+    {
+        // A lot expires at the instant its expiry reads back as (PostgreSQL keeps microseconds), in memory as after a reload.
+        if (request.ExpiresAt is { } at) request = request with { ExpiresAt = BillingClock.ToMicroseconds(at) };
+        return RequestRules.ValidateCredit(request, clock.UtcNow, out _) ?? (await Enqueue(new CreditOperation(request))).Wallet!;
+    }
 
     public async Task<WalletOpResult> Debit(DebitRequest request) =>
         RequestRules.ValidateDebit(request) ?? (await Enqueue(new DebitOperation(request))).Wallet!;
@@ -124,8 +128,7 @@ public sealed partial class WalletGrain(
         if (request.Reference is null || request.Reference.Length > Limits.MaxClientReferenceLength)
             return new HoldOpResult(WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"The reference must be at most {Limits.MaxClientReferenceLength} characters."), null);
         // Held to the microsecond, PostgreSQL's precision, so that the hold expires at the instant it reads back as.
-        var expiresAt = new DateTimeOffset(request.ExpiresAt.UtcTicks - request.ExpiresAt.UtcTicks % 10, TimeSpan.Zero);
-        return await HoldAnswer(await Enqueue(new CreateHoldOperation(request with { ExpiresAt = expiresAt })));
+        return await HoldAnswer(await Enqueue(new CreateHoldOperation(request with { ExpiresAt = BillingClock.ToMicroseconds(request.ExpiresAt) })));
     }
 
     public async Task<HoldOpResult> SettleHold(HoldSettleRequest request)

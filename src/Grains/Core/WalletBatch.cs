@@ -42,10 +42,12 @@ public static class WalletBatch
     {
         var now = context.Now;
         var work = book?.Clone();
+        var balanceBefore = book?.Balance;
         if (work is not null)
         {
             foreach (var session in storedSessions) work.AddKnownSession(session);
             work.ExpireDue(now);
+            work.NoticeExpiringLots(now);
         }
         var results = new OperationResult[operations.Count];
         var outcomes = new List<StoredOutcome>();
@@ -113,6 +115,7 @@ public static class WalletBatch
             work.CheckSpendLimits(now);
             work.MaybeStartAutoTopup(now);
             work.CheckLowBalance(context.LowBalanceRunway, now);
+            if (balanceBefore is { } before) work.CheckDepletion(before, now);
         }
         return new BatchDecision(work, work?.TakeChanges() ?? new BookChanges(), outcomes, results, created);
     }

@@ -295,10 +295,11 @@ public sealed partial class WalletBook
     /// <summary>The balance with this wallet's burn rate, runway and running sessions.</summary>
     public WalletBalance ToBalance(DateTimeOffset now) => ToBalance(now, BurnRatePerHour, RunningSessions());
 
-    /// <summary>The earliest expiry among lots that still hold credits and active holds, if any.</summary>
+    /// <summary>When the wallet must wake up by itself: the earliest expiry of a lot or an active hold, or credits_expiring notice.</summary>
     public DateTimeOffset? NextExpiry() =>
         _lots.Values.Where(l => l.ExpiresAt is not null).Select(l => l.ExpiresAt)
-            .Concat(_holds.Values.Where(h => h.State == HoldState.Active).Select(h => (DateTimeOffset?)h.ExpiresAt)).Min();
+            .Concat(_holds.Values.Where(h => h.State == HoldState.Active).Select(h => (DateTimeOffset?)h.ExpiresAt))
+            .Append(NextExpiryNotice()).Min();
 
     /// <summary>Writes an expiration entry for every lot whose expiry has come.</summary>
     public int ExpireDue(DateTimeOffset now)
@@ -444,6 +445,51 @@ public sealed partial class WalletBook
 
     /// <summary>The remaining of a lot the book still holds, or zero once it is spent or expired.</summary>
     public Micros RemainingOf(long lotId) => _lots.TryGetValue(lotId, out var lot) ? lot.Remaining : Micros.Zero;
+
+    /// <summary>Which credits_expiring notices a lot the book holds has raised (null once it is spent or expired).</summary>
+    public int? ExpiryNoticesOf(long lotId) => _lots.TryGetValue(lotId, out var lot) ? lot.ExpiryNotices : null;
+
+    /// <summary>The credits_expiring notices, most specific first: level 2 one day before, level 1 seven days before.</summary>
+    private static readonly (int Level, TimeSpan Before)[] ExpiryNotices = [(2, TimeSpan.FromDays(1)), (1, TimeSpan.FromDays(7))];
+
+    /// <summary>
+    /// Raises credits_expiring for promotional lots with something left whose expiry is 7 days or 1 day away, once each
+    /// (a lot granted after a notice's moment never gets that one; when both are due, only the 1-day one is raised).
+    /// </summary>
+    public void NoticeExpiringLots(DateTimeOffset now)
+    {
+        foreach (var lot in _lots.Values.Where(l => l.Kind == LotKind.Promotional && l.Remaining.IsPositive && l.ExpiresAt > now)
+                     .OrderBy(l => l.ExpiresAt).ThenBy(l => l.Id).ToList())
+        {
+            foreach (var (level, before) in ExpiryNotices)
+            {
+                if (lot.ExpiryNotices >= level) break;
+                var due = lot.ExpiresAt!.Value - before;
+                if (now < due || lot.GrantedAt >= due) continue;
+                _lots[lot.Id] = lot with { ExpiryNotices = level };
+                Changes.TouchedLots.Add(lot.Id);
+                Changes.Events.Add(new BillingEvent(0, now, EventKinds.CreditsExpiring, WalletId, null, null, Balance, null,
+                    EventData.Of(("lotId", lot.Id), ("amount", lot.Remaining), ("expiresAt", lot.ExpiresAt), ("daysBefore", (int)before.TotalDays))));
+                break;
+            }
+        }
+    }
+
+    /// <summary>The next moment a credits_expiring notice falls due, if any.</summary>
+    private DateTimeOffset? NextExpiryNotice() =>
+        _lots.Values.Where(l => l.Kind == LotKind.Promotional && l.Remaining.IsPositive && l.ExpiresAt is not null)
+            .SelectMany(l => ExpiryNotices.Where(n => l.ExpiryNotices < n.Level && l.GrantedAt < l.ExpiresAt!.Value - n.Before)
+                .Select(n => (DateTimeOffset?)(l.ExpiresAt!.Value - n.Before)))
+            .Min();
+
+    /// <summary>balance_depleted when a batch takes the balance to zero, balance_recovered when one brings it back from zero.</summary>
+    public void CheckDepletion(Micros balanceBefore, DateTimeOffset now)
+    {
+        if (balanceBefore.IsPositive && Balance == Micros.Zero)
+            Changes.Events.Add(new BillingEvent(0, now, EventKinds.BalanceDepleted, WalletId, null, null, Balance, null));
+        else if (balanceBefore == Micros.Zero && Balance.IsPositive)
+            Changes.Events.Add(new BillingEvent(0, now, EventKinds.BalanceRecovered, WalletId, null, null, Balance, null));
+    }
 
     /// <summary>All lots touched by the pending changes, with their current remaining (zero when closed).</summary>
     public CreditLot? FindLot(long lotId) => _lots.GetValueOrDefault(lotId);

@@ -72,8 +72,8 @@ internal static class CommitStatements
         if (lotRemaining.Rows == 0) return;
         batch.BatchCommands.Add(lotRemaining.Command(
             """
-            UPDATE qubrid_lots l SET remaining = u.remaining
-            FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(wallet_id, lot_id, remaining)
+            UPDATE qubrid_lots l SET remaining = u.remaining, expiry_notices = coalesce(u.notices, l.expiry_notices)
+            FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::smallint[]) AS u(wallet_id, lot_id, remaining, notices)
             WHERE l.wallet_id = ANY($1) AND l.wallet_id = u.wallet_id AND l.lot_id = u.lot_id
             """));
     }
@@ -214,7 +214,7 @@ internal static class CommitStatements
         public Columns Created { get; } = new(typeof(string), typeof(DateTime), typeof(long), typeof(long), typeof(bool));
         public Columns Moved { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long), typeof(bool));
         public Columns NewLots { get; } = new(typeof(string), typeof(long), typeof(string), typeof(long), typeof(long), typeof(DateTime), typeof(DateTime), typeof(string));
-        public Columns LotRemaining { get; } = new(typeof(string), typeof(long), typeof(long));
+        public Columns LotRemaining { get; } = new(typeof(string), typeof(long), typeof(long), typeof(short));
         public Columns Entries { get; } = new(typeof(string), typeof(long), typeof(DateTime), typeof(string), typeof(long), typeof(long), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string));
         public Columns Moves { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long));
         public Columns TopupReceipts { get; } = new(typeof(string), typeof(long), typeof(DateTime), typeof(long), typeof(string), typeof(long));
@@ -297,7 +297,7 @@ internal static class CommitStatements
             }
             foreach (var lotId in commit.Changes.TouchedLots)
             {
-                if (!newLotIds.Contains(lotId)) LotRemaining.Add(walletId, lotId, book.RemainingOf(lotId).Value);
+                if (!newLotIds.Contains(lotId)) LotRemaining.Add(walletId, lotId, book.RemainingOf(lotId).Value, (short?)book.ExpiryNoticesOf(lotId));
             }
         }
     }

@@ -113,3 +113,52 @@ public class SpendControlGrainTests
         }
     }
 }
+
+/// <summary>The wallet's own events (SPEC.md events): credits_expiring 7 days and 1 day before, balance_depleted and balance_recovered.</summary>
+public class WalletEventTests
+{
+    private static Task<long> EventsAsync(BillingCluster cluster, string walletId, string kind) =>
+        TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_events WHERE wallet_id = $1 AND kind = $2", walletId, kind);
+
+    [Fact]
+    public async Task A_promotional_lot_raises_credits_expiring_seven_days_and_one_day_before_its_expiry_once_each_on_an_idle_wallet()
+    {
+        await using var cluster = await BillingCluster.StartAsync(1, new Dictionary<string, string?> { ["Qubrid:SignupBonus:Amount"] = "0" });
+        var wallet = await cluster.NewWalletAsync("expiring");
+        var id = wallet.GetPrimaryKeyString();
+        var now = cluster.Clock.GetUtcNow();
+        Assert.True((await wallet.Credit(new CreditRequest("g", LedgerEntryKind.Grant, Micros.FromUsd(3m), "beta", now.AddDays(10)))).Succeeded);
+
+        cluster.Clock.Advance(TimeSpan.FromDays(2));
+        await cluster.FireRemindersAsync(wallet);
+        Assert.Equal(0, await EventsAsync(cluster, id, EventKinds.CreditsExpiring));
+        cluster.Clock.Advance(TimeSpan.FromDays(1)); // 7 days before
+        await cluster.FireRemindersAsync(wallet);
+        await cluster.FireRemindersAsync(wallet);
+        Assert.Equal(1, await EventsAsync(cluster, id, EventKinds.CreditsExpiring));
+        cluster.Clock.Advance(TimeSpan.FromDays(6)); // 1 day before
+        await cluster.FireRemindersAsync(wallet);
+        await wallet.ExpireDueLots();
+        Assert.Equal(2, await EventsAsync(cluster, id, EventKinds.CreditsExpiring));
+        Assert.Equal("{\"daysBefore\": 1}", await TestDatabase.ScalarTextAsync(cluster.Db,
+            "SELECT jsonb_build_object('daysBefore', data->'daysBefore')::text FROM qubrid_events WHERE wallet_id = $1 AND kind = 'credits_expiring' ORDER BY id DESC LIMIT 1", id));
+        Assert.Equal(2, await TestDatabase.ScalarAsync(cluster.Db, "SELECT expiry_notices FROM qubrid_lots WHERE wallet_id = $1", id));
+    }
+
+    [Fact]
+    public async Task Spending_the_last_credit_raises_balance_depleted_and_a_top_up_raises_balance_recovered_once_each()
+    {
+        await using var cluster = await BillingCluster.StartAsync(1);
+        var wallet = await cluster.NewWalletAsync("depleted");
+        var id = wallet.GetPrimaryKeyString();
+        Assert.True((await wallet.Debit(new DebitRequest("d1", LedgerEntryKind.PremiumAccess, Micros.FromUsd(4m), "m"))).Succeeded);
+        Assert.Equal(0, await EventsAsync(cluster, id, EventKinds.BalanceDepleted));
+        Assert.True((await wallet.Debit(new DebitRequest("d2", LedgerEntryKind.PremiumAccess, Micros.FromUsd(1m), "m"))).Succeeded);
+        Assert.False((await wallet.Debit(new DebitRequest("d3", LedgerEntryKind.PremiumAccess, Micros.FromUsd(1m), "m"))).Succeeded);
+        Assert.Equal(1, await EventsAsync(cluster, id, EventKinds.BalanceDepleted));
+        Assert.True((await wallet.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(10m), "pay_x"))).Succeeded);
+        Assert.True((await wallet.Credit(new CreditRequest("t2", LedgerEntryKind.Topup, Micros.FromUsd(10m), "pay_y"))).Succeeded);
+        Assert.Equal(1, await EventsAsync(cluster, id, EventKinds.BalanceRecovered));
+        Assert.Equal(2, await EventsAsync(cluster, id, EventKinds.TopupSucceeded));
+    }
+}
