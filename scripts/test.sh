@@ -25,7 +25,7 @@ port=$(pg_free_port)
 cleanup() { pg_stop "$work/pg"; rm -rf "$work"; }
 trap cleanup EXIT
 pg_init "$work/pg" trust
-pg_start "$work/pg" "$port" "$work/pg.log"
+pg_start "$work/pg" "$port" "$work/pg.log" -c max_connections=800 # many in-process silos and API hosts at once, each with its pools (400 ran out)
 export QUBRID_TEST_PG="Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
 echo "test PostgreSQL on 127.0.0.1:$port" >&2
 

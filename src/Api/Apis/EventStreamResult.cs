@@ -18,6 +18,12 @@ public sealed class EventStreamResult(IEventFeedGrain feed, long after, TimeSpan
 {
     private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
 
+    /// <summary>What the orchestrator's stream carries: session and balance events (SPEC.md); the rest go to webhooks.</summary>
+    public static readonly IReadOnlySet<string> StreamedKinds = new HashSet<string>(StringComparer.Ordinal)
+    {
+        EventKinds.SessionTerminated, EventKinds.LowBalance, EventKinds.BalanceDepleted, EventKinds.BalanceRecovered,
+    };
+
     public async Task ExecuteAsync(HttpContext context)
     {
         var gate = context.RequestServices.GetRequiredService<EventStreamGate>();
@@ -56,18 +62,21 @@ public sealed class EventStreamResult(IEventFeedGrain feed, long after, TimeSpan
             while (!ct.IsCancellationRequested)
             {
                 var events = await feed.Read(after, 200);
+                int written = 0;
                 foreach (var e in events)
                 {
                     after = e.Id;
+                    if (!StreamedKinds.Contains(e.Kind)) continue; // the cursor still moves past it
+                    written++;
                     var data = JsonSerializer.Serialize(EventDto.From(e), json); // one line: no indentation
                     await response.WriteAsync($"id: {e.Id.ToString(CultureInfo.InvariantCulture)}\nevent: {e.Kind}\ndata: {data}\n\n", ct);
                 }
-                if (events.Count > 0)
+                if (written > 0)
                 {
                     await response.Body.FlushAsync(ct);
                     quietSince.Restart();
-                    continue;
                 }
+                if (events.Count > 0) continue; // more may be waiting: read on before sleeping
                 if (quietSince.Elapsed >= Heartbeat)
                 {
                     await response.WriteAsync(": keep-alive\n\n", ct);

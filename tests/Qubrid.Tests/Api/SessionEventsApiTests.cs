@@ -77,7 +77,12 @@ public class SessionEventsApiTests(ApiHost api)
         using var resumeDeadline = new CancellationTokenSource(Bound); // its own bound: the first phase may have used most of the other
         await using (var resumed = await OpenStreamAsync(orchestrator, lastEventId: terminated.Id, resumeDeadline.Token))
         {
-            var (markerUser, _) = await api.NewUserAsync("marker");
+            var (markerUser, markerClient) = await api.NewUserAsync("marker");
+            // Top-up events are for webhooks, not for the orchestrator's stream: one declined, one paid, before the marker.
+            Assert.Equal(402, (int)(await markerClient.SendAsync(ApiHost.Post($"/v1/wallets/{markerUser}/topups",
+                new { amount = 10, paymentToken = "tok_chargeDeclined" }, $"t-{Guid.NewGuid():N}"))).StatusCode);
+            Assert.Equal(201, (int)(await markerClient.SendAsync(ApiHost.Post($"/v1/wallets/{markerUser}/topups",
+                new { amount = 10, paymentToken = "tok_visa" }, $"t-{Guid.NewGuid():N}"))).StatusCode);
             await CreditAsync(admin, markerUser, 600m);
             Assert.Equal(200, (int)(await admin.PutAsJsonAsync($"/v1/wallets/{markerUser}/limits", new { perHour = 100_000m })).StatusCode);
             var markerSession = $"marker-s-{Guid.NewGuid():N}";
@@ -101,6 +106,7 @@ public class SessionEventsApiTests(ApiHost api)
             Assert.All(delivered, e => Assert.True(long.Parse(e.Id!) > terminatedId, $"event {e.Id} was delivered again after Last-Event-ID {terminatedId}"));
             Assert.DoesNotContain(delivered, e => e.Type == "session_terminated" && e.Json.GetProperty("sessionId").GetString() == sessionId);
             Assert.Contains(delivered, e => e.Type == "low_balance" && e.Json.GetProperty("userId").GetString() == markerUser);
+            Assert.DoesNotContain(delivered, e => e.Type is "topup_failed" or "topup_succeeded");
         }
     }
 
