@@ -142,7 +142,7 @@ public sealed partial class WalletGrain(
     private async Task<HoldOpResult> HoldAnswer(OperationResult result)
     {
         var wallet = result.Wallet!;
-        if (result.Hold is { } hold || !wallet.Succeeded || wallet.LotId is not { } number) return new HoldOpResult(wallet, result.Hold);
+        if (result.Hold is not null || !wallet.Succeeded || wallet.LotId is not { } number) return new HoldOpResult(wallet, result.Hold);
         var stored = _book?.FindHold(number) ?? await store.FindHoldAsync(WalletId, number);
         return new HoldOpResult(wallet, stored?.ToView(WalletId));
     }

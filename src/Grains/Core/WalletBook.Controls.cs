@@ -19,9 +19,6 @@ public sealed partial class WalletBook
     public SpendTally Spent { get; private set; }
     public AutoTopupState AutoTopup { get; private set; }
 
-    /// <summary>Holds the book knows: the active ones, and those settled during this activation.</summary>
-    public IReadOnlyCollection<Hold> Holds => _holds.Values;
-
     public IReadOnlyList<Hold> ActiveHolds(DateTimeOffset now) =>
         _holds.Values.Where(h => h.HeldAt(now).IsPositive).OrderBy(h => h.Number).ToList();
 
