@@ -59,8 +59,10 @@ CREATE TABLE qubrid_lots (
 CREATE INDEX qubrid_lots_open ON qubrid_lots (wallet_id) WHERE remaining > 0;
 
 -- The ledger: append-only, one row per change of balance, numbered per wallet by seq (R-LEDGER-1).
+-- No foreign key to qubrid_wallets: migration 0013 dropped it (its per-entry check and key-share lock cost about a
+-- third of an insert); the wallet row is written by the same transaction and reconcile checks that it exists.
 CREATE TABLE qubrid_ledger (
-    wallet_id        text        NOT NULL REFERENCES qubrid_wallets (wallet_id),
+    wallet_id        text        NOT NULL,
     seq              bigint      NOT NULL,
     at               timestamptz NOT NULL,
     kind             text        NOT NULL CHECK (kind IN ('grant', 'topup', 'session_charge', 'inference_charge',

@@ -31,6 +31,14 @@ public sealed record BenchSettings(
                     new MeteringScenario(10_000, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(25), 100),
                     new MeteringScenario(100_000, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(120), 1_000),
                 ]);
+        // QUBRID_BENCH_CALLERS="32,128" replaces the caller counts of the debit workloads (development).
+        if (Environment.GetEnvironmentVariable("QUBRID_BENCH_CALLERS") is { Length: > 0 } callers)
+        {
+            settings = settings with
+            {
+                Callers = callers.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(x => int.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray(),
+            };
+        }
         // QUBRID_BENCH_METERING="sessions:intervalSeconds:runSeconds:wallets;..." replaces the metering scenarios (development).
         if (Environment.GetEnvironmentVariable("QUBRID_BENCH_METERING") is { Length: > 0 } custom)
         {

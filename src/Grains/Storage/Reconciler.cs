@@ -31,6 +31,11 @@ public static class Reconciler
             FROM qubrid_wallets w LEFT JOIN (SELECT wallet_id, sum(amount) AS total FROM qubrid_ledger GROUP BY wallet_id) s USING (wallet_id)
             WHERE w.balance <> coalesce(s.total, 0)
             """),
+        ("every entry's wallet exists", """
+            SELECT e.wallet_id, format('%s entries, no wallet row', count(*))
+            FROM qubrid_ledger e LEFT JOIN qubrid_wallets w USING (wallet_id)
+            WHERE w.wallet_id IS NULL GROUP BY e.wallet_id
+            """),
         ("balance = sum of lots", """
             SELECT w.wallet_id, format('balance %s, lots hold %s', w.balance, coalesce(s.total, 0))
             FROM qubrid_wallets w LEFT JOIN (SELECT wallet_id, sum(remaining) AS total FROM qubrid_lots GROUP BY wallet_id) s USING (wallet_id)

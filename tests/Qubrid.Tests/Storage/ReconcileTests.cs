@@ -34,4 +34,28 @@ public class ReconcileTests(BillingCluster cluster)
             await TestDatabase.ExecAsync(cluster.Db, "UPDATE qubrid_lots SET remaining = remaining + 1 WHERE wallet_id = $1 AND kind = 'purchased'", id);
         }
     }
+
+    [Fact]
+    public async Task Reconcile_names_a_wallet_that_has_ledger_entries_but_no_wallet_row()
+    {
+        // The ledger has no foreign key to the wallets (migration 0013): reconcile is what catches an orphaned entry.
+        var orphan = $"orphan{Guid.NewGuid():N}"[..16];
+        var config = new Microsoft.Extensions.Configuration.ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Qubrid"] = cluster.ConnectionString }).Build();
+        await TestDatabase.ExecAsync(cluster.Db,
+            "INSERT INTO qubrid_ledger (wallet_id, seq, at, kind, amount, balance_after, reference) VALUES ($1, 1, now(), 'adjustment', 5, 5, 'orphan')", orphan);
+        try
+        {
+            var broken = new StringWriter();
+            Assert.Equal(1, await ReconcileCommand.RunAsync(config, broken));
+            Assert.Contains($"wallet={orphan}", broken.ToString());
+            Assert.Contains("no wallet row", broken.ToString());
+        }
+        finally
+        {
+            // The ledger is append-only by trigger; the replica role skips it for this one cleanup statement.
+            await TestDatabase.ExecAsync(cluster.Db,
+                $"DO $$ BEGIN SET LOCAL session_replication_role = replica; DELETE FROM qubrid_ledger WHERE wallet_id = '{orphan}'; END $$");
+        }
+    }
 }
