@@ -11,6 +11,8 @@ public sealed class BillingListener : IDisposable
     public LatencyHistogram CommitMicros { get; } = new();
     public LatencyHistogram TransactionMicros { get; } = new();
     public LatencyHistogram TickLagMicros { get; } = new();
+    public LatencyHistogram DecideMicros { get; } = new();
+    public LatencyHistogram WriterWaitMicros { get; } = new();
     public long Charges => Interlocked.Read(ref _charges);
     public long Ticks => TickLagMicros.Count;
 
@@ -38,6 +40,12 @@ public sealed class BillingListener : IDisposable
                     Interlocked.Increment(ref _transactions);
                     Interlocked.Add(ref _transactionWallets, value);
                     break;
+                case "qubrid.wallet.decide.duration":
+                    DecideMicros.RecordConcurrent(value);
+                    break;
+                case "qubrid.ledger.writer.wait":
+                    WriterWaitMicros.RecordConcurrent(value);
+                    break;
                 case "qubrid.session.tick.lag":
                     TickLagMicros.RecordConcurrent(value);
                     break;
@@ -56,6 +64,8 @@ public sealed class BillingListener : IDisposable
         Interlocked.Exchange(ref _transactions, 0);
         Interlocked.Exchange(ref _transactionWallets, 0);
         TickLagMicros.Reset();
+        DecideMicros.Reset();
+        WriterWaitMicros.Reset();
         Interlocked.Exchange(ref _batches, 0);
         Interlocked.Exchange(ref _batchedOps, 0);
         Interlocked.Exchange(ref _charges, 0);
@@ -73,7 +83,9 @@ public sealed class BillingListener : IDisposable
             CommitMicros.Quantile(0.5) / 1000,
             CommitMicros.Quantile(0.99) / 1000,
             transactions == 0 ? 0 : (double)Interlocked.Read(ref _transactionWallets) / transactions,
-            TransactionMicros.Quantile(0.5) / 1000);
+            TransactionMicros.Quantile(0.5) / 1000,
+            DecideMicros.Quantile(0.5) / 1000,
+            WriterWaitMicros.Quantile(0.5) / 1000);
     }
 
     public void Dispose() => _listener.Dispose();
@@ -81,6 +93,8 @@ public sealed class BillingListener : IDisposable
 
 /// <summary>
 /// The ledger as the benchmark saw it: operations per wallet batch, how long a wallet waited for its batch to commit
-/// (p50/p99, queueing for the writer included), wallet batches per PostgreSQL transaction, and one transaction's time (p50).
+/// (p50/p99, queueing for the writer included), wallet batches per PostgreSQL transaction, one transaction's time (p50),
+/// and the parts of a wallet's turn outside the transaction (p50): deciding the batch in memory, waiting for a writer loop.
 /// </summary>
-public readonly record struct CommitStats(double MeanBatch, double CommitP50Ms, double CommitP99Ms, double MeanWallets, double TransactionP50Ms);
+public readonly record struct CommitStats(double MeanBatch, double CommitP50Ms, double CommitP99Ms, double MeanWallets, double TransactionP50Ms,
+    double DecideP50Ms = 0, double WriterWaitP50Ms = 0);

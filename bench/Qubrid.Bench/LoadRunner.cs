@@ -22,7 +22,9 @@ public sealed record RunResult(
     double WalSyncsPerSecond = 0,
     double WalSyncMeanMs = 0,
     double MeanWallets = 0,
-    double TransactionP50Ms = 0)
+    double TransactionP50Ms = 0,
+    double DecideP50Ms = 0,
+    double WriterWaitP50Ms = 0)
 {
     /// <summary>CPU that neither this process nor the benchmark's PostgreSQL used: another program on the machine.</summary>
     public double OtherCores => Math.Max(0, MachineCores - CpuCores - PostgresCores);
@@ -108,10 +110,11 @@ public static class LoadRunner
         long measured = counts.Sum();
         var result = new RunResult(target, workload, callers, measured / seconds, all.Quantile(0.50) / 1000, all.Quantile(0.99) / 1000,
             measured, failures.Sum(), cores, postgres, machine, stats.MeanBatch, stats.CommitP50Ms, stats.CommitP99Ms, pgTop,
-            wal.Syncs / seconds, wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs, stats.MeanWallets, stats.TransactionP50Ms);
+            wal.Syncs / seconds, wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs, stats.MeanWallets, stats.TransactionP50Ms,
+            stats.DecideP50Ms, stats.WriterWaitP50Ms);
         Totals.Add(target, Interlocked.Read(ref applied));
         Console.WriteLine($"  {target,-22} {workload,-12} {callers,4} callers: {result.DebitsPerSecond,12:N0} debits/s  p50 {result.P50Ms,7:0.00} ms  p99 {result.P99Ms,7:0.00} ms" +
-            $"  cpu {cores:0.00}+{postgres:0.00}/{machine:0.00}{(result.MeanBatch > 0 ? $"  batch {result.MeanBatch:0.0} × {result.MeanWallets:0.0} wallets  commit p50/p99 {result.CommitP50Ms:0.00}/{result.CommitP99Ms:0.00} ms  txn p50 {result.TransactionP50Ms:0.00} ms" : "")}" +
+            $"  cpu {cores:0.00}+{postgres:0.00}/{machine:0.00}{(result.MeanBatch > 0 ? $"  batch {result.MeanBatch:0.0} × {result.MeanWallets:0.0} wallets  commit p50/p99 {result.CommitP50Ms:0.00}/{result.CommitP99Ms:0.00} ms  txn p50 {result.TransactionP50Ms:0.00} ms  decide/writer wait p50 {result.DecideP50Ms:0.000}/{result.WriterWaitP50Ms:0.000} ms" : "")}" +
             $"  fsync {result.WalSyncsPerSecond:N0}/s × {result.WalSyncMeanMs:0.00} ms" +
             $"{(result.Failed > 0 ? $"  FAILED {result.Failed}" : "")}");
         return result;

@@ -266,6 +266,13 @@ public static class Report
                               ? $"CPU is not saturated ({hot.MachineCores.ToString("0.00", Inv)} of 2 cores busy): the hot wallet is latency-bound by its one commit at a time."
                               : $"CPU is near saturation here ({hot.MachineCores.ToString("0.00", Inv)} of 2 cores busy, {hot.OtherCores.ToString("0.00", Inv)} of them not the benchmark's)."));
         }
+        if (r.Find(BenchProgram.System, WalletWorkloads.HotWorkload, 128) is { MeanBatch: > 0 } hot128)
+        {
+            double loopMs = 1000 * hot128.MeanBatch / hot128.DebitsPerSecond;
+            md.AppendLine($"- **One hot wallet, 128 callers: the wallet's turn.** One turn every {Ms(loopMs)} ms for {hot128.MeanBatch.ToString("0.0", Inv)} debits: " +
+                          $"deciding the batch in memory {Ms(hot128.DecideP50Ms)} ms, waiting for a writer loop {Ms(hot128.WriterWaitP50Ms)} ms, the transaction " +
+                          $"{Ms(hot128.TransactionP50Ms)} ms (p50s); the wallet's whole commit wait {Ms(hot128.CommitP50Ms)} ms.{TransactionFit(r)}");
+        }
         if (r.Find(BenchProgram.System, WalletWorkloads.ManyWorkload, 32) is { } many && r.Find(BenchProgram.Baseline, WalletWorkloads.ManyWorkload, 32) is { } manyBase)
         {
             string transactions = many.MeanWallets > 0 ? N(many.DebitsPerSecond / many.MeanBatch / many.MeanWallets) : "–";
@@ -282,6 +289,25 @@ public static class Report
                           $"({mem.CpuCores.ToString("0.00", Inv)} cores); the durable system reaches {Percent(sys.DebitsPerSecond / mem.DebitsPerSecond)} of that.");
         }
         md.AppendLine();
+    }
+
+    /// <summary>
+    /// The hot wallet's transaction time against its batch size over the caller counts (least squares): a fixed part per
+    /// transaction and a part per debit. The part per debit bounds what a bigger batch can give: at most 1 ÷ it debits/s.
+    /// </summary>
+    private static string TransactionFit(BenchResults r)
+    {
+        var points = r.Runs.Where(x => x.Target == BenchProgram.System && x.Workload == WalletWorkloads.HotWorkload && x.MeanBatch > 0 && x.TransactionP50Ms > 0)
+            .Select(x => (X: x.MeanBatch, Y: x.TransactionP50Ms)).ToList();
+        if (points.Count < 3) return "";
+        double mx = points.Average(p => p.X), my = points.Average(p => p.Y);
+        double sxx = points.Sum(p => (p.X - mx) * (p.X - mx));
+        if (sxx <= 0) return "";
+        double perDebit = points.Sum(p => (p.X - mx) * (p.Y - my)) / sxx;
+        double fixedMs = my - perDebit * mx;
+        if (perDebit <= 0) return "";
+        return $" Over the caller counts, a transaction took about {Ms(fixedMs)} ms + {(perDebit * 1000).ToString("0.0", Inv)} µs per debit " +
+               $"(least squares over {points.Count} runs): however large the batch, one wallet's serial commits cannot pass about {N(1000 / perDebit)} debits/s.";
     }
 
     private static void Profile(StringBuilder md, IReadOnlyList<PgStatement> top, double seconds)

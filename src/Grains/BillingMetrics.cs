@@ -24,6 +24,12 @@ public static class BillingMetrics
     public static readonly Histogram<long> TransactionWallets =
         Meter.CreateHistogram<long>("qubrid.ledger.transaction.wallets", unit: "{wallet}", description: "Wallet batches written in one ledger transaction.");
 
+    public static readonly Histogram<long> DecideMicros =
+        Meter.CreateHistogram<long>("qubrid.wallet.decide.duration", unit: "us", description: "Time for a wallet to decide one batch in memory, up to handing it to the ledger writer.");
+
+    public static readonly Histogram<long> WriterWaitMicros =
+        Meter.CreateHistogram<long>("qubrid.ledger.writer.wait", unit: "us", description: "Time a wallet batch waited for a writer loop to take it into a transaction.");
+
     public static readonly Histogram<long> TickLagMicros =
         Meter.CreateHistogram<long>("qubrid.session.tick.lag", unit: "us", description: "How late a session's charge reminder fired.");
 

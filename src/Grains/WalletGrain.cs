@@ -366,6 +366,7 @@ public sealed partial class WalletGrain(
     /// <summary>Decides the batch (<see cref="WalletBatch.Decide"/>) and commits it; null (nothing written) when a refusal needs the keys looked up first.</summary>
     private async Task<IReadOnlyList<OperationResult>?> DecideAndCommitAsync(List<Pending> batch, Dictionary<string, StoredOutcome> stored, bool keysLookedUp)
     {
+        long deciding = System.Diagnostics.Stopwatch.GetTimestamp();
         var now = clock.UtcNow;
         if (_book is not null)
         {
@@ -387,6 +388,7 @@ public sealed partial class WalletGrain(
         if (decision.MustCommit)
         {
             long started = System.Diagnostics.Stopwatch.GetTimestamp();
+            BillingMetrics.DecideMicros.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(deciding, started).TotalMicroseconds);
             work.Version = await store.CommitAsync(work, decision.Changes, decision.Outcomes, now);
             BillingMetrics.CommitMicros.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds);
             BillingMetrics.BatchSize.Record(batch.Count);

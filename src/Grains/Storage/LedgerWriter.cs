@@ -14,6 +14,7 @@ internal sealed class WalletCommit(WalletBook book, BookChanges changes, IReadOn
     public BookChanges Changes { get; } = changes;
     public IReadOnlyList<StoredOutcome> Outcomes { get; } = outcomes;
     public DateTimeOffset Now { get; } = now;
+    public long HandedOver { get; } = Stopwatch.GetTimestamp();
     public TaskCompletionSource<long> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
 
@@ -66,6 +67,7 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
             batch.Clear();
             while (batch.Count < _maxWallets && _queue.Reader.TryRead(out var next)) batch.Add(next);
             if (batch.Count == 0) continue;
+            foreach (var c in batch) BillingMetrics.WriterWaitMicros.Record((long)Stopwatch.GetElapsedTime(c.HandedOver).TotalMicroseconds);
             try
             {
                 // A connection that sat idle may have been closed under us (a database restart): check it before a commit
