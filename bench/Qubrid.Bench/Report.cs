@@ -271,7 +271,7 @@ public static class Report
             double loopMs = 1000 * hot128.MeanBatch / hot128.DebitsPerSecond;
             md.AppendLine($"- **One hot wallet, 128 callers: the wallet's turn.** One turn every {Ms(loopMs)} ms for {hot128.MeanBatch.ToString("0.0", Inv)} debits: " +
                           $"deciding the batch in memory {Ms(hot128.DecideP50Ms)} ms, waiting for a writer loop {Ms(hot128.WriterWaitP50Ms)} ms, the transaction " +
-                          $"{Ms(hot128.TransactionP50Ms)} ms (p50s); the wallet's whole commit wait {Ms(hot128.CommitP50Ms)} ms.{TransactionFit(r)}");
+                          $"{Ms(hot128.TransactionP50Ms)} ms (p50s); the wallet's whole commit wait {Ms(hot128.CommitP50Ms)} ms.{TransactionFit(r)}{CpuCeiling(r, hot128)}");
         }
         if (r.Find(BenchProgram.System, WalletWorkloads.ManyWorkload, 32) is { } many && r.Find(BenchProgram.Baseline, WalletWorkloads.ManyWorkload, 32) is { } manyBase)
         {
@@ -308,6 +308,22 @@ public static class Report
         if (perDebit <= 0) return "";
         return $" Over the caller counts, a transaction took about {Ms(fixedMs)} ms + {(perDebit * 1000).ToString("0.0", Inv)} µs per debit " +
                $"(least squares over {points.Count} runs): however large the batch, one wallet's serial commits cannot pass about {N(1000 / perDebit)} debits/s.";
+    }
+
+    /// <summary>
+    /// CPU per debit of the durable run (this process: load generator, client, silo; and PostgreSQL) against the
+    /// in-memory run at the same callers: what the machine's cores allow the durable path at most, whatever its latency.
+    /// </summary>
+    private static string CpuCeiling(BenchResults r, RunResult durable)
+    {
+        if (r.Find(BenchProgram.InMemory, durable.Workload, durable.Callers) is not { DebitsPerSecond: > 0 } mem || durable.DebitsPerSecond <= 0) return "";
+        double processUs = durable.CpuCores * 1e6 / durable.DebitsPerSecond, postgresUs = durable.PostgresCores * 1e6 / durable.DebitsPerSecond;
+        double memUs = mem.CpuCores * 1e6 / mem.DebitsPerSecond;
+        double cores = Math.Max(1, Environment.ProcessorCount);
+        double ceiling = cores * 1e6 / (processUs + postgresUs);
+        return $" CPU per debit: this process {processUs.ToString("0.0", Inv)} µs and PostgreSQL {postgresUs.ToString("0.0", Inv)} µs " +
+               $"(in-memory: {memUs.ToString("0.0", Inv)} µs, no PostgreSQL); with every one of the {cores:0} cores busy at that cost the durable path would do " +
+               $"at most {N(ceiling)} debits/s, {Percent(ceiling / mem.DebitsPerSecond)} of the in-memory figure.";
     }
 
     private static void Profile(StringBuilder md, IReadOnlyList<PgStatement> top, double seconds)
