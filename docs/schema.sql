@@ -39,7 +39,7 @@ CREATE TABLE qubrid_wallets (
     next_seq    bigint      NOT NULL CHECK (next_seq >= 1),    -- the seq the next ledger entry (and lot) gets
     version     bigint      NOT NULL,                           -- optimistic concurrency: each commit moves it by one
     low_balance_notified boolean NOT NULL DEFAULT false         -- a low_balance event was raised and has not re-armed (R-SESS-9)
-);
+) WITH (fillfactor = 90);                                       -- room on each page for the next version of a row (HOT updates)
 
 -- Credit lots. lot_id is the seq of the ledger entry that created the lot. Promotional lots expire, purchased never.
 CREATE TABLE qubrid_lots (
@@ -52,11 +52,13 @@ CREATE TABLE qubrid_lots (
     expires_at  timestamptz NULL,
     source      text        NOT NULL,                           -- the reason of a grant or adjustment, a top-up's payment id
     expiry_notices smallint NOT NULL DEFAULT 0 CHECK (expiry_notices BETWEEN 0 AND 2), -- credits_expiring raised: 1 the 7-day, 2 the 1-day
+    open        boolean     GENERATED ALWAYS AS (remaining > 0) STORED, -- changes only when a lot runs out or is refilled
     PRIMARY KEY (wallet_id, lot_id),
     CHECK ((kind = 'promotional') = (expires_at IS NOT NULL))
-);
--- A wallet loads only the lots that still hold something.
-CREATE INDEX qubrid_lots_open ON qubrid_lots (wallet_id) WHERE remaining > 0;
+) WITH (fillfactor = 90);
+-- A wallet loads only the lots that still hold something. The predicate names `open`, not `remaining`, so that a debit's
+-- update of remaining is heap-only (migration 0014).
+CREATE INDEX qubrid_lots_open ON qubrid_lots (wallet_id) WHERE open;
 
 -- The ledger: append-only, one row per change of balance, numbered per wallet by seq (R-LEDGER-1).
 -- No foreign key to qubrid_wallets: migration 0013 dropped it (its per-entry check and key-share lock cost about a

@@ -36,7 +36,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         await using var batch = new NpgsqlBatch(conn, tx);
         batch.BatchCommands.Add(Command("SELECT balance, next_seq, version, low_balance_notified FROM qubrid_wallets WHERE wallet_id = $1", walletId));
         batch.BatchCommands.Add(Command(
-            "SELECT lot_id, kind, amount, remaining, granted_at, expires_at, source, expiry_notices FROM qubrid_lots WHERE wallet_id = $1 AND remaining > 0",
+            "SELECT lot_id, kind, amount, remaining, granted_at, expires_at, source, expiry_notices FROM qubrid_lots WHERE wallet_id = $1 AND open",
             walletId));
         batch.BatchCommands.Add(Command($"{SelectSessions} WHERE wallet_id = $1 AND state = 'running'", walletId));
         batch.BatchCommands.Add(Command("SELECT model, carry_micros FROM qubrid_inference_carry WHERE wallet_id = $1", walletId));
