@@ -30,6 +30,7 @@ public sealed class BenchResults
 public static class BenchProgram
 {
     public const string Baseline = "baseline";
+    public const string PreparedBaseline = "baseline (prepared)";
     public const string System = "system";
     public const string Http = "system over HTTP";
     public const string NoGroupCommit = "system, group commit off";
@@ -56,7 +57,8 @@ public static class BenchProgram
         Console.WriteLine($"  machine CPU busy before the run: {results.BackgroundCores:0.00} cores{(results.BackgroundCores > 0.2 ? " — something else is running; figures will be lower" : "")}");
         using var listener = new BillingListener();
 
-        // QUBRID_BENCH_ONLY=micro,baseline,system,inmemory,tls,metering runs a subset (development only: the report is then partial).
+        // QUBRID_BENCH_ONLY=micro,baseline,prepared,system,inmemory,scaling,tls,metering runs a subset (development only: the report is
+        // then partial); baseline includes prepared.
         var only = Environment.GetEnvironmentVariable("QUBRID_BENCH_ONLY")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         bool Runs(string phase) => only is null || only.Contains(phase);
         if (only is ["spend-controls"])
@@ -76,6 +78,7 @@ public static class BenchProgram
             results.Micro = CoreBenchmarks.Run(settings.Quick);
         }
         if (Runs("baseline")) await RunBaselineAsync(settings, results);
+        if (Runs("baseline") || Runs("prepared")) await RunPreparedBaselineAsync(settings, results);
         if (Runs("system")) await RunSystemAsync(settings, results, listener);
         if (Runs("inmemory")) await RunInMemoryAsync(settings, results, listener);
         if (Runs("tls")) await TlsReadBench.RunAsync(settings, outDir);
@@ -101,6 +104,20 @@ public static class BenchProgram
         results.Runs.AddRange(await WalletWorkloads.RunAsync(Baseline, settings,
             (wallet, key) => baseline.DebitAsync(wallet, key, BenchSettings.DebitMicros)));
         results.Checks.Add(("baseline: ledger rows = debits acknowledged", LoadRunner.Totals.Of(Baseline), await baseline.LedgerRowsAsync()));
+    }
+
+    private static async Task RunPreparedBaselineAsync(BenchSettings settings, BenchResults results)
+    {
+        Console.WriteLine("== baseline (prepared): naive Npgsql, one open connection per caller, statements prepared, one transaction per debit");
+        var cs = await Databases.CreateAsync("baseline_prepared", migrate: false, maxPoolSize: 200);
+        await using var baseline = await Qubrid.Bench.PreparedBaseline.CreateAsync(cs, [WalletWorkloads.HotWallet, .. WalletWorkloads.ManyWallets(settings.ManyWallets)]);
+        await CheckpointAsync();
+        results.Runs.AddRange(await WalletWorkloads.RunAsync(PreparedBaseline, settings, async n =>
+        {
+            var callers = await baseline.OpenCallersAsync(n);
+            return ((caller, wallet, key) => callers.DebitAsync(caller, wallet, key, BenchSettings.DebitMicros), callers);
+        }));
+        results.Checks.Add(("baseline (prepared): ledger rows = debits acknowledged", LoadRunner.Totals.Of(PreparedBaseline), await baseline.LedgerRowsAsync()));
     }
 
     private static async Task RunSystemAsync(BenchSettings settings, BenchResults results, BillingListener listener)

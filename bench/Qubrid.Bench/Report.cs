@@ -86,7 +86,11 @@ public static class Report
                       "(100 input + 50 output tokens) with a unique idempotency key, on wallets funded beforehand. Cells: debits/s (p50 / p99 latency in ms).");
         md.AppendLine();
         md.AppendLine($"- **{BenchProgram.Baseline}**: written directly with Npgsql, one transaction per debit: `UPDATE … SET balance = balance - $2 WHERE … AND balance >= $2 RETURNING balance`, " +
-                      "then `INSERT` of the ledger row (unique idempotency key), then `COMMIT`.");
+                      "then `INSERT` of the ledger row (unique idempotency key), then `COMMIT`; each debit takes a connection from Npgsql's pool " +
+                      "(which resets it with `DISCARD ALL` when it goes back) and its statements are not prepared.");
+        md.AppendLine($"- **{BenchProgram.PreparedBaseline}**: the same naive ledger done as pgbench does it: each caller keeps one connection open for the whole run " +
+                      "(no pool reset per debit), its `UPDATE … RETURNING` and `INSERT` prepared once on it (`NpgsqlCommand.Prepare()`), one transaction per debit " +
+                      "(BEGIN, sent with the UPDATE; UPDATE; INSERT; COMMIT).");
         md.AppendLine($"- **{BenchProgram.System}**: an Orleans cluster client → the silo's gateway (loopback TCP) → `IWalletGrain.ChargeInference` → the real ledger " +
                       "store (PostgreSQL: wallet rows, lots, ledger entries, lot movements, idempotency rows; the silo's ledger writer puts the batches of all wallets " +
                       "waiting at that moment in one transaction, sent in one round trip, its statements prepared automatically by Npgsql).");
@@ -97,15 +101,16 @@ public static class Report
         {
             md.AppendLine($"### {(workload == WalletWorkloads.HotWorkload ? "One hot wallet" : $"{settings.ManyWallets:N0} wallets, each call on a random one")}");
             md.AppendLine();
-            md.AppendLine($"| callers | {BenchProgram.System} | {BenchProgram.Baseline} | {BenchProgram.InMemory} | {BenchProgram.Http} | system / baseline | HTTP / baseline | system / in-memory |");
-            md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
+            md.AppendLine($"| callers | {BenchProgram.System} | {BenchProgram.Baseline} | {BenchProgram.PreparedBaseline} | {BenchProgram.InMemory} | {BenchProgram.Http} | system / baseline | system / prepared | HTTP / baseline | system / in-memory |");
+            md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (int n in settings.Callers)
             {
                 var sys = r.Find(BenchProgram.System, workload, n);
                 var bas = r.Find(BenchProgram.Baseline, workload, n);
+                var prep = r.Find(BenchProgram.PreparedBaseline, workload, n);
                 var mem = r.Find(BenchProgram.InMemory, workload, n);
                 var http = r.Find(BenchProgram.Http, workload, n);
-                md.AppendLine($"| {n} | {Cell(sys)} | {Cell(bas)} | {Cell(mem)} | {Cell(http)} | **{X(Ratio(sys, bas))}** | {X(Ratio(http, bas))} | {Percent(Ratio(sys, mem))} |");
+                md.AppendLine($"| {n} | {Cell(sys)} | {Cell(bas)} | {Cell(prep)} | {Cell(mem)} | {Cell(http)} | **{X(Ratio(sys, bas))}** | **{X(Ratio(sys, prep))}** | {X(Ratio(http, bas))} | {Percent(Ratio(sys, mem))} |");
             }
             md.AppendLine();
         }
@@ -137,22 +142,25 @@ public static class Report
         md.AppendLine();
         Reading(md, r);
         md.AppendLine("From the billing meters (`qubrid.ledger.batch.size`, `qubrid.ledger.commit.duration`, `qubrid.ledger.transaction.wallets`) during each measured window, " +
-                      "WAL flushes from `pg_stat_wal` (one fsync can make several concurrent transactions durable), and CPU: " +
+                      "WAL flushes and bytes from `pg_stat_wal` (one fsync can make several concurrent transactions durable; WAL bytes per debit include " +
+                      "the full-page images written after each phase's checkpoint), and CPU: " +
                       "the benchmark process (load generator + silo + API), the benchmark's PostgreSQL, and anything else on the machine " +
                       $"(another program), in cores busy out of {machine.Cores}.");
         md.AppendLine();
-        md.AppendLine("| target | workload | callers | debits/s | operations per wallet batch | wallet batches per transaction | commit p50 / p99 ms | WAL fsyncs/s × mean ms | debits per fsync | CPU: process / PostgreSQL / other |");
-        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine("| target | workload | callers | debits/s | operations per wallet batch | wallet batches per transaction | commit p50 / p99 ms | WAL fsyncs/s × mean ms | debits per fsync | WAL bytes per debit | CPU: process / PostgreSQL / other |");
+        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var run in r.Runs)
         {
-            string batch = run.MeanBatch > 0 ? run.MeanBatch.ToString("0.0", Inv) : run.Target == BenchProgram.Baseline ? "1" : "–";
+            bool naive = run.Target is BenchProgram.Baseline or BenchProgram.PreparedBaseline;
+            string batch = run.MeanBatch > 0 ? run.MeanBatch.ToString("0.0", Inv) : naive ? "1" : "–";
             string commit = run.MeanBatch > 0 ? $"{Ms(run.CommitP50Ms)} / {Ms(run.CommitP99Ms)}" : "–";
-            string wallets = run.MeanWallets > 0 ? run.MeanWallets.ToString("0.0", Inv) : run.Target == BenchProgram.Baseline ? "1" : "–";
+            string wallets = run.MeanWallets > 0 ? run.MeanWallets.ToString("0.0", Inv) : naive ? "1" : "–";
             // The in-memory store writes no WAL: what little shows there is the cluster's own bookkeeping.
             bool durable = run.Target != BenchProgram.InMemory && run.WalSyncsPerSecond >= 1;
             string fsync = durable ? $"{N(run.WalSyncsPerSecond)} × {Ms(run.WalSyncMeanMs)}" : "–";
             string perSync = durable ? (run.DebitsPerSecond / run.WalSyncsPerSecond).ToString("0.0", Inv) : "–";
-            md.AppendLine($"| {run.Target} | {run.Workload} | {run.Callers} | {N(run.DebitsPerSecond)} | {batch} | {wallets} | {commit} | {fsync} | {perSync} | {run.CpuCores.ToString("0.00", Inv)} / {run.PostgresCores.ToString("0.00", Inv)} / {run.OtherCores.ToString("0.00", Inv)}{Disturbed(run.OtherCores)} |");
+            string walBytes = durable && run.WalBytesPerDebit > 0 ? run.WalBytesPerDebit.ToString("N0", Inv) : "–";
+            md.AppendLine($"| {run.Target} | {run.Workload} | {run.Callers} | {N(run.DebitsPerSecond)} | {batch} | {wallets} | {commit} | {fsync} | {perSync} | {walBytes} | {run.CpuCores.ToString("0.00", Inv)} / {run.PostgresCores.ToString("0.00", Inv)} / {run.OtherCores.ToString("0.00", Inv)}{Disturbed(run.OtherCores)} |");
         }
         md.AppendLine();
 
@@ -243,6 +251,19 @@ public static class Report
             double ratio = Ratio(many, manyBase);
             md.AppendLine($"| 10,000 wallets, 32 callers: ≥ 2× the baseline | {N(many.DebitsPerSecond)} vs {N(manyBase.DebitsPerSecond)} debits/s = **{X(ratio)}** | {Met(ratio >= 2)} |");
         }
+        var manyPrepared = r.Find(BenchProgram.PreparedBaseline, WalletWorkloads.ManyWorkload, 32);
+        if (many is not null && manyPrepared is not null)
+        {
+            double ratio = Ratio(many, manyPrepared);
+            md.AppendLine($"| 10,000 wallets, 32 callers: ≥ 3× the prepared-statement baseline | {N(many.DebitsPerSecond)} vs {N(manyPrepared.DebitsPerSecond)} debits/s = **{X(ratio)}** | {Met(ratio >= 3)} |");
+        }
+        var hot128 = r.Find(BenchProgram.System, WalletWorkloads.HotWorkload, 128);
+        var hotMem128 = r.Find(BenchProgram.InMemory, WalletWorkloads.HotWorkload, 128);
+        if (hot128 is not null && hotMem128 is not null)
+        {
+            double share = Ratio(hot128, hotMem128);
+            md.AppendLine($"| one hot wallet, 128 callers: durable ≥ 50 % of the in-memory store | {N(hot128.DebitsPerSecond)} vs {N(hotMem128.DebitsPerSecond)} debits/s = **{Percent(share)}** | {Met(share >= 0.5)} |");
+        }
         foreach (var m in r.Metering.Where(m => m.Sessions >= 100_000 && m.IntervalSeconds >= 60))
         {
             md.AppendLine($"| {m.Sessions:N0} sessions on one silo at 60 s: tick lag p99 ≤ 5 s, zero drift | p99 {Ms(m.TickLagP99Ms)} ms, drift {m.DriftMicros} µUSD over {m.SessionsChecked:N0} sessions | {Met(m.TickLagP99Ms <= 5000 && m.DriftMicros == 0 && m.SessionsMismatched == 0)} |");
@@ -272,7 +293,11 @@ public static class Report
             md.AppendLine($"- **10,000 wallets, 32 callers.** With callers spread over 10,000 wallets nothing queues on any one of them " +
                           $"({many.MeanBatch.ToString("0.0", Inv)} debits per wallet batch); the silo's ledger writer puts the batches of all the wallets waiting " +
                           $"at that moment in one transaction ({many.MeanWallets.ToString("0.0", Inv)} wallets per transaction, transaction p50 {Ms(many.TransactionP50Ms)} ms): " +
-                          $"{transactions} transactions/s against the baseline's {N(manyBase.DebitsPerSecond)}, each writing every table with one statement " +
+                          $"{transactions} transactions/s against the baseline's {N(manyBase.DebitsPerSecond)}" +
+                          (r.Find(BenchProgram.PreparedBaseline, WalletWorkloads.ManyWorkload, 32) is { } manyPrepared
+                              ? $" (the prepared baseline's {N(manyPrepared.DebitsPerSecond)}, PostgreSQL {manyPrepared.PostgresCores.ToString("0.00", Inv)} cores)"
+                              : "") +
+                          $", each writing every table with one statement " +
                           $"(wallet rows with their version check, lots, ledger entries, lot movements, idempotency rows). Machine CPU: {many.MachineCores.ToString("0.00", Inv)} " +
                           $"of 2 cores busy, PostgreSQL alone {many.PostgresCores.ToString("0.00", Inv)} (baseline: {manyBase.PostgresCores.ToString("0.00", Inv)}).");
         }
@@ -314,6 +339,7 @@ public static class Report
             (BenchProgram.Http, Colors.C2),
             (BenchProgram.InMemory, Colors.C1),
             (BenchProgram.Baseline, Colors.C3),
+            (BenchProgram.PreparedBaseline, Colors.C5),
         };
         var workloads = new[] { WalletWorkloads.HotWorkload, WalletWorkloads.ManyWorkload };
         double[] xs = Enumerable.Range(0, settings.Callers.Length).Select(i => (double)i).ToArray();
