@@ -24,13 +24,17 @@ public sealed record RunResult(
     double MeanWallets = 0,
     double TransactionP50Ms = 0,
     double WalBytesPerSecond = 0,
-    double SiloCores = 0)
+    double SiloCores = 0,
+    double WalFullPageImagesPerSecond = 0)
 {
+    /// <summary>Full-page images (a page's first change after a checkpoint) per debit: the part of the WAL a longer run amortizes.</summary>
+    public double WalFullPageImagesPerDebit => DebitsPerSecond > 0 ? WalFullPageImagesPerSecond / DebitsPerSecond : 0;
+
     /// <summary>WAL the server wrote per debit acknowledged in the window (pg_stat_wal.wal_bytes; full-page images included).</summary>
     public double WalBytesPerDebit => DebitsPerSecond > 0 ? WalBytesPerSecond / DebitsPerSecond : 0;
 
-    /// <summary>CPU that neither this process nor the benchmark's PostgreSQL used: another program on the machine.</summary>
-    public double OtherCores => Math.Max(0, MachineCores - CpuCores - PostgresCores);
+    /// <summary>CPU that neither this process, its silo processes nor the benchmark's PostgreSQL used: another program on the machine.</summary>
+    public double OtherCores => Math.Max(0, MachineCores - CpuCores - SiloCores - PostgresCores);
 }
 
 /// <summary>
@@ -115,11 +119,11 @@ public static class LoadRunner
         var result = new RunResult(target, workload, callers, measured / seconds, all.Quantile(0.50) / 1000, all.Quantile(0.99) / 1000,
             measured, failures.Sum(), cores, postgres, machine, stats.MeanBatch, stats.CommitP50Ms, stats.CommitP99Ms, pgTop,
             wal.Syncs / seconds, wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs, stats.MeanWallets, stats.TransactionP50Ms,
-            wal.Bytes / seconds, siloCores);
+            wal.Bytes / seconds, siloCores, wal.FullPageImages / seconds);
         Totals.Add(target, Interlocked.Read(ref applied));
         Console.WriteLine($"  {target,-22} {workload,-12} {callers,4} callers: {result.DebitsPerSecond,12:N0} debits/s  p50 {result.P50Ms,7:0.00} ms  p99 {result.P99Ms,7:0.00} ms" +
             $"  cpu {cores:0.00}+{(silos is null ? "" : $"{siloCores:0.00} silos+")}{postgres:0.00}/{machine:0.00}{(result.MeanBatch > 0 ? $"  batch {result.MeanBatch:0.0} × {result.MeanWallets:0.0} wallets  commit p50/p99 {result.CommitP50Ms:0.00}/{result.CommitP99Ms:0.00} ms  txn p50 {result.TransactionP50Ms:0.00} ms" : "")}" +
-            $"  fsync {result.WalSyncsPerSecond:N0}/s × {result.WalSyncMeanMs:0.00} ms  WAL {result.WalBytesPerDebit:N0} B/debit" +
+            $"  fsync {result.WalSyncsPerSecond:N0}/s × {result.WalSyncMeanMs:0.00} ms  WAL {result.WalBytesPerDebit:N0} B/debit ({result.WalFullPageImagesPerDebit:0.00} FPI)" +
             $"{(result.Failed > 0 ? $"  FAILED {result.Failed}" : "")}");
         return result;
     }

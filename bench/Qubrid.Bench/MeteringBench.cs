@@ -34,8 +34,12 @@ public sealed record MeteringResult(
     IReadOnlyList<PgStatement> WindowProfile,
     IReadOnlyList<PgStatement> StopProfile,
     double WalSyncsPerSecond,
-    double WalSyncMeanMs)
+    double WalSyncMeanMs,
+    double WalBytesPerSecond = 0)
 {
+    /// <summary>WAL written per committed charge in the steady window (pg_stat_wal.wal_bytes; full-page images included).</summary>
+    public double WalBytesPerCharge => ChargesPerSecond > 0 ? WalBytesPerSecond / ChargesPerSecond : 0;
+
     public double OtherCores => Math.Max(0, MachineCores - CpuCores - PostgresCores);
 }
 
@@ -98,7 +102,8 @@ public static class MeteringBench
         var wal = await PgProfile.WalSyncsAsync();
         AddTo(allLag, listener.TickLagMicros);
         Console.WriteLine($"  window {windowSeconds:0.0} s: {ticks:N0} ticks, {charges / windowSeconds:N0} charges/s, tick lag p50 {lag.P50:0.0} ms p99 {lag.P99:0.0} ms max {lag.Max:0.0} ms, " +
-            $"cpu {cores:0.00}+{postgres:0.00}/{machine:0.00} cores, {bytesPerSession:N0} B/session, commit p50/p99 {commit.CommitP50Ms:0.00}/{commit.CommitP99Ms:0.00} ms, batch {commit.MeanBatch:0.0}, fsync {wal.Syncs / windowSeconds:N0}/s × {(wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs):0.00} ms");
+            $"cpu {cores:0.00}+{postgres:0.00}/{machine:0.00} cores, {bytesPerSession:N0} B/session, commit p50/p99 {commit.CommitP50Ms:0.00}/{commit.CommitP99Ms:0.00} ms, batch {commit.MeanBatch:0.0}, fsync {wal.Syncs / windowSeconds:N0}/s × {(wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs):0.00} ms, " +
+            $"WAL {(charges == 0 ? 0 : wal.Bytes / charges):N0} B/charge");
 
         await PgProfile.ResetAsync();
         var stopping = Stopwatch.StartNew();
@@ -122,7 +127,8 @@ public static class MeteringBench
             windowSeconds, ticks, lag.P50, lag.P99, lag.Max, allLag.Quantile(0.99) / 1000, charges / windowSeconds,
             scenario.Sessions / scenario.Interval.TotalSeconds, bytesPerSession, cores, postgres, machine, stopSeconds,
             drift.Checked, drift.Mismatched, drift.DriftMicros, viewsChecked, commit.CommitP50Ms, commit.CommitP99Ms, commit.MeanBatch,
-            startProfile, windowProfile, stopProfile, wal.Syncs / windowSeconds, wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs);
+            startProfile, windowProfile, stopProfile, wal.Syncs / windowSeconds, wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs,
+            wal.Bytes / windowSeconds);
     }
 
     private static (double P50, double P99, double Max) Snapshot(LatencyHistogram h) =>

@@ -8,6 +8,10 @@ public sealed class BenchResults
 {
     public List<RunResult> Runs { get; } = [];
     public List<MeteringResult> Metering { get; } = [];
+
+    /// <summary>The scaling-out runs (targets "1 silo", "2 silos", "3 silos") and where the wallets were activated.</summary>
+    public List<RunResult> Scaling { get; } = [];
+    public List<ScalingPlacement> ScalingPlacement { get; } = [];
     public List<(string Name, double NsPerOp, double BytesPerOp)> Micro { get; set; } = [];
 
     /// <summary>Consistency checks made after the runs: (what, expected, found).</summary>
@@ -24,7 +28,8 @@ public sealed class BenchResults
 
 /// <summary>
 /// The benchmark harness: `scripts/bench.sh` starts a throwaway PostgreSQL, sets QUBRID_BENCH_PG and runs this.
-/// Baseline, system (cluster client and HTTP), group commit off, in-memory upper bound, metering at scale;
+/// Baselines (pooled and prepared), system (cluster client and HTTP), group commit off, in-memory upper bound,
+/// scaling out to 1–3 silo processes, metering at scale;
 /// then writes docs/benchmarks.md and docs/benchmarks.png.
 /// </summary>
 public static class BenchProgram
@@ -81,6 +86,7 @@ public static class BenchProgram
         if (Runs("baseline") || Runs("prepared")) await RunPreparedBaselineAsync(settings, results);
         if (Runs("system")) await RunSystemAsync(settings, results, listener);
         if (Runs("inmemory")) await RunInMemoryAsync(settings, results, listener);
+        if (Runs("scaling")) await ScalingBench.RunAsync(settings, results);
         if (Runs("tls")) await TlsReadBench.RunAsync(settings, outDir);
         if (Runs("metering"))
         {

@@ -143,11 +143,11 @@ public static class Report
         Reading(md, r);
         md.AppendLine("From the billing meters (`qubrid.ledger.batch.size`, `qubrid.ledger.commit.duration`, `qubrid.ledger.transaction.wallets`) during each measured window, " +
                       "WAL flushes and bytes from `pg_stat_wal` (one fsync can make several concurrent transactions durable; WAL bytes per debit include " +
-                      "the full-page images written after each phase's checkpoint), and CPU: " +
+                      "the full-page images — a page's first change after a checkpoint; each phase starts with one, so a short window overstates them — counted in brackets), and CPU: " +
                       "the benchmark process (load generator + silo + API), the benchmark's PostgreSQL, and anything else on the machine " +
                       $"(another program), in cores busy out of {machine.Cores}.");
         md.AppendLine();
-        md.AppendLine("| target | workload | callers | debits/s | operations per wallet batch | wallet batches per transaction | commit p50 / p99 ms | WAL fsyncs/s × mean ms | debits per fsync | WAL bytes per debit | CPU: process / PostgreSQL / other |");
+        md.AppendLine("| target | workload | callers | debits/s | operations per wallet batch | wallet batches per transaction | commit p50 / p99 ms | WAL fsyncs/s × mean ms | debits per fsync | WAL bytes per debit (full-page images per debit) | CPU: process / PostgreSQL / other |");
         md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var run in r.Runs)
         {
@@ -159,7 +159,7 @@ public static class Report
             bool durable = run.Target != BenchProgram.InMemory && run.WalSyncsPerSecond >= 1;
             string fsync = durable ? $"{N(run.WalSyncsPerSecond)} × {Ms(run.WalSyncMeanMs)}" : "–";
             string perSync = durable ? (run.DebitsPerSecond / run.WalSyncsPerSecond).ToString("0.0", Inv) : "–";
-            string walBytes = durable && run.WalBytesPerDebit > 0 ? run.WalBytesPerDebit.ToString("N0", Inv) : "–";
+            string walBytes = durable && run.WalBytesPerDebit > 0 ? $"{run.WalBytesPerDebit.ToString("N0", Inv)} ({run.WalFullPageImagesPerDebit.ToString("0.00", Inv)})" : "–";
             md.AppendLine($"| {run.Target} | {run.Workload} | {run.Callers} | {N(run.DebitsPerSecond)} | {batch} | {wallets} | {commit} | {fsync} | {perSync} | {walBytes} | {run.CpuCores.ToString("0.00", Inv)} / {run.PostgresCores.ToString("0.00", Inv)} / {run.OtherCores.ToString("0.00", Inv)}{Disturbed(run.OtherCores)} |");
         }
         md.AppendLine();
@@ -176,6 +176,8 @@ public static class Report
             Profile(md, run.Profile!, settings.Measure.TotalSeconds);
         }
 
+        Scaling(md, settings, r);
+
         md.AppendLine("## Metering at scale");
         md.AppendLine();
         md.AppendLine("Sessions on one silo (T4 at 0.68 USD/h, 100 sessions per wallet), each charged by its Orleans reminder (ADO.NET reminder table) " +
@@ -185,14 +187,14 @@ public static class Report
                       "every session is stopped and checked: `charged = round_down(rate × (stoppedAt − startedAt))` from the wallet's record, and the " +
                       "session's ledger entries sum to exactly that. Drift is the total of both differences over all sessions.");
         md.AppendLine();
-        md.AppendLine("| sessions | interval | start (sessions/s) | steady window | ticks | tick lag p50 / p99 / max | charges/s (expected) | memory / session | CPU: process / PostgreSQL / other | commit p50 / p99 ms | WAL fsyncs/s × mean ms | stop | sessions checked | drift |");
-        md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine("| sessions | interval | start (sessions/s) | steady window | ticks | tick lag p50 / p99 / max | charges/s (expected) | memory / session | CPU: process / PostgreSQL / other | commit p50 / p99 ms | WAL fsyncs/s × mean ms | WAL bytes / charge | stop | sessions checked | drift |");
+        md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var m in r.Metering)
         {
             md.AppendLine($"| {m.Sessions:N0} | {m.IntervalSeconds.ToString("0", Inv)} s | {m.StartSeconds.ToString("0", Inv)} s ({N(m.StartsPerSecond)}/s) | {m.WindowSeconds.ToString("0", Inv)} s | {m.Ticks:N0} | " +
                           $"{Ms(m.TickLagP50Ms)} / {Ms(m.TickLagP99Ms)} / {Ms(m.TickLagMaxMs)} ms | {N(m.ChargesPerSecond)} ({N(m.ExpectedChargesPerSecond)}) | " +
                           $"{(m.BytesPerSession / 1024).ToString("0.0", Inv)} KiB | {m.CpuCores.ToString("0.00", Inv)} / {m.PostgresCores.ToString("0.00", Inv)} / {m.OtherCores.ToString("0.00", Inv)}{Disturbed(m.OtherCores)} | " +
-                          $"{Ms(m.CommitP50Ms)} / {Ms(m.CommitP99Ms)} | {N(m.WalSyncsPerSecond)} × {Ms(m.WalSyncMeanMs)} | {m.StopSeconds.ToString("0", Inv)} s | {m.SessionsChecked:N0} (+{m.GrainViewsChecked:N0} grain views) | " +
+                          $"{Ms(m.CommitP50Ms)} / {Ms(m.CommitP99Ms)} | {N(m.WalSyncsPerSecond)} × {Ms(m.WalSyncMeanMs)} | {(m.WalBytesPerCharge > 0 ? m.WalBytesPerCharge.ToString("N0", Inv) : "–")} | {m.StopSeconds.ToString("0", Inv)} s | {m.SessionsChecked:N0} (+{m.GrainViewsChecked:N0} grain views) | " +
                           $"**{m.DriftMicros} µUSD**{(m.SessionsMismatched > 0 ? $", {m.SessionsMismatched} sessions wrong" : "")} |");
         }
         md.AppendLine();
@@ -307,6 +309,83 @@ public static class Report
                           $"({mem.CpuCores.ToString("0.00", Inv)} cores); the durable system reaches {Percent(sys.DebitsPerSecond / mem.DebitsPerSecond)} of that.");
         }
         md.AppendLine();
+    }
+
+    /// <summary>1, 2 and 3 silo processes on this machine against one PostgreSQL: debits/s, CPU, and where it saturates.</summary>
+    private static void Scaling(StringBuilder md, BenchSettings settings, BenchResults r)
+    {
+        if (r.Scaling.Count == 0) return;
+        md.AppendLine("## Scaling out: 1, 2 and 3 silo processes on this machine");
+        md.AppendLine();
+        md.AppendLine($"{string.Join(", ", ScalingBench.SiloCounts)} real silo processes (`src/Silo`, Release build, started as `scripts/cluster.sh` starts them: " +
+                      "distinct silo, gateway and HTTP ports, ADO.NET clustering) against one PostgreSQL, a fresh cluster for each count on the same database " +
+                      "(funded once); the load comes from an Orleans cluster client in the benchmark process, connected to every gateway. Every wallet is " +
+                      "activated before the windows. Same machine, so the same total CPU: the question is where it saturates. Same windows as the debit " +
+                      "tables; inference charges as there. CPU in cores busy: the silo processes summed, PostgreSQL, the benchmark process (load generator " +
+                      "only), and other programs.");
+        md.AppendLine();
+        md.AppendLine("| workload | callers | silos | debits/s | p50 / p99 ms | CPU: silos / PostgreSQL / load generator / other | machine CPU | vs 1 silo |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        var series = ScalingSeries(r).ToList();
+        foreach (var (workload, callers, runs) in series)
+        {
+            var one = runs.FirstOrDefault(x => x.Target == ScalingBench.Target(1));
+            foreach (var run in runs)
+            {
+                int silos = Array.IndexOf(ScalingBench.SiloCounts.Select(ScalingBench.Target).ToArray(), run.Target) is var i and >= 0 ? ScalingBench.SiloCounts[i] : 0;
+                md.AppendLine($"| {workload} | {callers} | {silos} | {N(run.DebitsPerSecond)} | {Ms(run.P50Ms)} / {Ms(run.P99Ms)} | " +
+                              $"{run.SiloCores.ToString("0.00", Inv)} / {run.PostgresCores.ToString("0.00", Inv)} / {run.CpuCores.ToString("0.00", Inv)} / {run.OtherCores.ToString("0.00", Inv)}{Disturbed(run.OtherCores)} | " +
+                              $"{run.MachineCores.ToString("0.00", Inv)} | {X(Ratio(run, one))} |");
+            }
+        }
+        md.AppendLine();
+        if (r.ScalingPlacement.Count > 0)
+        {
+            md.AppendLine("Wallet grain activations per silo after warming (Orleans' placement): " +
+                          string.Join("; ", r.ScalingPlacement.Select(p => $"{ScalingBench.Target(p.Silos)}: {string.Join(" / ", p.WalletActivationsPerSilo.Select(a => a.ToString("N0", Inv)))}")) + ".");
+            md.AppendLine();
+        }
+        md.AppendLine("**Where it saturates** (computed from the figures above):");
+        md.AppendLine();
+        foreach (var (workload, callers, runs) in series) md.AppendLine($"- {Saturation(workload, callers, runs)}");
+        md.AppendLine();
+    }
+
+    private static IEnumerable<(string Workload, int Callers, List<RunResult> Runs)> ScalingSeries(BenchResults r) =>
+        r.Scaling.GroupBy(x => (x.Workload, x.Callers))
+            .OrderBy(g => g.Key.Workload == WalletWorkloads.HotWorkload ? 1 : 0).ThenBy(g => g.Key.Callers)
+            .Select(g => (g.Key.Workload, g.Key.Callers, g.ToList()));
+
+    /// <summary>One sentence per workload: CPU-bound (the machine's cores busy), or not, and what more silos did.</summary>
+    private static string Saturation(string workload, int callers, List<RunResult> runs)
+    {
+        const double busy = 1.9; // of 2 cores: the machine is saturated
+        var first = runs[0];
+        var last = runs[^1];
+        var best = runs.MaxBy(x => x.DebitsPerSecond)!;
+        string name = $"**{workload}, {callers} callers.**";
+        string trend = $"{last.Target} give {X(Ratio(last, first))} the debits/s of {first.Target}" +
+                       (best != first && best != last ? $" (best: {best.Target}, {X(Ratio(best, first))})" : "") + ".";
+        string other = runs.Max(x => x.OtherCores) > OtherLoadLimit
+            ? $" Other programs took up to {runs.Max(x => x.OtherCores).ToString("0.00", Inv)} cores during these windows: the absolute figures are depressed."
+            : "";
+        string hot = workload == WalletWorkloads.HotWorkload
+            ? " The hot wallet is one activation on one silo, so more silos cannot spread it; calls entering through another silo's gateway take one more hop."
+            : " Calls that enter through a gateway whose silo does not host the wallet take one more silo-to-silo hop.";
+        string verdict;
+        if (runs.FirstOrDefault(x => x.MachineCores >= busy && x.OtherCores > OtherLoadLimit) is { } crowded)
+            verdict = $"inconclusive: the machine's cores were saturated by other programs too ({crowded.MachineCores.ToString("0.00", Inv)} of 2 busy with {crowded.Target}, " +
+                      $"{crowded.OtherCores.ToString("0.00", Inv)} of them not the benchmark's), so this run cannot say where the system alone saturates; {trend}";
+        else if (first.MachineCores >= busy)
+            verdict = $"CPU-bound already with {first.Target}: {first.MachineCores.ToString("0.00", Inv)} of 2 machine cores busy (silos {first.SiloCores.ToString("0.00", Inv)}, " +
+                      $"PostgreSQL {first.PostgresCores.ToString("0.00", Inv)}, load generator {first.CpuCores.ToString("0.00", Inv)}). More silo processes share the same cores, so they cannot add throughput; {trend}";
+        else if (runs.FirstOrDefault(x => x.MachineCores >= busy) is { } saturated)
+            verdict = $"saturates at {saturated.Target}, where the machine's CPU reaches {saturated.MachineCores.ToString("0.00", Inv)} of 2 cores " +
+                      $"(silos {saturated.SiloCores.ToString("0.00", Inv)}, PostgreSQL {saturated.PostgresCores.ToString("0.00", Inv)}); {trend}";
+        else
+            verdict = $"not CPU-bound (at most {runs.Max(x => x.MachineCores).ToString("0.00", Inv)} of 2 cores busy): latency-bound, each debit waiting for its commit " +
+                      $"(p50 {Ms(first.P50Ms)} ms with {first.Target}); {trend}";
+        return $"{name} {verdict}{hot}{other}";
     }
 
     private static void Profile(StringBuilder md, IReadOnlyList<PgStatement> top, double seconds)
