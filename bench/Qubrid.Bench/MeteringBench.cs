@@ -35,7 +35,9 @@ public sealed record MeteringResult(
     IReadOnlyList<PgStatement> StopProfile,
     double WalSyncsPerSecond,
     double WalSyncMeanMs,
-    double WalBytesPerSecond = 0)
+    double WalBytesPerSecond = 0,
+    double StartCpuCores = 0,
+    double StartPostgresCores = 0)
 {
     /// <summary>WAL written per committed charge in the steady window (pg_stat_wal.wal_bytes; full-page images included).</summary>
     public double WalBytesPerCharge => ChargesPerSecond > 0 ? WalBytesPerSecond / ChargesPerSecond : 0;
@@ -70,6 +72,7 @@ public static class MeteringBench
         var allLag = new LatencyHistogram();
         listener.Reset();
         await PgProfile.ResetAsync();
+        var startCpu = CpuMeter.Start();
         var started = Stopwatch.StartNew();
         int failures = 0;
         await Parallel.ForEachAsync(sessions, new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (s, _) =>
@@ -78,9 +81,10 @@ public static class MeteringBench
             if (!result.Succeeded && Interlocked.Increment(ref failures) <= 3) Console.Error.WriteLine($"  start {s.Id}: {result.Detail}");
         });
         double startSeconds = started.Elapsed.TotalSeconds;
+        double startCores = startCpu.CoresBusy(), startPostgres = startCpu.PostgresCoresBusy();
         var startProfile = await PgProfile.TopAsync();
         if (failures > 0) throw new InvalidOperationException($"{failures} sessions did not start.");
-        Console.WriteLine($"  started {scenario.Sessions:N0} sessions in {startSeconds:0.0} s ({scenario.Sessions / startSeconds:N0}/s); {listener.Ticks:N0} ticks meanwhile");
+        Console.WriteLine($"  started {scenario.Sessions:N0} sessions in {startSeconds:0.0} s ({scenario.Sessions / startSeconds:N0}/s, cpu {startCores:0.00}+{startPostgres:0.00} cores); {listener.Ticks:N0} ticks meanwhile");
         long after = FullGcHeapBytes();
         double bytesPerSession = (double)(after - before) / scenario.Sessions;
         await Task.Delay(TimeSpan.FromSeconds(2)); // let the ticks held up by that forced full GC fire before the window opens
@@ -128,7 +132,7 @@ public static class MeteringBench
             scenario.Sessions / scenario.Interval.TotalSeconds, bytesPerSession, cores, postgres, machine, stopSeconds,
             drift.Checked, drift.Mismatched, drift.DriftMicros, viewsChecked, commit.CommitP50Ms, commit.CommitP99Ms, commit.MeanBatch,
             startProfile, windowProfile, stopProfile, wal.Syncs / windowSeconds, wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs,
-            wal.Bytes / windowSeconds);
+            wal.Bytes / windowSeconds, startCores, startPostgres);
     }
 
     private static (double P50, double P99, double Max) Snapshot(LatencyHistogram h) =>
