@@ -2,6 +2,10 @@
 # Runs the whole benchmark suite in under 15 minutes and writes docs/benchmarks.md and docs/benchmarks.png.
 # Starts a throwaway PostgreSQL 15 on a free loopback port with the default durability (fsync and
 # synchronous_commit on), runs bench/Qubrid.Bench in Release against it, then removes the server.
+# The full run: micro-benchmarks, both naive baselines (pooled, and prepared statements on one connection per caller),
+# the system (cluster client, HTTP, group commit off), the in-memory upper bound, scaling out (1, 2 and 3 silo
+# processes of src/Silo's Release build on free ports in 20000–31999, one PostgreSQL, under ~4 minutes), TLS reads
+# and metering. QUBRID_BENCH_ONLY=baseline,prepared,system,inmemory,scaling,... runs some of them (a partial report).
 # QUBRID_BENCH_QUICK=1 gives a short development run (2 s per workload, 10k sessions only; about 3 minutes).
 # `scripts/bench.sh replication` (about 2 minutes) runs only the synchronous-replication comparison: the server gets a
 # streaming standby, and debits/s with and without synchronous_standby_names = '*' go into docs/benchmarks.md.
@@ -13,7 +17,9 @@ pg_ensure_installed
 work=$(mktemp -d /tmp/qubrid-bench.XXXXXX)
 chmod 755 "$work"
 port=$(pg_free_port)
-cleanup() { pg_stop "$work/pg"; rm -rf "$work"; }
+# Silo processes the benchmark starts (scaling) write their pid here; the benchmark kills them itself, this is in case it dies first.
+kill_silos() { local f; for f in "$work"/pids/*.pid; do if [ -f "$f" ]; then kill -9 "$(cat "$f")" 2>/dev/null || true; rm -f "$f"; fi; done; return 0; }
+cleanup() { kill_silos; pg_stop "$work/pg"; rm -rf "$work"; }
 trap cleanup EXIT
 pg_init "$work/pg" trust
 # pg_stat_statements and WAL timing only record where the server spends its time; durability stays at the defaults.
@@ -27,13 +33,17 @@ if [ "${1:-}" = replication ]; then
     2> >(grep -v "skipping special file" >&2)
   echo "cluster_name = 'bench_standby'" | pg_as tee -a "$work/standby/postgresql.auto.conf" >/dev/null
   pg_start "$work/standby" "$standby_port" "$work/standby.log"
-  cleanup() { pg_stop "$work/pg"; pg_stop "$work/standby"; rm -rf "$work"; }
+  cleanup() { kill_silos; pg_stop "$work/pg"; pg_stop "$work/standby"; rm -rf "$work"; }
   export QUBRID_BENCH_PG_STANDBY=1
   echo "benchmark standby on 127.0.0.1:$standby_port" >&2
 fi
 export QUBRID_BENCH_PG="Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
 export QUBRID_BENCH_PG_VERSION="$("$PG_BIN/postgres" --version)"
 export QUBRID_BENCH_PG_PID="$(head -1 "$work/pg/postmaster.pid")" # to attribute CPU to the server
+mkdir -p "$work/pids"
+export QUBRID_BENCH_PIDS_DIR="$work/pids"
+# The silo processes of the scaling part: src/Silo as the bench's build leaves it (a project reference, built in Release).
+export QUBRID_BENCH_SILO_DLL="$PWD/src/Silo/bin/Release/net10.0/Qubrid.Silo.dll"
 echo "benchmark PostgreSQL on 127.0.0.1:$port ($QUBRID_BENCH_PG_VERSION)" >&2
 
 started=$(date +%s)

@@ -16,6 +16,13 @@ public sealed class Baseline : IAsyncDisposable
     public static async Task<Baseline> CreateAsync(string connectionString, IReadOnlyList<string> walletIds)
     {
         var db = NpgsqlDataSource.Create(connectionString);
+        await CreateTablesAsync(db, walletIds);
+        return new Baseline(db);
+    }
+
+    /// <summary>The naive schema (a balance row per wallet, a ledger with unique idempotency keys), every wallet funded.</summary>
+    public static async Task CreateTablesAsync(NpgsqlDataSource db, IReadOnlyList<string> walletIds)
+    {
         await using (var cmd = db.CreateCommand(
             """
             CREATE TABLE naive_wallets (
@@ -41,7 +48,6 @@ public sealed class Baseline : IAsyncDisposable
             cmd.Parameters.Add(new NpgsqlParameter { Value = walletIds.ToArray() });
             await cmd.ExecuteNonQueryAsync();
         }
-        return new Baseline(db);
     }
 
     /// <summary>One debit in one transaction; false when the balance would go below zero.</summary>

@@ -23,11 +23,20 @@ public sealed record RunResult(
     double WalSyncMeanMs = 0,
     double MeanWallets = 0,
     double TransactionP50Ms = 0,
+    double WalBytesPerSecond = 0,
+    double SiloCores = 0,
+    double WalFullPageImagesPerSecond = 0,
     double DecideP50Ms = 0,
     double WriterWaitP50Ms = 0)
 {
-    /// <summary>CPU that neither this process nor the benchmark's PostgreSQL used: another program on the machine.</summary>
-    public double OtherCores => Math.Max(0, MachineCores - CpuCores - PostgresCores);
+    /// <summary>Full-page images (a page's first change after a checkpoint) per debit: the part of the WAL a longer run amortizes.</summary>
+    public double WalFullPageImagesPerDebit => DebitsPerSecond > 0 ? WalFullPageImagesPerSecond / DebitsPerSecond : 0;
+
+    /// <summary>WAL the server wrote per debit acknowledged in the window (pg_stat_wal.wal_bytes; full-page images included).</summary>
+    public double WalBytesPerDebit => DebitsPerSecond > 0 ? WalBytesPerSecond / DebitsPerSecond : 0;
+
+    /// <summary>CPU that neither this process, its silo processes nor the benchmark's PostgreSQL used: another program on the machine.</summary>
+    public double OtherCores => Math.Max(0, MachineCores - CpuCores - SiloCores - PostgresCores);
 }
 
 /// <summary>
@@ -43,7 +52,7 @@ public static class LoadRunner
 
     public static async Task<RunResult> RunAsync(string target, string workload, int callers, BenchSettings settings, Debit debit,
         Func<CommitStats>? commitStats = null, Func<Task>? onMeasureStart = null,
-        TimeSpan? warmup = null, bool profile = false)
+        TimeSpan? warmup = null, bool profile = false, IReadOnlyList<int>? silos = null)
     {
         int phase = Warmup;
         long applied = 0, failed = 0;
@@ -91,7 +100,7 @@ public static class LoadRunner
         if (onMeasureStart is not null) await onMeasureStart();
         if (profile) await PgProfile.ResetAsync();
         await PgProfile.ResetWalAsync();
-        var cpu = CpuMeter.Start();
+        var cpu = CpuMeter.Start(silos);
         long started = Stopwatch.GetTimestamp();
         Volatile.Write(ref phase, Measuring);
         await Task.Delay(settings.Measure);
@@ -100,6 +109,7 @@ public static class LoadRunner
         double cores = cpu.CoresBusy();
         double machine = cpu.MachineCoresBusy();
         double postgres = cpu.PostgresCoresBusy();
+        double siloCores = cpu.ProcessesCoresBusy();
         var stats = commitStats?.Invoke() ?? default;
         var pgTop = profile ? await PgProfile.TopAsync() : null;
         var wal = await PgProfile.WalSyncsAsync();
@@ -111,11 +121,11 @@ public static class LoadRunner
         var result = new RunResult(target, workload, callers, measured / seconds, all.Quantile(0.50) / 1000, all.Quantile(0.99) / 1000,
             measured, failures.Sum(), cores, postgres, machine, stats.MeanBatch, stats.CommitP50Ms, stats.CommitP99Ms, pgTop,
             wal.Syncs / seconds, wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs, stats.MeanWallets, stats.TransactionP50Ms,
-            stats.DecideP50Ms, stats.WriterWaitP50Ms);
+            wal.Bytes / seconds, siloCores, wal.FullPageImages / seconds, stats.DecideP50Ms, stats.WriterWaitP50Ms);
         Totals.Add(target, Interlocked.Read(ref applied));
         Console.WriteLine($"  {target,-22} {workload,-12} {callers,4} callers: {result.DebitsPerSecond,12:N0} debits/s  p50 {result.P50Ms,7:0.00} ms  p99 {result.P99Ms,7:0.00} ms" +
-            $"  cpu {cores:0.00}+{postgres:0.00}/{machine:0.00}{(result.MeanBatch > 0 ? $"  batch {result.MeanBatch:0.0} × {result.MeanWallets:0.0} wallets  commit p50/p99 {result.CommitP50Ms:0.00}/{result.CommitP99Ms:0.00} ms  txn p50 {result.TransactionP50Ms:0.00} ms  decide/writer wait p50 {result.DecideP50Ms:0.000}/{result.WriterWaitP50Ms:0.000} ms" : "")}" +
-            $"  fsync {result.WalSyncsPerSecond:N0}/s × {result.WalSyncMeanMs:0.00} ms" +
+            $"  cpu {cores:0.00}+{(silos is null ? "" : $"{siloCores:0.00} silos+")}{postgres:0.00}/{machine:0.00}{(result.MeanBatch > 0 ? $"  batch {result.MeanBatch:0.0} × {result.MeanWallets:0.0} wallets  commit p50/p99 {result.CommitP50Ms:0.00}/{result.CommitP99Ms:0.00} ms  txn p50 {result.TransactionP50Ms:0.00} ms  decide/writer wait p50 {result.DecideP50Ms:0.000}/{result.WriterWaitP50Ms:0.000} ms" : "")}" +
+            $"  fsync {result.WalSyncsPerSecond:N0}/s × {result.WalSyncMeanMs:0.00} ms  WAL {result.WalBytesPerDebit:N0} B/debit ({result.WalFullPageImagesPerDebit:0.00} FPI)" +
             $"{(result.Failed > 0 ? $"  FAILED {result.Failed}" : "")}");
         return result;
     }
@@ -139,7 +149,8 @@ public static class LoadRunner
 
 /// <summary>
 /// CPU over a window, in cores busy: this process (load generator, silo, API), the benchmark's PostgreSQL
-/// (its postmaster and backends, from /proc), and the whole machine, so that anything else running shows.
+/// (its postmaster and backends, from /proc), given processes of ours (silos started as separate processes),
+/// and the whole machine, so that anything else running shows.
 /// </summary>
 public sealed class CpuMeter
 {
@@ -150,16 +161,20 @@ public sealed class CpuMeter
     private readonly long _t0;
     private readonly long _pg0;
     private readonly (long Busy, long Total) _machine0;
+    private readonly IReadOnlyList<int> _pids;
+    private readonly long _pids0;
 
-    private CpuMeter()
+    private CpuMeter(IReadOnlyList<int>? pids)
     {
+        _pids = pids ?? [];
         _cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         _t0 = Stopwatch.GetTimestamp();
         _pg0 = PostgresTicks();
+        _pids0 = ProcessTicks(_pids);
         _machine0 = MachineTicks();
     }
 
-    public static CpuMeter Start() => new();
+    public static CpuMeter Start(IReadOnlyList<int>? pids = null) => new(pids);
 
     private double Seconds => Stopwatch.GetElapsedTime(_t0).TotalSeconds;
 
@@ -168,6 +183,29 @@ public sealed class CpuMeter
 
     /// <summary>The benchmark's PostgreSQL server, in cores busy (0 when its pid is unknown).</summary>
     public double PostgresCoresBusy() => PostgresPid == 0 ? 0 : Math.Max(0, PostgresTicks() - _pg0) / TicksPerSecond / Seconds;
+
+    /// <summary>The processes given to <see cref="Start"/>, summed, in cores busy.</summary>
+    public double ProcessesCoresBusy() => _pids.Count == 0 ? 0 : Math.Max(0, ProcessTicks(_pids) - _pids0) / TicksPerSecond / Seconds;
+
+    /// <summary>utime + stime of the given processes (a process that ended meanwhile counts 0).</summary>
+    private static long ProcessTicks(IReadOnlyList<int> pids)
+    {
+        long ticks = 0;
+        foreach (int pid in pids)
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                ticks += long.Parse(fields[11]) + long.Parse(fields[12]);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                // the process ended meanwhile
+            }
+        }
+        return ticks;
+    }
 
     /// <summary>The whole machine (this process, PostgreSQL, everything else), in cores busy.</summary>
     public double MachineCoresBusy()

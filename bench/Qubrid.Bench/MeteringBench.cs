@@ -34,8 +34,14 @@ public sealed record MeteringResult(
     IReadOnlyList<PgStatement> WindowProfile,
     IReadOnlyList<PgStatement> StopProfile,
     double WalSyncsPerSecond,
-    double WalSyncMeanMs)
+    double WalSyncMeanMs,
+    double WalBytesPerSecond = 0,
+    double StartCpuCores = 0,
+    double StartPostgresCores = 0)
 {
+    /// <summary>WAL written per committed charge in the steady window (pg_stat_wal.wal_bytes; full-page images included).</summary>
+    public double WalBytesPerCharge => ChargesPerSecond > 0 ? WalBytesPerSecond / ChargesPerSecond : 0;
+
     public double OtherCores => Math.Max(0, MachineCores - CpuCores - PostgresCores);
 }
 
@@ -66,6 +72,7 @@ public static class MeteringBench
         var allLag = new LatencyHistogram();
         listener.Reset();
         await PgProfile.ResetAsync();
+        var startCpu = CpuMeter.Start();
         var started = Stopwatch.StartNew();
         int failures = 0;
         await Parallel.ForEachAsync(sessions, new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (s, _) =>
@@ -74,9 +81,10 @@ public static class MeteringBench
             if (!result.Succeeded && Interlocked.Increment(ref failures) <= 3) Console.Error.WriteLine($"  start {s.Id}: {result.Detail}");
         });
         double startSeconds = started.Elapsed.TotalSeconds;
+        double startCores = startCpu.CoresBusy(), startPostgres = startCpu.PostgresCoresBusy();
         var startProfile = await PgProfile.TopAsync();
         if (failures > 0) throw new InvalidOperationException($"{failures} sessions did not start.");
-        Console.WriteLine($"  started {scenario.Sessions:N0} sessions in {startSeconds:0.0} s ({scenario.Sessions / startSeconds:N0}/s); {listener.Ticks:N0} ticks meanwhile");
+        Console.WriteLine($"  started {scenario.Sessions:N0} sessions in {startSeconds:0.0} s ({scenario.Sessions / startSeconds:N0}/s, cpu {startCores:0.00}+{startPostgres:0.00} cores); {listener.Ticks:N0} ticks meanwhile");
         long after = FullGcHeapBytes();
         double bytesPerSession = (double)(after - before) / scenario.Sessions;
         await Task.Delay(TimeSpan.FromSeconds(2)); // let the ticks held up by that forced full GC fire before the window opens
@@ -98,7 +106,8 @@ public static class MeteringBench
         var wal = await PgProfile.WalSyncsAsync();
         AddTo(allLag, listener.TickLagMicros);
         Console.WriteLine($"  window {windowSeconds:0.0} s: {ticks:N0} ticks, {charges / windowSeconds:N0} charges/s, tick lag p50 {lag.P50:0.0} ms p99 {lag.P99:0.0} ms max {lag.Max:0.0} ms, " +
-            $"cpu {cores:0.00}+{postgres:0.00}/{machine:0.00} cores, {bytesPerSession:N0} B/session, commit p50/p99 {commit.CommitP50Ms:0.00}/{commit.CommitP99Ms:0.00} ms, batch {commit.MeanBatch:0.0}, fsync {wal.Syncs / windowSeconds:N0}/s × {(wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs):0.00} ms");
+            $"cpu {cores:0.00}+{postgres:0.00}/{machine:0.00} cores, {bytesPerSession:N0} B/session, commit p50/p99 {commit.CommitP50Ms:0.00}/{commit.CommitP99Ms:0.00} ms, batch {commit.MeanBatch:0.0}, fsync {wal.Syncs / windowSeconds:N0}/s × {(wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs):0.00} ms, " +
+            $"WAL {(charges == 0 ? 0 : wal.Bytes / charges):N0} B/charge");
 
         await PgProfile.ResetAsync();
         var stopping = Stopwatch.StartNew();
@@ -122,7 +131,8 @@ public static class MeteringBench
             windowSeconds, ticks, lag.P50, lag.P99, lag.Max, allLag.Quantile(0.99) / 1000, charges / windowSeconds,
             scenario.Sessions / scenario.Interval.TotalSeconds, bytesPerSession, cores, postgres, machine, stopSeconds,
             drift.Checked, drift.Mismatched, drift.DriftMicros, viewsChecked, commit.CommitP50Ms, commit.CommitP99Ms, commit.MeanBatch,
-            startProfile, windowProfile, stopProfile, wal.Syncs / windowSeconds, wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs);
+            startProfile, windowProfile, stopProfile, wal.Syncs / windowSeconds, wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs,
+            wal.Bytes / windowSeconds, startCores, startPostgres);
     }
 
     private static (double P50, double P99, double Max) Snapshot(LatencyHistogram h) =>

@@ -31,14 +31,17 @@ public static class PgProfile
         return _available.Value;
     }
 
-    /// <summary>WAL flushes (fsyncs) and their total time since the last reset (pg_stat_wal; timing needs track_wal_io_timing).</summary>
-    public static async Task<(long Syncs, double SyncMs)> WalSyncsAsync()
+    /// <summary>
+    /// WAL flushes (fsyncs), their total time, the WAL bytes written and the full-page images among them since the
+    /// last reset (pg_stat_wal; timing needs track_wal_io_timing). Server-wide: during a window only the benchmark writes.
+    /// </summary>
+    public static async Task<(long Syncs, double SyncMs, double Bytes, long FullPageImages)> WalSyncsAsync()
     {
         await using var db = NpgsqlDataSource.Create(Databases.Server);
-        await using var cmd = db.CreateCommand("SELECT wal_sync, wal_sync_time FROM pg_stat_wal");
+        await using var cmd = db.CreateCommand("SELECT wal_sync, wal_sync_time, wal_bytes::float8, wal_fpi FROM pg_stat_wal");
         await using var reader = await cmd.ExecuteReaderAsync();
         await reader.ReadAsync();
-        return (reader.GetInt64(0), reader.GetDouble(1));
+        return (reader.GetInt64(0), reader.GetDouble(1), reader.GetDouble(2), reader.GetInt64(3));
     }
 
     public static async Task ResetWalAsync()

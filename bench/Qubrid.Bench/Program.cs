@@ -8,6 +8,10 @@ public sealed class BenchResults
 {
     public List<RunResult> Runs { get; } = [];
     public List<MeteringResult> Metering { get; } = [];
+
+    /// <summary>The scaling-out runs (targets "1 silo", "2 silos", "3 silos") and where the wallets were activated.</summary>
+    public List<RunResult> Scaling { get; } = [];
+    public List<ScalingPlacement> ScalingPlacement { get; } = [];
     public List<(string Name, double NsPerOp, double BytesPerOp)> Micro { get; set; } = [];
 
     /// <summary>Consistency checks made after the runs: (what, expected, found).</summary>
@@ -24,12 +28,14 @@ public sealed class BenchResults
 
 /// <summary>
 /// The benchmark harness: `scripts/bench.sh` starts a throwaway PostgreSQL, sets QUBRID_BENCH_PG and runs this.
-/// Baseline, system (cluster client and HTTP), group commit off, in-memory upper bound, metering at scale;
+/// Baselines (pooled and prepared), system (cluster client and HTTP), group commit off, in-memory upper bound,
+/// scaling out to 1–3 silo processes, metering at scale;
 /// then writes docs/benchmarks.md and docs/benchmarks.png.
 /// </summary>
 public static class BenchProgram
 {
     public const string Baseline = "baseline";
+    public const string PreparedBaseline = "baseline (prepared)";
     public const string System = "system";
     public const string Http = "system over HTTP";
     public const string NoGroupCommit = "system, group commit off";
@@ -56,7 +62,8 @@ public static class BenchProgram
         Console.WriteLine($"  machine CPU busy before the run: {results.BackgroundCores:0.00} cores{(results.BackgroundCores > 0.2 ? " — something else is running; figures will be lower" : "")}");
         using var listener = new BillingListener();
 
-        // QUBRID_BENCH_ONLY=micro,baseline,system,inmemory,tls,metering runs a subset (development only: the report is then partial).
+        // QUBRID_BENCH_ONLY=micro,baseline,prepared,system,inmemory,scaling,tls,metering runs a subset (development only: the report is
+        // then partial); baseline includes prepared.
         var only = Environment.GetEnvironmentVariable("QUBRID_BENCH_ONLY")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         bool Runs(string phase) => only is null || only.Contains(phase);
         if (only is ["spend-controls"])
@@ -76,8 +83,10 @@ public static class BenchProgram
             results.Micro = CoreBenchmarks.Run(settings.Quick);
         }
         if (Runs("baseline")) await RunBaselineAsync(settings, results);
+        if (Runs("baseline") || Runs("prepared")) await RunPreparedBaselineAsync(settings, results);
         if (Runs("system")) await RunSystemAsync(settings, results, listener);
         if (Runs("inmemory")) await RunInMemoryAsync(settings, results, listener);
+        if (Runs("scaling")) await ScalingBench.RunAsync(settings, results);
         if (Runs("tls")) await TlsReadBench.RunAsync(settings, outDir);
         if (Runs("metering"))
         {
@@ -101,6 +110,20 @@ public static class BenchProgram
         results.Runs.AddRange(await WalletWorkloads.RunAsync(Baseline, settings,
             (wallet, key) => baseline.DebitAsync(wallet, key, BenchSettings.DebitMicros)));
         results.Checks.Add(("baseline: ledger rows = debits acknowledged", LoadRunner.Totals.Of(Baseline), await baseline.LedgerRowsAsync()));
+    }
+
+    private static async Task RunPreparedBaselineAsync(BenchSettings settings, BenchResults results)
+    {
+        Console.WriteLine("== baseline (prepared): naive Npgsql, one open connection per caller, statements prepared, one transaction per debit");
+        var cs = await Databases.CreateAsync("baseline_prepared", migrate: false, maxPoolSize: 200);
+        await using var baseline = await Qubrid.Bench.PreparedBaseline.CreateAsync(cs, [WalletWorkloads.HotWallet, .. WalletWorkloads.ManyWallets(settings.ManyWallets)]);
+        await CheckpointAsync();
+        results.Runs.AddRange(await WalletWorkloads.RunAsync(PreparedBaseline, settings, async n =>
+        {
+            var callers = await baseline.OpenCallersAsync(n);
+            return ((caller, wallet, key) => callers.DebitAsync(caller, wallet, key, BenchSettings.DebitMicros), callers);
+        }));
+        results.Checks.Add(("baseline (prepared): ledger rows = debits acknowledged", LoadRunner.Totals.Of(PreparedBaseline), await baseline.LedgerRowsAsync()));
     }
 
     private static async Task RunSystemAsync(BenchSettings settings, BenchResults results, BillingListener listener)

@@ -86,7 +86,11 @@ public static class Report
                       "(100 input + 50 output tokens) with a unique idempotency key, on wallets funded beforehand. Cells: debits/s (p50 / p99 latency in ms).");
         md.AppendLine();
         md.AppendLine($"- **{BenchProgram.Baseline}**: written directly with Npgsql, one transaction per debit: `UPDATE … SET balance = balance - $2 WHERE … AND balance >= $2 RETURNING balance`, " +
-                      "then `INSERT` of the ledger row (unique idempotency key), then `COMMIT`.");
+                      "then `INSERT` of the ledger row (unique idempotency key), then `COMMIT`; each debit takes a connection from Npgsql's pool " +
+                      "(which resets it with `DISCARD ALL` when it goes back) and its statements are not prepared.");
+        md.AppendLine($"- **{BenchProgram.PreparedBaseline}**: the same naive ledger done as pgbench does it: each caller keeps one connection open for the whole run " +
+                      "(no pool reset per debit), its `UPDATE … RETURNING` and `INSERT` prepared once on it (`NpgsqlCommand.Prepare()`), one transaction per debit " +
+                      "(BEGIN, sent with the UPDATE; UPDATE; INSERT; COMMIT).");
         md.AppendLine($"- **{BenchProgram.System}**: an Orleans cluster client → the silo's gateway (loopback TCP) → `IWalletGrain.ChargeInference` → the real ledger " +
                       "store (PostgreSQL: wallet rows, lots, ledger entries, lot movements, idempotency rows; the silo's ledger writer puts the batches of all wallets " +
                       "waiting at that moment in one transaction, sent in one round trip, its statements prepared automatically by Npgsql).");
@@ -97,15 +101,16 @@ public static class Report
         {
             md.AppendLine($"### {(workload == WalletWorkloads.HotWorkload ? "One hot wallet" : $"{settings.ManyWallets:N0} wallets, each call on a random one")}");
             md.AppendLine();
-            md.AppendLine($"| callers | {BenchProgram.System} | {BenchProgram.Baseline} | {BenchProgram.InMemory} | {BenchProgram.Http} | system / baseline | HTTP / baseline | system / in-memory |");
-            md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
+            md.AppendLine($"| callers | {BenchProgram.System} | {BenchProgram.Baseline} | {BenchProgram.PreparedBaseline} | {BenchProgram.InMemory} | {BenchProgram.Http} | system / baseline | system / prepared | HTTP / baseline | system / in-memory |");
+            md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (int n in settings.Callers)
             {
                 var sys = r.Find(BenchProgram.System, workload, n);
                 var bas = r.Find(BenchProgram.Baseline, workload, n);
+                var prep = r.Find(BenchProgram.PreparedBaseline, workload, n);
                 var mem = r.Find(BenchProgram.InMemory, workload, n);
                 var http = r.Find(BenchProgram.Http, workload, n);
-                md.AppendLine($"| {n} | {Cell(sys)} | {Cell(bas)} | {Cell(mem)} | {Cell(http)} | **{X(Ratio(sys, bas))}** | {X(Ratio(http, bas))} | {Percent(Ratio(sys, mem))} |");
+                md.AppendLine($"| {n} | {Cell(sys)} | {Cell(bas)} | {Cell(prep)} | {Cell(mem)} | {Cell(http)} | **{X(Ratio(sys, bas))}** | **{X(Ratio(sys, prep))}** | {X(Ratio(http, bas))} | {Percent(Ratio(sys, mem))} |");
             }
             md.AppendLine();
         }
@@ -137,22 +142,25 @@ public static class Report
         md.AppendLine();
         Reading(md, r);
         md.AppendLine("From the billing meters (`qubrid.ledger.batch.size`, `qubrid.ledger.commit.duration`, `qubrid.ledger.transaction.wallets`) during each measured window, " +
-                      "WAL flushes from `pg_stat_wal` (one fsync can make several concurrent transactions durable), and CPU: " +
+                      "WAL flushes and bytes from `pg_stat_wal` (one fsync can make several concurrent transactions durable; WAL bytes per debit include " +
+                      "the full-page images — a page's first change after a checkpoint; each phase starts with one, so a short window overstates them — counted in brackets), and CPU: " +
                       "the benchmark process (load generator + silo + API), the benchmark's PostgreSQL, and anything else on the machine " +
                       $"(another program), in cores busy out of {machine.Cores}.");
         md.AppendLine();
-        md.AppendLine("| target | workload | callers | debits/s | operations per wallet batch | wallet batches per transaction | commit p50 / p99 ms | WAL fsyncs/s × mean ms | debits per fsync | CPU: process / PostgreSQL / other |");
-        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine("| target | workload | callers | debits/s | operations per wallet batch | wallet batches per transaction | commit p50 / p99 ms | WAL fsyncs/s × mean ms | debits per fsync | WAL bytes per debit (full-page images per debit) | CPU: process / PostgreSQL / other |");
+        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var run in r.Runs)
         {
-            string batch = run.MeanBatch > 0 ? run.MeanBatch.ToString("0.0", Inv) : run.Target == BenchProgram.Baseline ? "1" : "–";
+            bool naive = run.Target is BenchProgram.Baseline or BenchProgram.PreparedBaseline;
+            string batch = run.MeanBatch > 0 ? run.MeanBatch.ToString("0.0", Inv) : naive ? "1" : "–";
             string commit = run.MeanBatch > 0 ? $"{Ms(run.CommitP50Ms)} / {Ms(run.CommitP99Ms)}" : "–";
-            string wallets = run.MeanWallets > 0 ? run.MeanWallets.ToString("0.0", Inv) : run.Target == BenchProgram.Baseline ? "1" : "–";
+            string wallets = run.MeanWallets > 0 ? run.MeanWallets.ToString("0.0", Inv) : naive ? "1" : "–";
             // The in-memory store writes no WAL: what little shows there is the cluster's own bookkeeping.
             bool durable = run.Target != BenchProgram.InMemory && run.WalSyncsPerSecond >= 1;
             string fsync = durable ? $"{N(run.WalSyncsPerSecond)} × {Ms(run.WalSyncMeanMs)}" : "–";
             string perSync = durable ? (run.DebitsPerSecond / run.WalSyncsPerSecond).ToString("0.0", Inv) : "–";
-            md.AppendLine($"| {run.Target} | {run.Workload} | {run.Callers} | {N(run.DebitsPerSecond)} | {batch} | {wallets} | {commit} | {fsync} | {perSync} | {run.CpuCores.ToString("0.00", Inv)} / {run.PostgresCores.ToString("0.00", Inv)} / {run.OtherCores.ToString("0.00", Inv)}{Disturbed(run.OtherCores)} |");
+            string walBytes = durable && run.WalBytesPerDebit > 0 ? $"{run.WalBytesPerDebit.ToString("N0", Inv)} ({run.WalFullPageImagesPerDebit.ToString("0.00", Inv)})" : "–";
+            md.AppendLine($"| {run.Target} | {run.Workload} | {run.Callers} | {N(run.DebitsPerSecond)} | {batch} | {wallets} | {commit} | {fsync} | {perSync} | {walBytes} | {run.CpuCores.ToString("0.00", Inv)} / {run.PostgresCores.ToString("0.00", Inv)} / {run.OtherCores.ToString("0.00", Inv)}{Disturbed(run.OtherCores)} |");
         }
         md.AppendLine();
 
@@ -168,23 +176,25 @@ public static class Report
             Profile(md, run.Profile!, settings.Measure.TotalSeconds);
         }
 
+        Scaling(md, settings, r);
+
         md.AppendLine("## Metering at scale");
         md.AppendLine();
         md.AppendLine("Sessions on one silo (T4 at 0.68 USD/h, 100 sessions per wallet), each charged by its Orleans reminder (ADO.NET reminder table) " +
                       "every interval. Tick lag is `qubrid.session.tick.lag` (how late a reminder fired), over the steady window in which every session " +
                       "runs; charges/s counts ticks that committed a debit (`qubrid.session.charges`). Memory per session is the managed heap after a " +
-                      "full GC with every session running, minus before they started, divided by the sessions. CPU is over the steady window. Afterwards " +
+                      "full GC with every session running, minus before they started, divided by the sessions. CPU is over the steady window (and, in the start column, over the start). Afterwards " +
                       "every session is stopped and checked: `charged = round_down(rate × (stoppedAt − startedAt))` from the wallet's record, and the " +
                       "session's ledger entries sum to exactly that. Drift is the total of both differences over all sessions.");
         md.AppendLine();
-        md.AppendLine("| sessions | interval | start (sessions/s) | steady window | ticks | tick lag p50 / p99 / max | charges/s (expected) | memory / session | CPU: process / PostgreSQL / other | commit p50 / p99 ms | WAL fsyncs/s × mean ms | stop | sessions checked | drift |");
-        md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine("| sessions | interval | start (sessions/s; CPU process / PostgreSQL) | steady window | ticks | tick lag p50 / p99 / max | charges/s (expected) | memory / session | CPU: process / PostgreSQL / other | commit p50 / p99 ms | WAL fsyncs/s × mean ms | WAL bytes / charge | stop | sessions checked | drift |");
+        md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var m in r.Metering)
         {
-            md.AppendLine($"| {m.Sessions:N0} | {m.IntervalSeconds.ToString("0", Inv)} s | {m.StartSeconds.ToString("0", Inv)} s ({N(m.StartsPerSecond)}/s) | {m.WindowSeconds.ToString("0", Inv)} s | {m.Ticks:N0} | " +
+            md.AppendLine($"| {m.Sessions:N0} | {m.IntervalSeconds.ToString("0", Inv)} s | {m.StartSeconds.ToString("0", Inv)} s ({N(m.StartsPerSecond)}/s; {m.StartCpuCores.ToString("0.00", Inv)} / {m.StartPostgresCores.ToString("0.00", Inv)}) | {m.WindowSeconds.ToString("0", Inv)} s | {m.Ticks:N0} | " +
                           $"{Ms(m.TickLagP50Ms)} / {Ms(m.TickLagP99Ms)} / {Ms(m.TickLagMaxMs)} ms | {N(m.ChargesPerSecond)} ({N(m.ExpectedChargesPerSecond)}) | " +
                           $"{(m.BytesPerSession / 1024).ToString("0.0", Inv)} KiB | {m.CpuCores.ToString("0.00", Inv)} / {m.PostgresCores.ToString("0.00", Inv)} / {m.OtherCores.ToString("0.00", Inv)}{Disturbed(m.OtherCores)} | " +
-                          $"{Ms(m.CommitP50Ms)} / {Ms(m.CommitP99Ms)} | {N(m.WalSyncsPerSecond)} × {Ms(m.WalSyncMeanMs)} | {m.StopSeconds.ToString("0", Inv)} s | {m.SessionsChecked:N0} (+{m.GrainViewsChecked:N0} grain views) | " +
+                          $"{Ms(m.CommitP50Ms)} / {Ms(m.CommitP99Ms)} | {N(m.WalSyncsPerSecond)} × {Ms(m.WalSyncMeanMs)} | {(m.WalBytesPerCharge > 0 ? m.WalBytesPerCharge.ToString("N0", Inv) : "–")} | {m.StopSeconds.ToString("0", Inv)} s | {m.SessionsChecked:N0} (+{m.GrainViewsChecked:N0} grain views) | " +
                           $"**{m.DriftMicros} µUSD**{(m.SessionsMismatched > 0 ? $", {m.SessionsMismatched} sessions wrong" : "")} |");
         }
         md.AppendLine();
@@ -243,6 +253,19 @@ public static class Report
             double ratio = Ratio(many, manyBase);
             md.AppendLine($"| 10,000 wallets, 32 callers: ≥ 2× the baseline | {N(many.DebitsPerSecond)} vs {N(manyBase.DebitsPerSecond)} debits/s = **{X(ratio)}** | {Met(ratio >= 2)} |");
         }
+        var manyPrepared = r.Find(BenchProgram.PreparedBaseline, WalletWorkloads.ManyWorkload, 32);
+        if (many is not null && manyPrepared is not null)
+        {
+            double ratio = Ratio(many, manyPrepared);
+            md.AppendLine($"| 10,000 wallets, 32 callers: ≥ 3× the prepared-statement baseline | {N(many.DebitsPerSecond)} vs {N(manyPrepared.DebitsPerSecond)} debits/s = **{X(ratio)}** | {Met(ratio >= 3)} |");
+        }
+        var hot128 = r.Find(BenchProgram.System, WalletWorkloads.HotWorkload, 128);
+        var hotMem128 = r.Find(BenchProgram.InMemory, WalletWorkloads.HotWorkload, 128);
+        if (hot128 is not null && hotMem128 is not null)
+        {
+            double share = Ratio(hot128, hotMem128);
+            md.AppendLine($"| one hot wallet, 128 callers: durable ≥ 50 % of the in-memory store | {N(hot128.DebitsPerSecond)} vs {N(hotMem128.DebitsPerSecond)} debits/s = **{Percent(share)}** | {Met(share >= 0.5)} |");
+        }
         foreach (var m in r.Metering.Where(m => m.Sessions >= 100_000 && m.IntervalSeconds >= 60))
         {
             md.AppendLine($"| {m.Sessions:N0} sessions on one silo at 60 s: tick lag p99 ≤ 5 s, zero drift | p99 {Ms(m.TickLagP99Ms)} ms, drift {m.DriftMicros} µUSD over {m.SessionsChecked:N0} sessions | {Met(m.TickLagP99Ms <= 5000 && m.DriftMicros == 0 && m.SessionsMismatched == 0)} |");
@@ -279,7 +302,11 @@ public static class Report
             md.AppendLine($"- **10,000 wallets, 32 callers.** With callers spread over 10,000 wallets nothing queues on any one of them " +
                           $"({many.MeanBatch.ToString("0.0", Inv)} debits per wallet batch); the silo's ledger writer puts the batches of all the wallets waiting " +
                           $"at that moment in one transaction ({many.MeanWallets.ToString("0.0", Inv)} wallets per transaction, transaction p50 {Ms(many.TransactionP50Ms)} ms): " +
-                          $"{transactions} transactions/s against the baseline's {N(manyBase.DebitsPerSecond)}, each writing every table with one statement " +
+                          $"{transactions} transactions/s against the baseline's {N(manyBase.DebitsPerSecond)}" +
+                          (r.Find(BenchProgram.PreparedBaseline, WalletWorkloads.ManyWorkload, 32) is { } manyPrepared
+                              ? $" (the prepared baseline's {N(manyPrepared.DebitsPerSecond)}, PostgreSQL {manyPrepared.PostgresCores.ToString("0.00", Inv)} cores)"
+                              : "") +
+                          $", each writing every table with one statement " +
                           $"(wallet rows with their version check, lots, ledger entries, lot movements, idempotency rows). Machine CPU: {many.MachineCores.ToString("0.00", Inv)} " +
                           $"of 2 cores busy, PostgreSQL alone {many.PostgresCores.ToString("0.00", Inv)} (baseline: {manyBase.PostgresCores.ToString("0.00", Inv)}).");
         }
@@ -326,6 +353,83 @@ public static class Report
                $"at most {N(ceiling)} debits/s, {Percent(ceiling / mem.DebitsPerSecond)} of the in-memory figure.";
     }
 
+    /// <summary>1, 2 and 3 silo processes on this machine against one PostgreSQL: debits/s, CPU, and where it saturates.</summary>
+    private static void Scaling(StringBuilder md, BenchSettings settings, BenchResults r)
+    {
+        if (r.Scaling.Count == 0) return;
+        md.AppendLine("## Scaling out: 1, 2 and 3 silo processes on this machine");
+        md.AppendLine();
+        md.AppendLine($"{string.Join(", ", ScalingBench.SiloCounts)} real silo processes (`src/Silo`, Release build, started as `scripts/cluster.sh` starts them: " +
+                      "distinct silo, gateway and HTTP ports, ADO.NET clustering) against one PostgreSQL, a fresh cluster for each count on the same database " +
+                      "(funded once); the load comes from an Orleans cluster client in the benchmark process, connected to every gateway. Every wallet is " +
+                      "activated before the windows. Same machine, so the same total CPU: the question is where it saturates. Same windows as the debit " +
+                      "tables; inference charges as there. CPU in cores busy: the silo processes summed, PostgreSQL, the benchmark process (load generator " +
+                      "only), and other programs.");
+        md.AppendLine();
+        md.AppendLine("| workload | callers | silos | debits/s | p50 / p99 ms | CPU: silos / PostgreSQL / load generator / other | machine CPU | vs 1 silo |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        var series = ScalingSeries(r).ToList();
+        foreach (var (workload, callers, runs) in series)
+        {
+            var one = runs.FirstOrDefault(x => x.Target == ScalingBench.Target(1));
+            foreach (var run in runs)
+            {
+                int silos = Array.IndexOf(ScalingBench.SiloCounts.Select(ScalingBench.Target).ToArray(), run.Target) is var i and >= 0 ? ScalingBench.SiloCounts[i] : 0;
+                md.AppendLine($"| {workload} | {callers} | {silos} | {N(run.DebitsPerSecond)} | {Ms(run.P50Ms)} / {Ms(run.P99Ms)} | " +
+                              $"{run.SiloCores.ToString("0.00", Inv)} / {run.PostgresCores.ToString("0.00", Inv)} / {run.CpuCores.ToString("0.00", Inv)} / {run.OtherCores.ToString("0.00", Inv)}{Disturbed(run.OtherCores)} | " +
+                              $"{run.MachineCores.ToString("0.00", Inv)} | {X(Ratio(run, one))} |");
+            }
+        }
+        md.AppendLine();
+        if (r.ScalingPlacement.Count > 0)
+        {
+            md.AppendLine("Wallet grain activations per silo after warming (Orleans' placement): " +
+                          string.Join("; ", r.ScalingPlacement.Select(p => $"{ScalingBench.Target(p.Silos)}: {string.Join(" / ", p.WalletActivationsPerSilo.Select(a => a.ToString("N0", Inv)))}")) + ".");
+            md.AppendLine();
+        }
+        md.AppendLine("**Where it saturates** (computed from the figures above):");
+        md.AppendLine();
+        foreach (var (workload, callers, runs) in series) md.AppendLine($"- {Saturation(workload, callers, runs)}");
+        md.AppendLine();
+    }
+
+    private static IEnumerable<(string Workload, int Callers, List<RunResult> Runs)> ScalingSeries(BenchResults r) =>
+        r.Scaling.GroupBy(x => (x.Workload, x.Callers))
+            .OrderBy(g => g.Key.Workload == WalletWorkloads.HotWorkload ? 1 : 0).ThenBy(g => g.Key.Callers)
+            .Select(g => (g.Key.Workload, g.Key.Callers, g.ToList()));
+
+    /// <summary>One sentence per workload: CPU-bound (the machine's cores busy), or not, and what more silos did.</summary>
+    private static string Saturation(string workload, int callers, List<RunResult> runs)
+    {
+        const double busy = 1.9; // of 2 cores: the machine is saturated
+        var first = runs[0];
+        var last = runs[^1];
+        var best = runs.MaxBy(x => x.DebitsPerSecond)!;
+        string name = $"**{workload}, {callers} callers.**";
+        string trend = $"{last.Target} give {X(Ratio(last, first))} the debits/s of {first.Target}" +
+                       (best != first && best != last ? $" (best: {best.Target}, {X(Ratio(best, first))})" : "") + ".";
+        string other = runs.Max(x => x.OtherCores) > OtherLoadLimit
+            ? $" Other programs took up to {runs.Max(x => x.OtherCores).ToString("0.00", Inv)} cores during these windows: the absolute figures are depressed."
+            : "";
+        string hot = workload == WalletWorkloads.HotWorkload
+            ? " The hot wallet is one activation on one silo, so more silos cannot spread it; calls entering through another silo's gateway take one more hop."
+            : " Calls that enter through a gateway whose silo does not host the wallet take one more silo-to-silo hop.";
+        string verdict;
+        if (runs.FirstOrDefault(x => x.MachineCores >= busy && x.OtherCores > OtherLoadLimit) is { } crowded)
+            verdict = $"inconclusive: the machine's cores were saturated by other programs too ({crowded.MachineCores.ToString("0.00", Inv)} of 2 busy with {crowded.Target}, " +
+                      $"{crowded.OtherCores.ToString("0.00", Inv)} of them not the benchmark's), so this run cannot say where the system alone saturates; {trend}";
+        else if (first.MachineCores >= busy)
+            verdict = $"CPU-bound already with {first.Target}: {first.MachineCores.ToString("0.00", Inv)} of 2 machine cores busy (silos {first.SiloCores.ToString("0.00", Inv)}, " +
+                      $"PostgreSQL {first.PostgresCores.ToString("0.00", Inv)}, load generator {first.CpuCores.ToString("0.00", Inv)}). More silo processes share the same cores, so they cannot add throughput; {trend}";
+        else if (runs.FirstOrDefault(x => x.MachineCores >= busy) is { } saturated)
+            verdict = $"saturates at {saturated.Target}, where the machine's CPU reaches {saturated.MachineCores.ToString("0.00", Inv)} of 2 cores " +
+                      $"(silos {saturated.SiloCores.ToString("0.00", Inv)}, PostgreSQL {saturated.PostgresCores.ToString("0.00", Inv)}); {trend}";
+        else
+            verdict = $"not CPU-bound (at most {runs.Max(x => x.MachineCores).ToString("0.00", Inv)} of 2 cores busy): latency-bound, each debit waiting for its commit " +
+                      $"(p50 {Ms(first.P50Ms)} ms with {first.Target}); {trend}";
+        return $"{name} {verdict}{hot}{other}";
+    }
+
     private static void Profile(StringBuilder md, IReadOnlyList<PgStatement> top, double seconds)
     {
         double total = top.Sum(t => t.TotalMs);
@@ -356,6 +460,7 @@ public static class Report
             (BenchProgram.Http, Colors.C2),
             (BenchProgram.InMemory, Colors.C1),
             (BenchProgram.Baseline, Colors.C3),
+            (BenchProgram.PreparedBaseline, Colors.C5),
         };
         var workloads = new[] { WalletWorkloads.HotWorkload, WalletWorkloads.ManyWorkload };
         double[] xs = Enumerable.Range(0, settings.Callers.Length).Select(i => (double)i).ToArray();

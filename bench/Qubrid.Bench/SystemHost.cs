@@ -119,24 +119,32 @@ public sealed class SystemHost : IAsyncDisposable
     }
 
     /// <summary>Creates the wallet and credits it with far more than any run can spend.</summary>
-    public async Task FundAsync(string walletId)
+    public Task FundAsync(string walletId) => FundAsync(Client, walletId);
+
+    public Task FundAsync(IReadOnlyList<string> walletIds, int concurrency = 64) => FundAsync(Client, walletIds, concurrency);
+
+    /// <summary>One inference charge through the cluster client.</summary>
+    public Task<bool> ChargeAsync(string walletId, string idempotencyKey) => ChargeAsync(Client, walletId, idempotencyKey);
+
+    /// <summary>Creates the wallet and credits it with far more than any run can spend, through any cluster client.</summary>
+    public static async Task FundAsync(IClusterClient client, string walletId)
     {
-        var wallet = Client.GetGrain<IWalletGrain>(walletId);
+        var wallet = client.GetGrain<IWalletGrain>(walletId);
         await wallet.Create();
         var credited = await wallet.Credit(new CreditRequest($"bench-funds:{walletId}", LedgerEntryKind.Topup,
             Micros.FromUsd(BenchSettings.WalletFundsUsd), "benchmark funds"));
         if (!credited.Succeeded) throw new InvalidOperationException($"Funding {walletId} failed: {credited.Detail}");
     }
 
-    public async Task FundAsync(IReadOnlyList<string> walletIds, int concurrency = 64)
+    public static async Task FundAsync(IClusterClient client, IReadOnlyList<string> walletIds, int concurrency = 64)
     {
-        await Parallel.ForEachAsync(walletIds, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (id, _) => await FundAsync(id));
+        await Parallel.ForEachAsync(walletIds, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (id, _) => await FundAsync(client, id));
     }
 
-    /// <summary>One inference charge through the cluster client.</summary>
-    public async Task<bool> ChargeAsync(string walletId, string idempotencyKey)
+    /// <summary>One inference charge through any cluster client.</summary>
+    public static async Task<bool> ChargeAsync(IClusterClient client, string walletId, string idempotencyKey)
     {
-        var result = await Client.GetGrain<IWalletGrain>(walletId).ChargeInference(
+        var result = await client.GetGrain<IWalletGrain>(walletId).ChargeInference(
             new InferenceChargeRequest(idempotencyKey, BenchSettings.Model, BenchSettings.InputTokens, BenchSettings.OutputTokens));
         return result.Succeeded && !result.Replayed && result.Amount.Value == BenchSettings.DebitMicros;
     }
