@@ -32,11 +32,16 @@ public static class ScalingBench
 
     public static async Task RunAsync(BenchSettings settings, BenchResults results)
     {
+        var clock = Stopwatch.StartNew();
         var dll = SiloDll();
         Console.WriteLine($"== scaling out: {string.Join(", ", SiloCounts)} silo processes ({dll}) on one PostgreSQL, load from a cluster client in this process");
         var cs = await Databases.CreateAsync("scaling");
         var wallets = new[] { WalletWorkloads.HotWallet }.Concat(WalletWorkloads.ManyWallets(settings.ManyWallets)).ToList();
-        var logs = Directory.CreateTempSubdirectory("qubrid-bench-silos-");
+        // Under scripts/bench.sh's work folder when there is one, so that they go with it even if this process dies.
+        var logs = Environment.GetEnvironmentVariable("QUBRID_BENCH_PIDS_DIR") is { Length: > 0 } pids
+            ? Directory.CreateDirectory(Path.Combine(pids, $"silo-logs-{Guid.NewGuid():N}"))
+            : Directory.CreateTempSubdirectory("qubrid-bench-silos-");
+        Console.WriteLine($"  silo logs in {logs.FullName} (removed when the part succeeds)");
         bool funded = false;
         foreach (int n in SiloCounts)
         {
@@ -69,6 +74,7 @@ public static class ScalingBench
         results.Checks.Add(("scaling: Σ ledger = Σ balances (micro-USD)", 0,
             await Databases.ScalarAsync(cs, "SELECT (SELECT coalesce(sum(amount), 0) FROM qubrid_ledger) - (SELECT coalesce(sum(balance), 0) FROM qubrid_wallets)")));
         logs.Delete(recursive: true);
+        Console.WriteLine($"  the scaling part took {clock.Elapsed.TotalSeconds:0} s");
     }
 
     /// <summary>
