@@ -127,14 +127,16 @@ public sealed class SiloCluster : IAsyncDisposable
     /// <summary>The silo processes' ids, for their CPU.</summary>
     public IReadOnlyList<int> Pids => _silos.Select(s => s.Process.Id).ToList();
 
-    public static async Task<SiloCluster> StartAsync(string siloDll, string connectionString, int silos, string logDir)
+    /// <param name="settings">More configuration for every silo (environment variable names, e.g. Qubrid__Metering__ChargeInterval).</param>
+    public static async Task<SiloCluster> StartAsync(string siloDll, string connectionString, int silos, string logDir,
+        IReadOnlyDictionary<string, string>? settings = null)
     {
         var cluster = new SiloCluster();
         try
         {
             var clusterId = $"scale{silos}{Guid.NewGuid():N}"[..14];
             var ports = new HashSet<int>();
-            for (int i = 1; i <= silos; i++) cluster.StartSilo(siloDll, connectionString, clusterId, i, ports, logDir);
+            for (int i = 1; i <= silos; i++) cluster.StartSilo(siloDll, connectionString, clusterId, i, ports, logDir, settings);
             await cluster.WaitActiveAsync(connectionString, clusterId, silos);
             await cluster.StartClientAsync(connectionString, clusterId);
             var hosts = await cluster.Client.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true);
@@ -148,7 +150,8 @@ public sealed class SiloCluster : IAsyncDisposable
         }
     }
 
-    private void StartSilo(string dll, string connectionString, string clusterId, int index, HashSet<int> ports, string logDir)
+    private void StartSilo(string dll, string connectionString, string clusterId, int index, HashSet<int> ports, string logDir,
+        IReadOnlyDictionary<string, string>? extra)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -174,6 +177,7 @@ public sealed class SiloCluster : IAsyncDisposable
             ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Warning",
         };
+        foreach (var (k, v) in extra ?? new Dictionary<string, string>()) settings[k] = v;
         foreach (var (k, v) in settings) psi.Environment[k] = v;
         var log = Path.Combine(logDir, $"{clusterId}-silo{index}.log");
         var writer = new StreamWriter(log) { AutoFlush = true };
@@ -320,6 +324,14 @@ public sealed class SiloCluster : IAsyncDisposable
             foreach (var process in Live) Kill(process);
             Live.Clear();
         }
+    }
+
+    /// <summary>kill -9 of silo <paramref name="index"/> (1-based): no goodbye to the cluster, as a crashed machine.</summary>
+    public void KillSilo(int index)
+    {
+        var process = _silos[index - 1].Process;
+        process.Kill(entireProcessTree: true);
+        process.WaitForExit(10_000);
     }
 
     private static void Kill(Process process)
