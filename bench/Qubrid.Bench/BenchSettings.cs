@@ -1,7 +1,12 @@
 namespace Qubrid.Bench;
 
-/// <summary>One metering scenario: how many sessions, how often they charge, how long they run once all started.</summary>
-public sealed record MeteringScenario(int Sessions, TimeSpan Interval, TimeSpan RunFor, int Wallets);
+/// <summary>
+/// One metering scenario: how many sessions, how often they charge, how long they run once all started, over how many wallets,
+/// in which metering mode; whether every session is stopped at the end (slow at large counts: the drift check does not need it)
+/// and whether the silo is restarted on the same database to measure how soon every running session is charged again.
+/// </summary>
+public sealed record MeteringScenario(int Sessions, TimeSpan Interval, TimeSpan RunFor, int Wallets,
+    MeteringMode Mode = MeteringMode.SessionReminders, bool StopAll = true, bool Restart = false);
 
 /// <summary>How long and how wide the run is. QUBRID_BENCH_QUICK=1 gives a short run for development.</summary>
 public sealed record BenchSettings(
@@ -31,15 +36,23 @@ public sealed record BenchSettings(
                     new MeteringScenario(10_000, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(25), 100),
                     new MeteringScenario(100_000, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(120), 1_000),
                 ]);
-        // QUBRID_BENCH_METERING="sessions:intervalSeconds:runSeconds:wallets;..." replaces the metering scenarios (development).
+        // QUBRID_BENCH_METERING="sessions:intervalSeconds:runSeconds:wallets[:mode[:flags]];..." replaces the metering scenarios:
+        // mode is reminders (default) or shards; flags are letters: r restarts the silo and measures the resume, n stops no session.
         if (Environment.GetEnvironmentVariable("QUBRID_BENCH_METERING") is { Length: > 0 } custom)
         {
             settings = settings with
             {
                 Metering = custom.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(spec =>
                 {
-                    var f = spec.Split(':').Select(x => int.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-                    return new MeteringScenario(f[0], TimeSpan.FromSeconds(f[1]), TimeSpan.FromSeconds(f[2]), f[3]);
+                    var parts = spec.Split(':');
+                    var f = parts.Take(4).Select(x => int.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+                    var mode = parts.Length > 4 && parts[4].Equals("shards", StringComparison.OrdinalIgnoreCase) ? MeteringMode.Shards
+                        : parts.Length > 4 && !parts[4].Equals("reminders", StringComparison.OrdinalIgnoreCase)
+                            ? throw new FormatException($"Unknown metering mode '{parts[4]}' (reminders or shards).")
+                            : MeteringMode.SessionReminders;
+                    var flags = parts.Length > 5 ? parts[5] : "";
+                    return new MeteringScenario(f[0], TimeSpan.FromSeconds(f[1]), TimeSpan.FromSeconds(f[2]), f[3], mode,
+                        StopAll: !flags.Contains('n'), Restart: flags.Contains('r'));
                 }).ToList(),
             };
         }
