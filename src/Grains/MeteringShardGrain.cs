@@ -11,7 +11,8 @@ namespace Qubrid;
 /// sessions in one batch, a bounded number of wallets at a time. Charges are cumulative (owed − charged), so a late,
 /// missed, repeated or concurrent pass changes nothing in the totals.
 /// <para>
-/// The reminder is registered by the first session start that names the shard, before the wallet opens the session, and
+/// The reminder is registered by the first session start that names the shard, before the wallet opens the session (due at
+/// the shard's own phase of the interval, so the shards' passes spread over it), and
 /// is never removed while the shard is part of the configuration: a start can therefore never find the shard without a
 /// reminder once its session is open. A shard beyond the configured count (the count was lowered) removes its reminder;
 /// its wallets belong to other shards now.
@@ -49,7 +50,8 @@ public sealed partial class MeteringShardGrain(
             if (await this.GetReminder(ChargeReminder) is null)
             {
                 var interval = meteringOptions.Value.ChargeInterval;
-                await this.RegisterOrUpdateReminder(ChargeReminder, interval, interval);
+                var due = DueAtPhase(interval, Shard, meteringOptions.Value.Shards, TimeProvider.System.GetUtcNow());
+                await this.RegisterOrUpdateReminder(ChargeReminder, due, interval);
                 LogRegistered(logger, Shard, interval);
             }
             _reminderKnown = true;
@@ -58,6 +60,19 @@ public sealed partial class MeteringShardGrain(
         {
             _ensuring = null;
         }
+    }
+
+    /// <summary>
+    /// When shard <paramref name="shard"/> of <paramref name="shards"/> first ticks: at its own phase of the interval
+    /// (shard/shards × interval past each whole interval since the Unix epoch, on real time as the reminder service schedules),
+    /// so that the shards' passes spread over the interval instead of all landing at once. Within (0, interval].
+    /// </summary>
+    public static TimeSpan DueAtPhase(TimeSpan interval, int shard, int shards, DateTimeOffset now)
+    {
+        long phase = interval.Ticks / shards * shard;
+        long into = (now - DateTimeOffset.UnixEpoch).Ticks % interval.Ticks;
+        long due = ((phase - into) % interval.Ticks + interval.Ticks) % interval.Ticks;
+        return TimeSpan.FromTicks(due == 0 ? interval.Ticks : due);
     }
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)

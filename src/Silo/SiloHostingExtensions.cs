@@ -87,6 +87,7 @@ public static class SiloHostingExtensions
         services.TryAddSingleton<LedgerStore>();
         services.TryAddSingleton<ILedgerStore>(sp => sp.GetRequiredService<LedgerStore>());
         services.TryAddSingleton<IMeteringStore, MeteringStore>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, MeteringShardsStartup>());
         services.AddQubridWebhooks(configuration);
         return services;
     }

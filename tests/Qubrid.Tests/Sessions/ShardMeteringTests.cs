@@ -73,6 +73,21 @@ public class ShardMeteringTests
         Assert.Empty((await Reconciler.RunAsync(cluster.Db)).Violations);
     }
 
+    [Theory]
+    [InlineData(60, 64)]
+    [InlineData(60, 7)]
+    [InlineData(1, 8)]
+    public void Shards_first_tick_at_their_own_phase_of_the_interval_so_their_passes_spread_over_it(int intervalSeconds, int shards)
+    {
+        var interval = TimeSpan.FromSeconds(intervalSeconds);
+        var now = new DateTimeOffset(2026, 11, 30, 22, 0, 13, 250, TimeSpan.Zero);
+        var firstTicks = Enumerable.Range(0, shards).Select(s => now + MeteringShardGrain.DueAtPhase(interval, s, shards, now)).ToList();
+        Assert.All(firstTicks, t => Assert.InRange(t - now, TimeSpan.FromTicks(1), interval));
+        // Each shard lands at its own offset into the interval (counted from the Unix epoch), shard/shards of the way.
+        for (int s = 0; s < shards; s++)
+            Assert.Equal(interval.Ticks / shards * s, (firstTicks[s] - DateTimeOffset.UnixEpoch).Ticks % interval.Ticks);
+    }
+
     [Fact]
     public async Task Every_wallet_with_running_sessions_is_in_exactly_one_shard_for_any_count_and_its_hash_is_the_databases()
     {
