@@ -208,10 +208,14 @@ CREATE TABLE qubrid_wallet_sessions (
     charged        bigint      NOT NULL CHECK (charged >= 0),           -- Σ of the session's session_charge entries
     end_reason     text        NULL,                                    -- stopped | insufficient_credits
     charged_through timestamptz NULL,                                   -- the latest instant charged up to (R-SESS-5)
+    -- The metering shard bucket (0..65535): the first two bytes of md5(wallet_id), as MeteringShards.HashOf; shard = meter_shard % Shards.
+    meter_shard    int GENERATED ALWAYS AS (('x' || substr(md5(wallet_id), 1, 4))::bit(16)::int) STORED,
     PRIMARY KEY (wallet_id, session_id)
 );
 -- A wallet loads its running sessions.
 CREATE INDEX qubrid_wallet_sessions_running ON qubrid_wallet_sessions (wallet_id) WHERE state = 'running';
+-- A metering shard's pass (Qubrid:Metering:Mode = Shards): the wallets with running sessions in its bucket.
+CREATE INDEX qubrid_wallet_sessions_meter_shard ON qubrid_wallet_sessions (meter_shard, wallet_id) WHERE state = 'running';
 -- GET /v1/sessions: newest first over all wallets, or of one wallet; and a session found by its id.
 CREATE INDEX qubrid_wallet_sessions_newest ON qubrid_wallet_sessions (started_at DESC, wallet_id DESC, session_id DESC);
 CREATE INDEX qubrid_wallet_sessions_wallet_newest ON qubrid_wallet_sessions (wallet_id, started_at DESC, session_id DESC);

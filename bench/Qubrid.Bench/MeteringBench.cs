@@ -37,7 +37,14 @@ public sealed record MeteringResult(
     double WalSyncMeanMs,
     double WalBytesPerSecond = 0,
     double StartCpuCores = 0,
-    double StartPostgresCores = 0)
+    double StartPostgresCores = 0,
+    MeteringMode Mode = MeteringMode.SessionReminders,
+    long DriftCheckedRunning = 0,
+    double RestartStartSeconds = -1,
+    double ResumeSeconds = -1,
+    long RunningAtRestart = 0,
+    long UnchargedAfterResume = -1,
+    double DriftCheckSeconds = 0)
 {
     /// <summary>WAL written per committed charge in the steady window (pg_stat_wal.wal_bytes; full-page images included).</summary>
     public double WalBytesPerCharge => ChargesPerSecond > 0 ? WalBytesPerSecond / ChargesPerSecond : 0;
@@ -46,24 +53,51 @@ public sealed record MeteringResult(
 }
 
 /// <summary>
-/// Many concurrent sessions on one silo, charged by their reminders. Measures tick lag and committed charges
-/// while they run, memory per session and CPU; then stops them all and proves zero drift against the ledger.
+/// Many concurrent sessions on one silo, charged by their reminders (a reminder per session, or a metering shard per bucket
+/// of wallets: the scenario's mode). Measures tick lag and committed charges while they run, memory per session and CPU;
+/// proves zero drift against the ledger while they run (in SQL, every session); optionally restarts the silo on the same
+/// database and measures how soon every running session is charged again; optionally stops them all and checks again.
 /// </summary>
 public static class MeteringBench
 {
     private const string InstanceType = "T4";
-    private const int Concurrency = 512;
+
+    /// <summary>Starts in flight at once (QUBRID_BENCH_START_CONCURRENCY, default 1024).</summary>
+    private static readonly int Concurrency =
+        int.TryParse(Environment.GetEnvironmentVariable("QUBRID_BENCH_START_CONCURRENCY"), out var c) && c > 0 ? c : 1024;
+
+    /// <summary>Metering shards in Shards mode (QUBRID_BENCH_SHARDS, default 64).</summary>
+    private static readonly int Shards = int.TryParse(Environment.GetEnvironmentVariable("QUBRID_BENCH_SHARDS"), out var n) && n > 0 ? n : 64;
 
     public static async Task<MeteringResult> RunAsync(MeteringScenario scenario, BillingListener listener)
     {
-        string name = $"metering_{scenario.Sessions}_{(int)scenario.Interval.TotalSeconds}s";
-        Console.WriteLine($"== metering: {scenario.Sessions:N0} sessions at {scenario.Interval.TotalSeconds:0} s ({scenario.Wallets:N0} wallets)");
+        string mode = scenario.Mode == MeteringMode.Shards ? "shards" : "reminders";
+        string name = $"metering_{mode}_{scenario.Sessions}_{(int)scenario.Interval.TotalSeconds}s";
+        Console.WriteLine($"== metering ({scenario.Mode}{(scenario.Mode == MeteringMode.Shards ? $", {Shards} shards" : "")}): " +
+            $"{scenario.Sessions:N0} sessions at {scenario.Interval.TotalSeconds:0} s ({scenario.Wallets:N0} wallets, {Concurrency} starts in flight)");
         var cs = await Databases.CreateAsync(name);
         var phase = Stopwatch.StartNew();
-        await using var host = await SystemHost.StartAsync(cs, new Dictionary<string, string?>
+        var siloSettings = new Dictionary<string, string?>
         {
             ["Qubrid:Metering:ChargeInterval"] = scenario.Interval.ToString("c"),
-        });
+            ["Qubrid:Metering:Mode"] = scenario.Mode.ToString(),
+            ["Qubrid:Metering:Shards"] = Shards.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        var host = await SystemHost.StartAsync(cs, siloSettings);
+        try
+        {
+            return await RunOnAsync(scenario, listener, cs, siloSettings, phase, h => host = h, () => host);
+        }
+        finally
+        {
+            await host.DisposeAsync();
+        }
+    }
+
+    private static async Task<MeteringResult> RunOnAsync(MeteringScenario scenario, BillingListener listener, string cs,
+        Dictionary<string, string?> siloSettings, Stopwatch phase, Action<SystemHost> replaceHost, Func<SystemHost> currentHost)
+    {
+        var host = currentHost();
         var wallets = Enumerable.Range(0, scenario.Wallets).Select(i => $"mw{i}").ToList();
         await host.FundAsync(wallets);
         var sessions = Enumerable.Range(0, scenario.Sessions).Select(i => (Id: $"s{i}", Wallet: wallets[i % wallets.Count])).ToList();
@@ -74,12 +108,17 @@ public static class MeteringBench
         await PgProfile.ResetAsync();
         var startCpu = CpuMeter.Start();
         var started = Stopwatch.StartNew();
-        int failures = 0;
-        await Parallel.ForEachAsync(sessions, new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (s, _) =>
+        int failures = 0, done = 0;
+        using (var progress = new Timer(_ => Console.WriteLine($"  … {Volatile.Read(ref done):N0} started after {started.Elapsed.TotalSeconds:0} s"),
+                   null, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30)))
         {
-            var result = await host.Client.GetGrain<ISessionGrain>(s.Id).Start(new StartSessionRequest(s.Wallet, InstanceType));
-            if (!result.Succeeded && Interlocked.Increment(ref failures) <= 3) Console.Error.WriteLine($"  start {s.Id}: {result.Detail}");
-        });
+            await Parallel.ForEachAsync(sessions, new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (s, _) =>
+            {
+                var result = await host.Client.GetGrain<ISessionGrain>(s.Id).Start(new StartSessionRequest(s.Wallet, InstanceType));
+                if (!result.Succeeded && Interlocked.Increment(ref failures) <= 3) Console.Error.WriteLine($"  start {s.Id}: {result.Detail}");
+                Interlocked.Increment(ref done);
+            });
+        }
         double startSeconds = started.Elapsed.TotalSeconds;
         double startCores = startCpu.CoresBusy(), startPostgres = startCpu.PostgresCoresBusy();
         var startProfile = await PgProfile.TopAsync();
@@ -105,9 +144,49 @@ public static class MeteringBench
         var windowProfile = await PgProfile.TopAsync();
         var wal = await PgProfile.WalSyncsAsync();
         AddTo(allLag, listener.TickLagMicros);
-        Console.WriteLine($"  window {windowSeconds:0.0} s: {ticks:N0} ticks, {charges / windowSeconds:N0} charges/s, tick lag p50 {lag.P50:0.0} ms p99 {lag.P99:0.0} ms max {lag.Max:0.0} ms, " +
+        Console.WriteLine($"  [{scenario.Mode}] window {windowSeconds:0.0} s: {ticks:N0} ticks, {charges / windowSeconds:N0} charges/s, tick lag p50 {lag.P50:0.0} ms p99 {lag.P99:0.0} ms max {lag.Max:0.0} ms, " +
             $"cpu {cores:0.00}+{postgres:0.00}/{machine:0.00} cores, {bytesPerSession:N0} B/session, commit p50/p99 {commit.CommitP50Ms:0.00}/{commit.CommitP99Ms:0.00} ms, batch {commit.MeanBatch:0.0}, fsync {wal.Syncs / windowSeconds:N0}/s × {(wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs):0.00} ms, " +
             $"WAL {(charges == 0 ? 0 : wal.Bytes / charges):N0} B/charge");
+
+        // Drift while they run, in one snapshot: every session's ledger entries sum to its charged, which is the formula up to
+        // the instant it was charged through (or stopped at).
+        var driftClock = Stopwatch.StartNew();
+        var running = await CheckRunningDriftAsync(cs, scenario.Sessions);
+        double driftSeconds = driftClock.Elapsed.TotalSeconds;
+        Console.WriteLine($"  drift while running: {running.Checked:N0} sessions checked, {running.Mismatched} mismatched, {running.DriftMicros} micro-USD ({driftSeconds:0.0} s)");
+
+        double restartStartSeconds = -1, resumeSeconds = -1;
+        long runningAtRestart = 0, uncharged = -1;
+        if (scenario.Restart)
+        {
+            var disposing = Stopwatch.StartNew();
+            await host.DisposeAsync();
+            Console.WriteLine($"  silo stopped in {disposing.Elapsed.TotalSeconds:0.0} s; starting a new one on the same database");
+            var restartAt = DateTime.UtcNow; // the silos' billing clock is the real clock: a charge after this is the new silo's
+            var resuming = Stopwatch.StartNew();
+            host = await SystemHost.StartAsync(cs, siloSettings);
+            replaceHost(host);
+            restartStartSeconds = resuming.Elapsed.TotalSeconds;
+            (resumeSeconds, runningAtRestart, uncharged) = await WaitForResumeAsync(cs, restartAt, resuming, scenario.Interval * 3);
+            Console.WriteLine($"  restart: silo up in {restartStartSeconds:0.0} s; every one of {runningAtRestart:N0} running sessions charged again after " +
+                (uncharged == 0 ? $"{resumeSeconds:0.0} s" : $"— not within {resuming.Elapsed.TotalSeconds:0} s: {uncharged:N0} still uncharged") +
+                $" (2 intervals = {2 * scenario.Interval.TotalSeconds:0} s)");
+            var afterRestart = await CheckRunningDriftAsync(cs, scenario.Sessions);
+            Console.WriteLine($"  drift after the restart: {afterRestart.Checked:N0} sessions checked, {afterRestart.Mismatched} mismatched, {afterRestart.DriftMicros} micro-USD");
+            running = (afterRestart.Checked, running.Mismatched + afterRestart.Mismatched, running.DriftMicros + afterRestart.DriftMicros);
+        }
+
+        if (!scenario.StopAll)
+        {
+            Console.WriteLine($"  scenario took {phase.Elapsed.TotalSeconds:0} s");
+            return new MeteringResult(scenario.Sessions, scenario.Interval.TotalSeconds, startSeconds, scenario.Sessions / startSeconds,
+                windowSeconds, ticks, lag.P50, lag.P99, lag.Max, allLag.Quantile(0.99) / 1000, charges / windowSeconds,
+                scenario.Sessions / scenario.Interval.TotalSeconds, bytesPerSession, cores, postgres, machine, 0,
+                running.Checked, running.Mismatched, running.DriftMicros, 0, commit.CommitP50Ms, commit.CommitP99Ms, commit.MeanBatch,
+                startProfile, windowProfile, [], wal.Syncs / windowSeconds, wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs,
+                wal.Bytes / windowSeconds, startCores, startPostgres,
+                scenario.Mode, running.Checked, restartStartSeconds, resumeSeconds, runningAtRestart, uncharged, driftSeconds);
+        }
 
         await PgProfile.ResetAsync();
         var stopping = Stopwatch.StartNew();
@@ -132,7 +211,70 @@ public static class MeteringBench
             scenario.Sessions / scenario.Interval.TotalSeconds, bytesPerSession, cores, postgres, machine, stopSeconds,
             drift.Checked, drift.Mismatched, drift.DriftMicros, viewsChecked, commit.CommitP50Ms, commit.CommitP99Ms, commit.MeanBatch,
             startProfile, windowProfile, stopProfile, wal.Syncs / windowSeconds, wal.Syncs == 0 ? 0 : wal.SyncMs / wal.Syncs,
-            wal.Bytes / windowSeconds, startCores, startPostgres);
+            wal.Bytes / windowSeconds, startCores, startPostgres,
+            scenario.Mode, running.Checked, restartStartSeconds, resumeSeconds, runningAtRestart, uncharged, driftSeconds);
+    }
+
+    /// <summary>
+    /// Polls (every 2 s) until every running session has been charged through an instant after <paramref name="restartAt"/>;
+    /// returns the seconds since <paramref name="since"/> started, the sessions running, and how many were still uncharged (0: all).
+    /// </summary>
+    internal static async Task<(double Seconds, long Running, long Uncharged)> WaitForResumeAsync(string cs, DateTime restartAt, Stopwatch since, TimeSpan limit)
+    {
+        await using var db = NpgsqlDataSource.Create(cs);
+        while (true)
+        {
+            await using var cmd = db.CreateCommand(
+                "SELECT count(*), count(*) FILTER (WHERE charged_through IS NULL OR charged_through <= $1) FROM qubrid_wallet_sessions WHERE state = 'running'");
+            cmd.Parameters.Add(new NpgsqlParameter { Value = restartAt });
+            long runningNow, unchargedNow;
+            await using (var reader = await cmd.ExecuteReaderAsync())
+            {
+                await reader.ReadAsync();
+                (runningNow, unchargedNow) = (reader.GetInt64(0), reader.GetInt64(1));
+            }
+            if (unchargedNow == 0 || since.Elapsed > limit) return (since.Elapsed.TotalSeconds, runningNow, unchargedNow);
+            await Task.Delay(TimeSpan.FromSeconds(2));
+        }
+    }
+
+    /// <summary>
+    /// While sessions run, for every session the wallet recorded (one snapshot): its session_charge entries sum to its charged, and
+    /// charged = round_down(rate × (charged_through − startedAt)) (stoppedAt for an ended one; 0 when never charged).
+    /// </summary>
+    internal static async Task<(long Checked, long Mismatched, long DriftMicros)> CheckRunningDriftAsync(string cs, int expectedSessions)
+    {
+        await using var db = NpgsqlDataSource.Create(cs);
+        await using var cmd = db.CreateCommand(
+            """
+            SELECT s.session_id, s.usd_per_hour, s.started_at, coalesce(s.stopped_at, s.charged_through), s.state, s.charged, coalesce(l.taken, 0)
+            FROM qubrid_wallet_sessions s
+            LEFT JOIN (SELECT wallet_id, session_id, -sum(amount) AS taken FROM qubrid_ledger
+                       WHERE kind = 'session_charge' GROUP BY wallet_id, session_id) l
+              ON l.wallet_id = s.wallet_id AND l.session_id = s.session_id
+            """);
+        cmd.CommandTimeout = 600;
+        await using var reader = await cmd.ExecuteReaderAsync();
+        long count = 0, mismatched = 0, drift = 0;
+        while (await reader.ReadAsync())
+        {
+            count++;
+            decimal rate = reader.GetDecimal(1);
+            var startedAt = new DateTimeOffset(reader.GetDateTime(2), TimeSpan.Zero);
+            DateTimeOffset? through = reader.IsDBNull(3) ? null : new DateTimeOffset(reader.GetDateTime(3), TimeSpan.Zero);
+            string state = reader.GetString(4);
+            long charged = reader.GetInt64(5), taken = reader.GetInt64(6);
+            long owed = through is { } t ? Metering.Owed(rate, startedAt, t).Value : 0;
+            long d = Math.Abs(charged - owed) + Math.Abs(taken - charged);
+            if (state == "terminated" || d != 0)
+            {
+                mismatched++;
+                drift += d;
+                if (mismatched <= 3) Console.Error.WriteLine($"  drift in {reader.GetString(0)}: state {state}, charged {charged}, owed {owed}, ledger {taken}");
+            }
+        }
+        if (count != expectedSessions) mismatched += Math.Abs(expectedSessions - count);
+        return (count, mismatched, drift);
     }
 
     private static (double P50, double P99, double Max) Snapshot(LatencyHistogram h) =>

@@ -8,6 +8,7 @@ public sealed class BenchResults
 {
     public List<RunResult> Runs { get; } = [];
     public List<MeteringResult> Metering { get; } = [];
+    public List<MeteringFailoverResult> Failover { get; } = [];
 
     /// <summary>The scaling-out runs (targets "1 silo", "2 silos", "3 silos") and where the wallets were activated.</summary>
     public List<RunResult> Scaling { get; } = [];
@@ -92,11 +93,17 @@ public static class BenchProgram
         {
             foreach (var scenario in settings.Metering) results.Metering.Add(await MeteringBench.RunAsync(scenario, listener));
         }
+        // Only when asked for by name (minutes per scenario): QUBRID_BENCH_ONLY=metering-failover, scenarios in QUBRID_BENCH_FAILOVER.
+        if (only is not null && only.Contains("metering-failover"))
+        {
+            foreach (var scenario in settings.Failover) results.Failover.Add(await MeteringFailoverBench.RunAsync(scenario));
+        }
 
         results.Duration = clock.Elapsed;
         var report = Report.Write(outDir, settings, machine, results);
         Console.WriteLine($"Wrote {report.Markdown} and {report.Chart} in {results.Duration.TotalMinutes:0.0} min.");
-        bool consistent = results.Checks.All(c => c.Expected == c.Found) && results.Metering.All(m => m.DriftMicros == 0 && m.SessionsMismatched == 0);
+        bool consistent = results.Checks.All(c => c.Expected == c.Found) && results.Metering.All(m => m.DriftMicros == 0 && m.SessionsMismatched == 0)
+            && results.Failover.All(f => f.DriftMicros == 0 && f.Mismatched == 0 && f.Uncharged == 0);
         if (!consistent) Console.Error.WriteLine("A consistency check failed: see the report.");
         return consistent ? 0 : 1;
     }

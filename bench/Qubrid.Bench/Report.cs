@@ -215,6 +215,8 @@ public static class Report
             Profile(md, m.StopProfile, m.StopSeconds);
         }
 
+        MeteringFailover(md, r);
+
         md.AppendLine("## Core micro-benchmarks (BenchmarkDotNet)");
         md.AppendLine();
         md.AppendLine("The pure decisions a wallet grain makes on its single turn per operation (in-process toolchain, short job).");
@@ -351,6 +353,28 @@ public static class Report
         return $" CPU per debit: this process {processUs.ToString("0.0", Inv)} µs and PostgreSQL {postgresUs.ToString("0.0", Inv)} µs " +
                $"(in-memory: {memUs.ToString("0.0", Inv)} µs, no PostgreSQL); with every one of the {cores:0} cores busy at that cost the durable path would do " +
                $"at most {N(ceiling)} debits/s, {Percent(ceiling / mem.DebitsPerSecond)} of the in-memory figure.";
+    }
+
+    /// <summary>Two silo processes, one killed with SIGKILL: how long until every running session is charged again, and drift.</summary>
+    private static void MeteringFailover(StringBuilder md, BenchResults r)
+    {
+        if (r.Failover.Count == 0) return;
+        md.AppendLine("### A silo killed while it meters");
+        md.AppendLine();
+        md.AppendLine("Two real silo processes (`src/Silo`, as `scripts/cluster.sh` starts them; membership probes of 1 s, 2 missed probes declare a silo dead) " +
+                      "meter the sessions; once every session has been charged after the last start, silo 2 gets SIGKILL. Resume: from the kill until every " +
+                      "running session has a charge after it (`charged_through` in `qubrid_wallet_sessions`, polled every 2 s). Then every session is checked " +
+                      "in SQL: its ledger entries = its charged = round_down(rate × (charged through − started)).");
+        md.AppendLine();
+        md.AppendLine("| sessions | interval | metering | start (sessions/s) | resume after the kill | in intervals | sessions checked | drift |");
+        md.AppendLine("|---:|---:|---|---:|---:|---:|---:|---:|");
+        foreach (var f in r.Failover)
+        {
+            string resume = f.Uncharged == 0 ? $"{f.ResumeSeconds.ToString("0.0", Inv)} s" : $"not within {f.ResumeSeconds.ToString("0", Inv)} s: {N(f.Uncharged)} of {N(f.Running)} uncharged";
+            md.AppendLine($"| {N(f.Scenario.Sessions)} | {f.Scenario.Interval.TotalSeconds:0} s | {f.Scenario.Mode} | {f.StartSeconds.ToString("0", Inv)} s ({N(f.Scenario.Sessions / f.StartSeconds)}/s) | " +
+                          $"{resume} | {f.ResumeIntervals.ToString("0.00", Inv)} | {N(f.DriftChecked)} ({f.Mismatched} mismatched) | **{f.DriftMicros} µUSD** |");
+        }
+        md.AppendLine();
     }
 
     /// <summary>1, 2 and 3 silo processes on this machine against one PostgreSQL: debits/s, CPU, and where it saturates.</summary>

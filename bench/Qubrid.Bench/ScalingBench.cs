@@ -81,7 +81,7 @@ public static class ScalingBench
     /// The silo as built by the bench's own build (src/Silo is a project reference, built in the same configuration):
     /// QUBRID_BENCH_SILO_DLL (scripts/bench.sh sets it), else found from this assembly's folder.
     /// </summary>
-    private static string SiloDll()
+    internal static string SiloDll()
     {
         var given = Environment.GetEnvironmentVariable("QUBRID_BENCH_SILO_DLL");
         // bench/Qubrid.Bench/bin/<Configuration>/net10.0/ → src/Silo/bin/<Configuration>/net10.0/

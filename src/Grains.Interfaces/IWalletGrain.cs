@@ -29,6 +29,12 @@ public interface IWalletGrain : IGrainWithStringKey
     /// <summary>Debits what a session owes beyond what the ledger already holds for it; never below zero.</summary>
     [Alias("ChargeSession")] Task<SessionOpResult> ChargeSession(SessionChargeRequest request);
 
+    /// <summary>
+    /// Charges every running session of the wallet up to <paramref name="at"/> in one batch (a metering shard's tick), each
+    /// exactly as <see cref="ChargeSession"/> would: cumulative owed, out of credits and spend limits end sessions.
+    /// </summary>
+    [Alias("ChargeRunningSessions")] Task<RunningSessionsCharge> ChargeRunningSessions(DateTimeOffset at);
+
     [Alias("GetSession"), ReadOnly] Task<SessionView?> GetSession(string sessionId);
 
     /// <summary>The session as recorded once every operation queued before this call has been decided and committed (a pending open included).</summary>

@@ -68,6 +68,23 @@ public sealed class MeteringOptions
     /// <summary>Below this runway (balance ÷ burn rate) a low-balance event is raised, once per crossing.</summary>
     public TimeSpan LowBalanceRunway { get; set; } = TimeSpan.FromMinutes(30);
 
+    /// <summary>What charges running sessions every interval: a reminder per session, or a metering shard grain per bucket of wallets.</summary>
+    public MeteringMode Mode { get; set; } = MeteringMode.SessionReminders;
+
+    /// <summary>In <see cref="MeteringMode.Shards"/>: how many metering shard grains (one reminder each). Changing it regroups wallets; none is lost.</summary>
+    [Range(1, MeteringShards.HashSpace)]
+    public int Shards { get; set; } = 64;
+
+    /// <summary>In <see cref="MeteringMode.Shards"/>: wallets one shard charges at once.</summary>
+    [Range(1, 1_024)]
+    public int ShardParallelism { get; set; } = 32;
+
+    /// <summary>
+    /// In <see cref="MeteringMode.Shards"/>: how long a reminder tick waits for its charge pass before it returns (a tick is a grain call
+    /// under the 30 s response timeout); the pass goes on after that, and a tick that finds one still running starts none.
+    /// </summary>
+    public TimeSpan ShardTickWait { get; set; } = TimeSpan.FromSeconds(20);
+
     /// <summary>Default on-demand rates, USD per hour; the rate card grain starts from these and admins may change them.</summary>
     public Dictionary<string, decimal> Rates { get; set; } = new(StringComparer.Ordinal)
     {

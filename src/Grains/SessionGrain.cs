@@ -86,6 +86,7 @@ public sealed partial class SessionGrain(
             return SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.InvalidRequest, $"Session and user ids must be {Ids.Rule}.");
         if (!Workloads.All.Contains(workload))
             return SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.InvalidRequest, $"Workload must be one of {string.Join(", ", Workloads.All)}.");
+        if (ShardMode) return await ShardStartAsync(request, workload);
 
         // A start that died after registering its reminder may have had the wallet open the session: take
         // that record over first, so that this start is compared with it (and never removes its reminder).
@@ -139,6 +140,7 @@ public sealed partial class SessionGrain(
 
     public async Task<SessionOpResult> Stop()
     {
+        if (ShardMode) return await ShardChargeAsync(final: true);
         if (!Exists && !await RecoverAsync()) return NotFound();
         if (S.State != SessionState.Running)
         {
@@ -156,6 +158,7 @@ public sealed partial class SessionGrain(
 
     public async Task<SessionOpResult> Tick()
     {
+        if (ShardMode) return await ShardChargeAsync(final: false);
         if (!Exists) return NotFound();
         if (S.State != SessionState.Running)
         {
@@ -175,7 +178,8 @@ public sealed partial class SessionGrain(
         return result;
     }
 
-    public async Task<SessionView?> Get() => Exists || await RecoverAsync() ? await ViewAsync() : null;
+    public async Task<SessionView?> Get() =>
+        ShardMode ? await ShardGetAsync() : Exists || await RecoverAsync() ? await ViewAsync() : null;
 
     /// <summary>
     /// A session with no stored state may still be known to its wallet: its start failed after the wallet opened it
@@ -213,6 +217,11 @@ public sealed partial class SessionGrain(
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
+        if (ShardMode)
+        {
+            await ShardTakeOverReminderAsync(reminderName);
+            return;
+        }
         if (!IsChargeReminder(reminderName)) return;
         if (!Exists && !await AdoptFromWalletAsync(reminderName, storeRequired: true))
         {

@@ -202,6 +202,9 @@ public sealed partial class WalletGrain(
 
     public async Task<SessionOpResult> ChargeSession(SessionChargeRequest request) => (await Enqueue(new ChargeSessionOperation(request))).Session!;
 
+    public async Task<RunningSessionsCharge> ChargeRunningSessions(DateTimeOffset at) =>
+        (await Enqueue(new ChargeRunningSessionsOperation(at))).Metered!;
+
     public async Task<SessionView?> GetSession(string sessionId)
     {
         await RefreshIfStaleAsync();

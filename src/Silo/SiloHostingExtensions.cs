@@ -53,6 +53,8 @@ public static class SiloHostingExtensions
         services.AddOptions<MeteringOptions>().Bind(configuration.GetSection(MeteringOptions.Section))
             .Validate(o => o.ChargeInterval >= TimeSpan.FromSeconds(1) && o.ChargeInterval <= TimeSpan.FromHours(1), "Qubrid:Metering:ChargeInterval must be 1 s to 1 h.")
             .Validate(o => o.MinimumRunway >= TimeSpan.Zero && o.LowBalanceRunway >= TimeSpan.Zero, "Qubrid:Metering runways must not be negative.")
+            .ValidateDataAnnotations()
+            .Validate(o => o.ShardTickWait > TimeSpan.Zero && o.ShardTickWait <= TimeSpan.FromSeconds(25), "Qubrid:Metering:ShardTickWait must be more than 0 and at most 25 s.")
             .Validate(o => o.Rates.Count > 0 && o.Rates.Values.All(r => r > 0 && Micros.TryFromUsd(r, out _)), "Qubrid:Metering:Rates must be positive USD/h with at most 6 decimals.")
             .ValidateOnStart();
         services.AddOptions<PriceListOptions>().Bind(configuration.GetSection(PriceListOptions.Section))
@@ -84,6 +86,8 @@ public static class SiloHostingExtensions
         services.TryAddSingleton(_ => CreateDataSource(connectionString));
         services.TryAddSingleton<LedgerStore>();
         services.TryAddSingleton<ILedgerStore>(sp => sp.GetRequiredService<LedgerStore>());
+        services.TryAddSingleton<IMeteringStore, MeteringStore>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, MeteringShardsStartup>());
         services.AddQubridWebhooks(configuration);
         return services;
     }
@@ -115,6 +119,8 @@ public static class SiloHostingExtensions
         {
             o.Invariant = "Npgsql";
             o.ConnectionString = connectionString;
+            // A cleared state leaves no row: a session start the wallet refused writes nothing, even the pointer it stored first.
+            o.DeleteStateOnClear = true;
         });
         StorageFailureTranslation.Decorate(silo.Services, StorageName, inner => new StorageFailureTranslation(inner));
         return silo;

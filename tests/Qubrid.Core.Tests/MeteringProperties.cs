@@ -37,6 +37,38 @@ public class MeteringProperties
         return stopped.Session!.Charged == expected && ledger == expected && book.FindSession("s")!.State == SessionState.Stopped;
     }
 
+    /// <summary>
+    /// A metering shard's charge of every running session (one wallet batch) is exactly what each session's own tick at the
+    /// same instant would have done: same charged, same state and end reason, same balance; ended sessions are left alone.
+    /// </summary>
+    [Property(MaxTest = 200)]
+    public bool Charging_all_running_sessions_equals_charging_each_at_the_same_instant(byte sessionCount, PositiveInt fundsMicros, int[] tickSeconds)
+    {
+        decimal[] rates = [0.68m, 1.05m, 1.69m, 3.25m, 21.84m];
+        var all = WalletBook.New("w");
+        all.Credit(new CreditRequest("t", LedgerEntryKind.Topup, new Micros(1 + fundsMicros.Get % 50_000_000), "p"), LotKind.Purchased, Start);
+        int n = 1 + sessionCount % 6;
+        for (int i = 0; i < n; i++)
+            all.OpenSession(new OpenSessionRequest($"s{i}", "X", Workloads.Instance, rates[i % rates.Length], Start.AddSeconds(i), TimeSpan.Zero), Start.AddSeconds(i));
+        all.TakeChanges();
+        var each = all.Clone();
+        var at = Start;
+        foreach (var t in tickSeconds.Take(8))
+        {
+            at = at.AddSeconds(Math.Abs((long)t) % 7_200);
+            var charged = all.ChargeRunningSessions(at, at);
+            int running = 0;
+            foreach (var s in each.Sessions.Where(x => x.State == SessionState.Running).OrderBy(x => x.StartedAt).Select(x => x.SessionId).ToList())
+            {
+                running++;
+                each.ChargeSession(new SessionChargeRequest(s, at, false), at);
+            }
+            if (charged.Running != running) return false;
+        }
+        return all.Balance == each.Balance
+            && all.Sessions.OrderBy(x => x.SessionId).SequenceEqual(each.Sessions.OrderBy(x => x.SessionId));
+    }
+
     [Property(MaxTest = 200)]
     public bool Owed_never_drifts_more_than_one_micro_from_rate_times_duration(PositiveInt seconds, byte rateIndex)
     {

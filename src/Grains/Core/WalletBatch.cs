@@ -131,6 +131,7 @@ public static class WalletBatch
     private static OperationResult NoWallet(WalletOperation operation, string walletId) => operation switch
     {
         Settle => new WalletOpResult(WalletOpStatus.Applied),
+        ChargeRunningSessionsOperation => new RunningSessionsCharge(0, 0, Micros.Zero, 0),
         OpenSessionOperation or ChargeSessionOperation =>
             SessionOpResult.Fail(WalletOpStatus.WalletNotFound, ErrorCodes.WalletNotFound, $"Wallet '{walletId}' does not exist."),
         _ => WalletOpResult.NotFound(walletId),
@@ -142,6 +143,7 @@ public static class WalletBatch
         Settle => new WalletOpResult(WalletOpStatus.Applied),
         OpenSessionOperation open => work.OpenSession(open.Request, now),
         ChargeSessionOperation charge => work.ChargeSession(charge.Request, now),
+        ChargeRunningSessionsOperation all => work.ChargeRunningSessions(all.At, now),
         SetLimitsOperation limits => Done(() => work.SetLimits(limits.Scope, limits.Limits)),
         ConfigureAutoTopupOperation auto => Done(() => work.ConfigureAutoTopup(auto.Settings)),
         AutoTopupSettledOperation settled => Done(() => work.SettleAutoTopup(settled.Attempt, settled.Succeeded, settled.Failure, now)),

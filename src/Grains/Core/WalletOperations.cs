@@ -101,11 +101,20 @@ public sealed record ChargeSessionOperation(SessionChargeRequest Request) : Wall
     public override string SessionId => Request.SessionId;
 }
 
-/// <summary>The answer to one operation: a wallet result or a session result, by the operation's kind.</summary>
-public readonly record struct OperationResult(WalletOpResult? Wallet, SessionOpResult? Session, HoldView? Hold = null)
+/// <summary>Charges every running session of the wallet (a metering shard's tick).</summary>
+public sealed record ChargeRunningSessionsOperation(DateTimeOffset At) : WalletOperation
 {
+    public override string Name => "ChargeRunningSessions";
+}
+
+/// <summary>The answer to one operation: a wallet result or a session result, by the operation's kind.</summary>
+public readonly record struct OperationResult(WalletOpResult? Wallet, SessionOpResult? Session, HoldView? Hold = null,
+    RunningSessionsCharge? Metered = null)
+{
+    public static implicit operator OperationResult(RunningSessionsCharge result) => new(null, null, null, result);
+
     public static implicit operator OperationResult(WalletOpResult result) => new(result, null);
     public static implicit operator OperationResult(SessionOpResult result) => new(null, result);
 
-    public string Status => Wallet?.Status.ToString() ?? Session?.Status.ToString() ?? "";
+    public string Status => Wallet?.Status.ToString() ?? Session?.Status.ToString() ?? (Metered is null ? "" : nameof(WalletOpStatus.Applied));
 }

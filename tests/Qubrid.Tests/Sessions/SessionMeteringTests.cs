@@ -1,10 +1,12 @@
+using Microsoft.Extensions.DependencyInjection;
 using Qubrid.Storage;
 using Qubrid.Tests.Infrastructure;
 
 namespace Qubrid.Tests.Sessions;
 
 /// <summary>
-/// Session grains metering wallets, on real PostgreSQL. Billing time is the cluster's fake clock: a test moves it and
+/// Session grains metering wallets, on real PostgreSQL, in both metering modes where a behaviour applies to both: a reminder
+/// per session (<see cref="MeteringMode.SessionReminders"/>) and metering shards (<see cref="MeteringMode.Shards"/>). Billing time is the cluster's fake clock: a test moves it and
 /// delivers the tick itself (<see cref="ISessionGrain.Tick"/> or the reminder entry point), so the charge interval is an
 /// hour and no real reminder fires during a test. One test keeps real reminders: a silo's death, where the point is
 /// that another silo's reminder takes over; it waits on the reminder ticks themselves.
@@ -23,6 +25,28 @@ public class SessionMeteringTests
         ["Qubrid:Metering:ChargeInterval"] = "00:00:01",
     };
 
+    /// <summary>The settings of a metering mode on top of <paramref name="basis"/>.</summary>
+    internal static Dictionary<string, string?> In(MeteringMode mode, Dictionary<string, string?> basis) => new(basis)
+    {
+        ["Qubrid:Metering:Mode"] = mode.ToString(),
+        ["Qubrid:Metering:Shards"] = "8",
+    };
+
+    /// <summary>The shard that meters this wallet's sessions in Shards mode (the settings above: 8 shards).</summary>
+    internal static IMeteringShardGrain ShardOf(BillingCluster cluster, string userId) =>
+        cluster.Grains.GetGrain<IMeteringShardGrain>(MeteringShards.ShardOf(userId, 8));
+
+    /// <summary>One charge of the session as its mode makes it: its own tick, or a pass of its wallet's shard.</summary>
+    private static async Task ChargeAsync(BillingCluster cluster, MeteringMode mode, ISessionGrain session, string userId)
+    {
+        if (mode == MeteringMode.Shards) await ShardOf(cluster, userId).ChargeNow();
+        else await session.Tick();
+    }
+
+    /// <summary>What fires the charge reminder of this session: the session itself, or its wallet's shard.</summary>
+    private static IAddressable MeterOf(BillingCluster cluster, MeteringMode mode, ISessionGrain session, string userId) =>
+        mode == MeteringMode.Shards ? ShardOf(cluster, userId) : session;
+
     /// <summary>How long a test waits for a 1-second reminder (a slow, shared machine; a silo's reminders being moved).</summary>
     private static readonly TimeSpan ReminderTimeout = TimeSpan.FromSeconds(60);
 
@@ -32,29 +56,32 @@ public class SessionMeteringTests
         new(-await TestDatabase.ScalarAsync(cluster.Db,
             "SELECT coalesce(sum(amount), 0) FROM qubrid_ledger WHERE wallet_id = $1 AND session_id = $2 AND kind = 'session_charge'", walletId, sessionId));
 
-    [Fact]
-    public async Task A_session_keeps_being_charged_after_its_silo_is_killed_and_totals_exactly_the_formula()
+    [Theory]
+    [InlineData(MeteringMode.SessionReminders)]
+    [InlineData(MeteringMode.Shards)]
+    public async Task A_session_keeps_being_charged_after_the_silo_of_its_reminder_is_killed_and_totals_exactly_the_formula(MeteringMode mode)
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 3, ReminderDrivenMetering);
+        await using var cluster = await BillingCluster.StartAsync(silos: 3, In(mode, ReminderDrivenMetering));
         var wallet = await cluster.NewWalletAsync("failover");
         var userId = wallet.GetPrimaryKeyString();
         var session = cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}");
         var sessionId = session.GetPrimaryKeyString();
         async Task<Micros> Charged() => (await wallet.GetSession(sessionId))!.Charged;
-        using (var ticks = ReminderTicks.Of(session))
+        var meter = MeterOf(cluster, mode, session, userId); // the grain whose reminder charges the session
+        using (var ticks = ReminderTicks.Of(meter))
         {
             var started = await session.Start(new StartSessionRequest(userId, "A100"));
             Assert.True(started.Succeeded, started.Detail);
             cluster.Clock.Advance(TimeSpan.FromMinutes(1));
             await ticks.UntilAsync(async () => (await Charged()).IsPositive, ReminderTimeout, "the session's reminder to charge it");
         }
-        var host = await cluster.Grains.GetGrain<IManagementGrain>(0).GetActivationAddress(session);
+        var host = await cluster.Grains.GetGrain<IManagementGrain>(0).GetActivationAddress(meter);
         var victim = cluster.Cluster.Silos.Single(s => s.SiloAddress.Equals(host));
         var chargedBeforeKill = await Charged();
         Assert.Equal(Usd(0.028166m), chargedBeforeKill); // 1 minute at 1.69 USD/h, rounded down
 
         await cluster.Cluster.KillSiloAsync(victim);
-        using var ticksAfterKill = ReminderTicks.Of(session);
+        using var ticksAfterKill = ReminderTicks.Of(meter);
         cluster.Clock.Advance(TimeSpan.FromMinutes(1));
 
         // Charging resumes from another silo's reminder without anyone calling the session.
@@ -78,8 +105,62 @@ public class SessionMeteringTests
         Assert.Empty((await Reconciler.RunAsync(cluster.Db)).Violations);
     }
 
+    /// <summary>
+    /// The orchestrator's start times out while the wallet's commit of the open is held (a barrier in PostgreSQL): the start
+    /// fails, the wallet then commits the session. Nobody starts it again; get sees it (asked behind the wallet's queue), a
+    /// start with other parameters conflicts, the mode's reminder charges it, and the stop totals exactly the formula.
+    /// </summary>
+    [Theory]
+    [InlineData(MeteringMode.SessionReminders)]
+    [InlineData(MeteringMode.Shards)]
+    public async Task A_start_whose_caller_gave_up_before_the_wallet_committed_the_open_is_seen_charged_and_stopped_exactly(MeteringMode mode)
+    {
+        // Grain-to-grain calls give up after 3 s here, so the session's call to the wallet times out while the open is held.
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, In(mode, TestDrivenMetering),
+            services => services.Configure<Orleans.Configuration.SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(3)));
+        var wallet = await cluster.NewWalletAsync("gaveup");
+        var userId = wallet.GetPrimaryKeyString();
+        var sessionId = $"sess-{Guid.NewGuid():N}";
+        var session = cluster.Grains.GetGrain<ISessionGrain>(sessionId);
+        const long Barrier = 719_019;
+        await TestDatabase.ExecAsync(cluster.Db, $$"""
+            CREATE FUNCTION test_hold_open() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.session_id = '{{sessionId}}' THEN PERFORM pg_advisory_xact_lock_shared({{Barrier}}); END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_hold_open BEFORE INSERT ON qubrid_wallet_sessions FOR EACH ROW EXECUTE FUNCTION test_hold_open();
+            """);
+        await using (var holder = await cluster.Db.OpenConnectionAsync())
+        {
+            await using (var hold = new Npgsql.NpgsqlCommand($"SELECT pg_advisory_lock({Barrier})", holder)) await hold.ExecuteNonQueryAsync();
+            await Assert.ThrowsAnyAsync<TimeoutException>(() => session.Start(new StartSessionRequest(userId, "A100")));
+            Assert.Equal(0, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_wallet_sessions WHERE session_id = $1", sessionId));
+            // Get is asked while the open is still held: it must wait behind it, not answer 404.
+            var getting = session.Get();
+            await using (var release = new Npgsql.NpgsqlCommand($"SELECT pg_advisory_unlock({Barrier})", holder)) await release.ExecuteNonQueryAsync();
+            var seen = await getting;
+            Assert.NotNull(seen);
+            Assert.Equal(SessionState.Running, seen.State);
+        }
+        var opened = (await wallet.GetSession(sessionId))!;
+        Assert.Equal(SessionState.Running, opened.State);
+        Assert.Equal(ErrorCodes.SessionConflict, (await session.Start(new StartSessionRequest(userId, "H100"))).ErrorCode);
+
+        cluster.Clock.Advance(TimeSpan.FromMinutes(10));
+        await cluster.FireRemindersAsync(MeterOf(cluster, mode, session, userId));
+        Assert.Equal(Usd(0.281666m), (await wallet.GetSession(sessionId))!.Charged); // 10 minutes at 1.69 USD/h, rounded down
+        var stopped = await session.Stop();
+        Assert.True(stopped.Succeeded, stopped.Detail);
+        Assert.Equal(opened.StartedAt, stopped.Session!.StartedAt);
+        Assert.Equal(Qubrid.Core.Metering.Owed(1.69m, opened.StartedAt, stopped.Session.StoppedAt!.Value), stopped.Session.Charged);
+        Assert.Equal(stopped.Session.Charged, await SessionLedgerTotal(cluster, userId, sessionId));
+        Assert.Empty((await Reconciler.RunAsync(cluster.Db)).Violations);
+    }
+
+    /// <summary>SessionReminders only: in Shards mode the state (the pointer) is written before the open, so this failure stops the start before it.</summary>
     [Fact]
-    public async Task A_session_whose_start_died_after_the_wallet_opened_it_is_still_metered_and_a_different_start_under_its_id_conflicts()
+    public async Task A_session_whose_state_write_failed_after_the_wallet_opened_it_is_still_metered_and_a_different_start_under_its_id_conflicts()
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 1, TestDrivenMetering);
         var wallet = await cluster.NewWalletAsync("orphan");
@@ -121,17 +202,19 @@ public class SessionMeteringTests
         Assert.Equal(stopped.Session.Charged, await SessionLedgerTotal(cluster, userId, sessionId));
     }
 
-    [Fact]
-    public async Task Running_out_of_credits_takes_the_rest_terminates_the_session_and_records_a_readable_event()
+    [Theory]
+    [InlineData(MeteringMode.SessionReminders)]
+    [InlineData(MeteringMode.Shards)]
+    public async Task Running_out_of_credits_takes_the_rest_terminates_the_session_and_records_a_readable_event(MeteringMode mode)
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 1, TestDrivenMetering);
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, In(mode, TestDrivenMetering));
         var wallet = await cluster.NewWalletAsync("drain"); // 5 USD bonus
         var userId = wallet.GetPrimaryKeyString();
         var session = cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}");
         Assert.True((await session.Start(new StartSessionRequest(userId, "H100"))).Succeeded); // 10 min at 21.84/h = 3.64 USD ≤ 5
 
         cluster.Clock.Advance(TimeSpan.FromHours(1)); // the next tick owes 21.84 USD
-        await session.Tick();
+        await ChargeAsync(cluster, mode, session, userId);
         var view = await session.Get();
 
         Assert.Equal(SessionState.Terminated, view!.State);
@@ -146,10 +229,12 @@ public class SessionMeteringTests
         Assert.Empty((await Reconciler.RunAsync(cluster.Db)).Violations);
     }
 
-    [Fact]
-    public async Task Low_balance_event_fires_once_per_crossing()
+    [Theory]
+    [InlineData(MeteringMode.SessionReminders)]
+    [InlineData(MeteringMode.Shards)]
+    public async Task Low_balance_event_fires_once_per_crossing(MeteringMode mode)
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 1, TestDrivenMetering);
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, In(mode, TestDrivenMetering));
         var wallet = await cluster.NewWalletAsync("low"); // 5 USD
         var userId = wallet.GetPrimaryKeyString();
         var session = cluster.Grains.GetGrain<ISessionGrain>($"sess-{Guid.NewGuid():N}");
@@ -158,28 +243,32 @@ public class SessionMeteringTests
         async Task<int> LowEvents() => (await feed.Read(0, 1000)).Count(e => e.Kind == EventKinds.LowBalance && e.UserId == userId);
 
         cluster.Clock.Advance(TimeSpan.FromHours(2.5)); // owes 4.225: 0.775 left, runway ~27.5 min < 30
-        await session.Tick();
+        await ChargeAsync(cluster, mode, session, userId);
         Assert.Equal(1, await LowEvents());
         for (int i = 0; i < 3; i++) // more ticks while low
         {
             cluster.Clock.Advance(TimeSpan.FromMinutes(1));
-            Assert.True((await session.Tick()).Debited.IsPositive);
+            var before = (await wallet.GetSession(session.GetPrimaryKeyString()))!.Charged;
+            await ChargeAsync(cluster, mode, session, userId);
+            Assert.True((await wallet.GetSession(session.GetPrimaryKeyString()))!.Charged > before);
         }
         Assert.Equal(1, await LowEvents());
 
         await wallet.Credit(new CreditRequest("top", LedgerEntryKind.Topup, Usd(10m), "pay")); // runway back above 30 min
-        await session.Tick();
+        await ChargeAsync(cluster, mode, session, userId);
         Assert.Equal(1, await LowEvents());
         cluster.Clock.Advance(TimeSpan.FromHours(6)); // spends 10.14 of 10.6x: low again
-        await session.Tick();
+        await ChargeAsync(cluster, mode, session, userId);
         Assert.Equal(2, await LowEvents());
         await session.Stop();
     }
 
-    [Fact]
-    public async Task A_start_without_the_minimum_runway_is_refused_and_writes_nothing()
+    [Theory]
+    [InlineData(MeteringMode.SessionReminders)]
+    [InlineData(MeteringMode.Shards)]
+    public async Task A_start_without_the_minimum_runway_is_refused_and_writes_nothing(MeteringMode mode)
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 1, TestDrivenMetering);
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, In(mode, TestDrivenMetering));
         await cluster.Grains.GetGrain<IRateCardGrain>(0).SetRate("B200", 100m); // 10 min = 16.67 USD > 5
         var wallet = await cluster.NewWalletAsync("poor");
         var userId = wallet.GetPrimaryKeyString();
@@ -195,10 +284,12 @@ public class SessionMeteringTests
         Assert.Equal(1, await cluster.LedgerRowsAsync(userId));
     }
 
-    [Fact]
-    public async Task A_rate_change_applies_to_sessions_started_after_it_only()
+    [Theory]
+    [InlineData(MeteringMode.SessionReminders)]
+    [InlineData(MeteringMode.Shards)]
+    public async Task A_rate_change_applies_to_sessions_started_after_it_only(MeteringMode mode)
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 1, TestDrivenMetering);
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, In(mode, TestDrivenMetering));
         var rates = cluster.Grains.GetGrain<IRateCardGrain>(0);
         var wallet = await cluster.NewWalletAsync("rates");
         var userId = wallet.GetPrimaryKeyString();
@@ -215,10 +306,12 @@ public class SessionMeteringTests
         await after.Stop();
     }
 
-    [Fact]
-    public async Task Starting_twice_is_harmless_and_a_different_start_under_the_same_id_conflicts()
+    [Theory]
+    [InlineData(MeteringMode.SessionReminders)]
+    [InlineData(MeteringMode.Shards)]
+    public async Task Starting_twice_is_harmless_and_a_different_start_under_the_same_id_conflicts(MeteringMode mode)
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 1, TestDrivenMetering);
+        await using var cluster = await BillingCluster.StartAsync(silos: 1, In(mode, TestDrivenMetering));
         var wallet = await cluster.NewWalletAsync("twice");
         var other = await cluster.NewWalletAsync("other");
         var userId = wallet.GetPrimaryKeyString();

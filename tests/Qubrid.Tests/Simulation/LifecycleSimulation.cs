@@ -290,7 +290,8 @@ public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, boo
         bool withheld = now < _withheldUntil;
         foreach (var entry in _world.Reminders.Snapshot().OrderBy(e => e.Due).ThenBy(e => e.Name, StringComparer.Ordinal))
         {
-            if (!Mine(entry.GrainId)) continue;
+            // A metering shard ("meter") charges whatever wallets of its bucket run sessions: this run's, in its lane's database.
+            if (!Mine(entry.GrainId) && entry.Name != MeteringShardGrain.ChargeReminder) continue;
             if (entry.Due > now)
             {
                 if (_rng.Next(40) == 0) await DeliverAsync(entry, "early");

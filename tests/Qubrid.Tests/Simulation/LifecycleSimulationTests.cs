@@ -16,8 +16,10 @@ public class LifecycleSimulationTests(ITestOutputHelper output)
     private static int Setting(string name, int fallback) =>
         int.TryParse(Environment.GetEnvironmentVariable(name), out var v) ? v : fallback;
 
-    [Fact]
-    public async Task Random_orchestrators_under_faults_never_break_the_metering_invariants()
+    [Theory]
+    [InlineData(MeteringMode.SessionReminders)]
+    [InlineData(MeteringMode.Shards)]
+    public async Task Random_orchestrators_under_faults_never_break_the_metering_invariants(MeteringMode mode)
     {
         int steps = Setting("QUBRID_SIM_STEPS", 20);
         int first = Setting("QUBRID_SIM_FIRST_SEED", 1);
@@ -30,7 +32,7 @@ public class LifecycleSimulationTests(ITestOutputHelper output)
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, lanes).Select(lane => Task.Run(async () =>
         {
-            await using var sim = await SimCluster.StartAsync();
+            await using var sim = await SimCluster.StartAsync(mode);
             for (int seed = first + lane; seed < first + count && failures.Count < 5; seed += lanes)
             {
                 var run = new LifecycleSimulation(sim, seed, steps, allowSiloKill: seed % 200 == 0);
@@ -46,7 +48,7 @@ public class LifecycleSimulationTests(ITestOutputHelper output)
                 Interlocked.Add(ref kills, run.SiloKills);
             }
         })));
-        var summary = $"simulation: {ran} seeds from {first}, {steps} steps each ({ran * steps} steps), {lanes} lanes, {kills} silo kills, " +
+        var summary = $"simulation ({mode}): {ran} seeds from {first}, {steps} steps each ({ran * steps} steps), {lanes} lanes, {kills} silo kills, " +
             $"{failures.Count} failing, {clock.Elapsed.TotalSeconds:0.0} s";
         output.WriteLine(summary);
         Console.WriteLine(summary);

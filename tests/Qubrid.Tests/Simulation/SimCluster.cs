@@ -29,21 +29,26 @@ public sealed class SimCluster : IAsyncDisposable
         ["Qubrid:Metering:LowBalanceRunway"] = "00:30:00",
     };
 
-    private SimCluster(SimWorld world, string connectionString, InProcessTestCluster cluster)
+    /// <summary>Metering shards in the simulation: few, so that a step's deliveries stay cheap.</summary>
+    public const int Shards = 4;
+
+    private SimCluster(SimWorld world, string connectionString, InProcessTestCluster cluster, MeteringMode mode)
     {
+        Mode = mode;
         World = world;
         ConnectionString = connectionString;
         Cluster = cluster;
         Db = NpgsqlDataSource.Create(connectionString);
     }
 
+    public MeteringMode Mode { get; }
     public SimWorld World { get; }
     public string ConnectionString { get; }
     public InProcessTestCluster Cluster { get; }
     public NpgsqlDataSource Db { get; }
     public IGrainFactory Grains => Cluster.Client;
 
-    public static async Task<SimCluster> StartAsync()
+    public static async Task<SimCluster> StartAsync(MeteringMode mode = MeteringMode.SessionReminders)
     {
         var world = new SimWorld();
         var cs = await TestDatabase.CreateAsync("sim");
@@ -57,6 +62,13 @@ public sealed class SimCluster : IAsyncDisposable
         builder.ConfigureSiloHost((_, host) =>
         {
             host.Configuration.AddInMemoryCollection(Settings);
+            host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Qubrid:Metering:Mode"] = mode.ToString(),
+                ["Qubrid:Metering:Shards"] = Shards.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            });
+            host.Services.AddSingleton<IMeteringStore>(sp => new FaultyMeteringStore(
+                new MeteringStore(sp.GetRequiredService<NpgsqlDataSource>()), world));
             host.Services.AddSingleton(new BillingClock(new SkewedClock(world)));
             host.Services.AddSingleton<ILedgerStore>(sp => new FaultyLedgerStore(sp.GetRequiredService<LedgerStore>(), world));
             host.Services.AddQubridBilling(host.Configuration, cs);
@@ -71,7 +83,7 @@ public sealed class SimCluster : IAsyncDisposable
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();
-        return new SimCluster(world, cs, cluster);
+        return new SimCluster(world, cs, cluster, mode);
     }
 
     public async ValueTask DisposeAsync()

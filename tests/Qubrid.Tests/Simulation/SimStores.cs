@@ -70,6 +70,16 @@ public sealed class FaultyLedgerStore(ILedgerStore inner, SimWorld world) : ILed
     }
 }
 
+/// <summary>The metering shards' reads with the simulation's outage in front.</summary>
+public sealed class FaultyMeteringStore(IMeteringStore inner, SimWorld world) : IMeteringStore
+{
+    public Task<IReadOnlyList<string>> ListMeteredWalletsAsync(int shard, int shardCount, CancellationToken ct = default)
+    {
+        world.ThrowIfDown("metered wallets");
+        return inner.ListMeteredWalletsAsync(shard, shardCount, ct);
+    }
+}
+
 /// <summary>The real ADO.NET grain storage with the simulation's faults in front: a write that fails, an outage.</summary>
 public sealed class FaultyGrainStorage(IGrainStorage inner, SimWorld world) : IGrainStorage, ILifecycleParticipant<ISiloLifecycle>
 {

@@ -88,7 +88,7 @@ public class PostgresProviderTests
     }
 
     [Fact]
-    public async Task Grain_state_is_written_read_cleared_and_one_grain_never_gets_two_rows()
+    public async Task Grain_state_is_written_read_and_cleared_leaving_no_row_and_one_grain_never_gets_two_rows()
     {
         var cs = await TestDatabase.CreateAsync("storage");
         using var silo = await StartSiloAsync(cs, $"s{Guid.NewGuid():N}"[..12]);
@@ -106,11 +106,6 @@ public class PostgresProviderTests
         await storage.WriteStateAsync("TestState", grain, read);
         await Assert.ThrowsAnyAsync<Exception>(() => storage.WriteStateAsync("TestState", grain, state)); // stale etag
 
-        await storage.ClearStateAsync("TestState", grain, read);
-        var cleared = new GrainState<TestState>(new TestState());
-        await storage.ReadStateAsync("TestState", grain, cleared);
-        Assert.Equal(0, cleared.State?.Value ?? 0);
-
         await using var db = NpgsqlDataSource.Create(cs);
         var ex = await Assert.ThrowsAsync<PostgresException>(() => TestDatabase.ExecAsync(db,
             """
@@ -118,6 +113,15 @@ public class PostgresProviderTests
             SELECT grainidhash, grainidn0, grainidn1, graintypehash, graintypestring, grainidextensionstring, serviceid, 1, now() FROM orleansstorage LIMIT 1
             """));
         Assert.Equal(PostgresErrorCodes.UniqueViolation, ex.SqlState);
+
+        // Cleared state leaves no row (DeleteStateOnClear): a session start the wallet refused writes nothing.
+        await storage.ClearStateAsync("TestState", grain, read);
+        var cleared = new GrainState<TestState>(new TestState());
+        await storage.ReadStateAsync("TestState", grain, cleared);
+        Assert.Equal(0, cleared.State?.Value ?? 0);
+        Assert.Equal(0, await TestDatabase.ScalarAsync(db, "SELECT count(*) FROM orleansstorage"));
+        await storage.WriteStateAsync("TestState", grain, new GrainState<TestState>(new TestState { Value = 44 }));
+        Assert.Equal(1, await TestDatabase.ScalarAsync(db, "SELECT count(*) FROM orleansstorage"));
     }
 
     [Fact]
