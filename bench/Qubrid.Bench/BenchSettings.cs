@@ -45,6 +45,7 @@ public sealed record BenchSettings(
                 [
                     new MeteringScenario(10_000, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(25), 100),
                     new MeteringScenario(100_000, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(120), 1_000),
+                    new MeteringScenario(100_000, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(120), 1_000, MeteringMode.Shards, StopAll: false),
                 ]);
         // QUBRID_BENCH_CALLERS="32,128" replaces the caller counts of the debit workloads (development).
         if (Environment.GetEnvironmentVariable("QUBRID_BENCH_CALLERS") is { Length: > 0 } callers)

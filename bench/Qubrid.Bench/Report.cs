@@ -180,26 +180,28 @@ public static class Report
 
         md.AppendLine("## Metering at scale");
         md.AppendLine();
-        md.AppendLine("Sessions on one silo (T4 at 0.68 USD/h, 100 sessions per wallet), each charged by its Orleans reminder (ADO.NET reminder table) " +
-                      "every interval. Tick lag is `qubrid.session.tick.lag` (how late a reminder fired), over the steady window in which every session " +
-                      "runs; charges/s counts ticks that committed a debit (`qubrid.session.charges`). Memory per session is the managed heap after a " +
+        md.AppendLine("Sessions on one silo (T4 at 0.68 USD/h, 100 sessions per wallet), charged every interval in one of the two metering modes " +
+                      "(`Qubrid:Metering:Mode`, [metering-scale.md](metering-scale.md)): **SessionReminders**, each session by its own Orleans reminder " +
+                      "(ADO.NET reminder table); **Shards**, 64 shard grains with one reminder each, every wallet charging all its running sessions in one batch. " +
+                      "Tick lag is `qubrid.session.tick.lag`, over the steady window in which every session runs: with SessionReminders how late a session's " +
+                      "reminder fired, with Shards the time from the shard's due tick until the session's charge had committed (stricter); charges/s counts ticks that committed a debit (`qubrid.session.charges`). Memory per session is the managed heap after a " +
                       "full GC with every session running, minus before they started, divided by the sessions. CPU is over the steady window (and, in the start column, over the start). Afterwards " +
                       "every session is stopped and checked: `charged = round_down(rate × (stoppedAt − startedAt))` from the wallet's record, and the " +
                       "session's ledger entries sum to exactly that. Drift is the total of both differences over all sessions.");
         md.AppendLine();
-        md.AppendLine("| sessions | interval | start (sessions/s; CPU process / PostgreSQL) | steady window | ticks | tick lag p50 / p99 / max | charges/s (expected) | memory / session | CPU: process / PostgreSQL / other | commit p50 / p99 ms | WAL fsyncs/s × mean ms | WAL bytes / charge | stop | sessions checked | drift |");
-        md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine("| sessions | interval | metering | start (sessions/s; CPU process / PostgreSQL) | steady window | ticks | tick lag p50 / p99 / max | charges/s (expected) | memory / session | CPU: process / PostgreSQL / other | commit p50 / p99 ms | WAL fsyncs/s × mean ms | WAL bytes / charge | stop | sessions checked | drift |");
+        md.AppendLine("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var m in r.Metering)
         {
-            md.AppendLine($"| {m.Sessions:N0} | {m.IntervalSeconds.ToString("0", Inv)} s | {m.StartSeconds.ToString("0", Inv)} s ({N(m.StartsPerSecond)}/s; {m.StartCpuCores.ToString("0.00", Inv)} / {m.StartPostgresCores.ToString("0.00", Inv)}) | {m.WindowSeconds.ToString("0", Inv)} s | {m.Ticks:N0} | " +
+            md.AppendLine($"| {m.Sessions:N0} | {m.IntervalSeconds.ToString("0", Inv)} s | {m.Mode} | {m.StartSeconds.ToString("0", Inv)} s ({N(m.StartsPerSecond)}/s; {m.StartCpuCores.ToString("0.00", Inv)} / {m.StartPostgresCores.ToString("0.00", Inv)}) | {m.WindowSeconds.ToString("0", Inv)} s | {m.Ticks:N0} | " +
                           $"{Ms(m.TickLagP50Ms)} / {Ms(m.TickLagP99Ms)} / {Ms(m.TickLagMaxMs)} ms | {N(m.ChargesPerSecond)} ({N(m.ExpectedChargesPerSecond)}) | " +
                           $"{(m.BytesPerSession / 1024).ToString("0.0", Inv)} KiB | {m.CpuCores.ToString("0.00", Inv)} / {m.PostgresCores.ToString("0.00", Inv)} / {m.OtherCores.ToString("0.00", Inv)}{Disturbed(m.OtherCores)} | " +
-                          $"{Ms(m.CommitP50Ms)} / {Ms(m.CommitP99Ms)} | {N(m.WalSyncsPerSecond)} × {Ms(m.WalSyncMeanMs)} | {(m.WalBytesPerCharge > 0 ? m.WalBytesPerCharge.ToString("N0", Inv) : "–")} | {m.StopSeconds.ToString("0", Inv)} s | {m.SessionsChecked:N0} (+{m.GrainViewsChecked:N0} grain views) | " +
+                          $"{Ms(m.CommitP50Ms)} / {Ms(m.CommitP99Ms)} | {N(m.WalSyncsPerSecond)} × {Ms(m.WalSyncMeanMs)} | {(m.WalBytesPerCharge > 0 ? m.WalBytesPerCharge.ToString("N0", Inv) : "–")} | {(m.StopProfile.Count > 0 ? $"{m.StopSeconds.ToString("0", Inv)} s" : "– (checked while running)")} | {m.SessionsChecked:N0} (+{m.GrainViewsChecked:N0} grain views) | " +
                           $"**{m.DriftMicros} µUSD**{(m.SessionsMismatched > 0 ? $", {m.SessionsMismatched} sessions wrong" : "")} |");
         }
         md.AppendLine();
         md.AppendLine("Tick lag over every tick of the scenario, start-up and window together: " +
-                      string.Join("; ", r.Metering.Select(m => $"{m.Sessions:N0} at {m.IntervalSeconds.ToString("0", Inv)} s: p99 {Ms(m.AllTickLagP99Ms)} ms")) + ".");
+                      string.Join("; ", r.Metering.Select(m => $"{m.Sessions:N0} at {m.IntervalSeconds.ToString("0", Inv)} s ({m.Mode}): p99 {Ms(m.AllTickLagP99Ms)} ms")) + ".");
         md.AppendLine();
 
         foreach (var m in r.Metering.Where(m => m.StartProfile.Count > 0))
