@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole benchmark suite in under 15 minutes and writes docs/benchmarks.md and docs/benchmarks.png.
+# Runs the whole benchmark suite in about 20 minutes and writes docs/benchmarks.md and docs/benchmarks.png.
 # Starts a throwaway PostgreSQL 15 on a free loopback port with the default durability (fsync and
 # synchronous_commit on), runs bench/Qubrid.Bench in Release against it, then removes the server.
 # The full run: micro-benchmarks, both naive baselines (pooled, and prepared statements on one connection per caller),
@@ -7,6 +7,9 @@
 # processes of src/Silo's Release build on free ports in 20000–31999, one PostgreSQL, under ~4 minutes), TLS reads
 # and metering. QUBRID_BENCH_ONLY=baseline,prepared,system,inmemory,scaling,... runs some of them (a partial report).
 # QUBRID_BENCH_QUICK=1 gives a short development run (2 s per workload, 10k sessions only; about 3 minutes).
+# QUBRID_BENCH_CALLERS=32,128 picks the caller counts; QUBRID_BENCH_METERING="sessions:interval:run:wallets[:mode[:flags]];..."
+# the metering scenarios (docs/metering-scale.md). QUBRID_BENCH_ONLY=metering-failover (never in the full run; ~6 minutes
+# a scenario) meters sessions on 2 silo processes and kills one with SIGKILL; QUBRID_BENCH_FAILOVER="sessions:interval:wallets:mode;...".
 # `scripts/bench.sh replication` (about 2 minutes) runs only the synchronous-replication comparison: the server gets a
 # streaming standby, and debits/s with and without synchronous_standby_names = '*' go into docs/benchmarks.md.
 set -euo pipefail
@@ -52,6 +55,6 @@ dotnet build bench/Qubrid.Bench -c Release -v quiet -nologo
 if [ "${1:-}" = replication ]; then
   timeout -k 30s 10m dotnet bench/Qubrid.Bench/bin/Release/net10.0/Qubrid.Bench.dll replication docs
 else
-  timeout -k 30s 20m dotnet bench/Qubrid.Bench/bin/Release/net10.0/Qubrid.Bench.dll docs
+  timeout -k 30s 35m dotnet bench/Qubrid.Bench/bin/Release/net10.0/Qubrid.Bench.dll docs
 fi
 echo "bench.sh finished in $(( $(date +%s) - started )) s" >&2
