@@ -310,16 +310,11 @@ public sealed partial class WalletGrain(
 
     private async Task ProcessBatchAsync(List<Pending> batch)
     {
+        IReadOnlyList<OperationResult> results;
         try
         {
             if (_stale) await ReloadAsync(CancellationToken.None);
-            var results = await DecideAndCommitAsync(batch);
-            for (int i = 0; i < batch.Count; i++)
-            {
-                batch[i].Completion.TrySetResult(results[i]);
-                BillingMetrics.Operations.Add(1, new KeyValuePair<string, object?>("kind", batch[i].Operation.Name),
-                    new KeyValuePair<string, object?>("status", results[i].Status));
-            }
+            results = await DecideAndCommitAsync(batch);
         }
         catch (Exception e)
         {
@@ -331,12 +326,20 @@ public sealed partial class WalletGrain(
         }
         try
         {
+            // Before the answers: an acknowledged lot that expires has its expiry reminder, so an idle wallet writes its
+            // expiration even if this silo dies right after answering. Costs nothing when the next expiry did not move.
             await ScheduleExpiryAsync(initial: false);
         }
         catch (Exception e)
         {
-            // The reminder table is unreachable: the next batch tries again; the callers already have their answers.
+            // The reminder table is unreachable: the next batch (or the next activation) tries again; the commit stands.
             LogReminderFailed(logger, e, WalletId);
+        }
+        for (int i = 0; i < batch.Count; i++)
+        {
+            batch[i].Completion.TrySetResult(results[i]);
+            BillingMetrics.Operations.Add(1, new KeyValuePair<string, object?>("kind", batch[i].Operation.Name),
+                new KeyValuePair<string, object?>("status", results[i].Status));
         }
     }
 
