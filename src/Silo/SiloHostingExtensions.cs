@@ -99,10 +99,33 @@ public static class SiloHostingExtensions
     public static NpgsqlDataSource CreateDataSource(string connectionString)
     {
         var builder = new NpgsqlDataSourceBuilder(connectionString);
-        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
-        if (!given.Keys.Cast<string>().Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase)))
+        if (!Names(connectionString, "MaxAutoPrepare"))
             builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
         builder.ConnectionStringBuilder.ApplicationName ??= LedgerApplicationName;
+        return builder.Build();
+    }
+
+    private static bool Names(string connectionString, string keyword) =>
+        new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+            .Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals(keyword, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The DI key of the connections Orleans' reminder table and grain storage use.</summary>
+    public const string OrleansDataSourceKey = "qubrid-orleans";
+
+    /// <summary>
+    /// The connections of Orleans' reminder table and grain storage. Those providers take a pooled connection for every
+    /// call, and Npgsql resets a returned connection with <c>DISCARD ALL</c>, which also throws away the plans PostgreSQL
+    /// cached for the storage's plpgsql function (writetostorage): every grain-state write was planned again, two thirds
+    /// of PostgreSQL's time while sessions start (docs/metering-scale.md). The providers set no session state, so the
+    /// reset is skipped and their statements are prepared automatically, like the ledger's.
+    /// </summary>
+    public static NpgsqlDataSource CreateOrleansDataSource(string connectionString)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        builder.ConnectionStringBuilder.NoResetOnClose = true;
+        if (!Names(connectionString, "MaxAutoPrepare"))
+            builder.ConnectionStringBuilder.MaxAutoPrepare = 16;
+        builder.ConnectionStringBuilder.ApplicationName ??= "qubrid-orleans";
         return builder.Build();
     }
 
@@ -110,18 +133,18 @@ public static class SiloHostingExtensions
     public static ISiloBuilder UseQubridPostgres(this ISiloBuilder silo, string connectionString)
     {
         silo.AddIncomingGrainCallFilter<StorageFailureFilter>();
-        silo.UseAdoNetReminderService(o =>
-        {
-            o.Invariant = "Npgsql";
-            o.ConnectionString = connectionString;
-        });
+        silo.Services.TryAddKeyedSingleton(OrleansDataSourceKey, (_, _) => CreateOrleansDataSource(connectionString));
+        silo.UseAdoNetReminderService(o => o.Invariant = "Npgsql");
+        silo.Services.AddOptions<AdoNetReminderTableOptions>()
+            .Configure<IServiceProvider>((o, sp) => o.DataSource = sp.GetRequiredKeyedService<NpgsqlDataSource>(OrleansDataSourceKey));
         silo.AddAdoNetGrainStorage(StorageName, o =>
         {
             o.Invariant = "Npgsql";
-            o.ConnectionString = connectionString;
             // A cleared state leaves no row: a session start the wallet refused writes nothing, even the pointer it stored first.
             o.DeleteStateOnClear = true;
         });
+        silo.Services.AddOptions<AdoNetGrainStorageOptions>(StorageName)
+            .Configure<IServiceProvider>((o, sp) => o.DataSource = sp.GetRequiredKeyedService<NpgsqlDataSource>(OrleansDataSourceKey));
         StorageFailureTranslation.Decorate(silo.Services, StorageName, inner => new StorageFailureTranslation(inner));
         return silo;
     }
