@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fault test, bounded (about 4 minutes), traffic only to 127.0.0.1: a throwaway PostgreSQL primary with a synchronous
+# Fault test, bounded (about 5 minutes), traffic only to 127.0.0.1: a throwaway PostgreSQL primary with a synchronous
 # standby (as `scripts/cluster.sh up --standby` runs it), 2 silo processes and the API. Scenario 1 drives HTTP load
 # (top-ups, inference charges, 60 sessions at a 5 s interval) and kill -9s a silo in the middle; scenario 2 restarts
 # PostgreSQL in the middle; scenario 3 kill -9s the primary (every process of it) and promotes the standby with
@@ -8,6 +8,7 @@
 # intervals, and reconcile is clean. Scenario 4, the restore drill: the base backup taken at the start and the WAL
 # archive restored into a new server up to an instant recorded during scenario 3's load, before the kill: every
 # operation acknowledged before it is there, nothing sent after it, balances = the ledger, reconcile clean.
+# Scenario 5 restarts both silos with metering shards (Qubrid:Metering:Mode=Shards) and repeats scenario 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
@@ -36,21 +37,28 @@ now() { date +%s.%N; }
 # Waits (bounded) until the driver has finished its setup and started the load.
 wait_load_started() { for _ in $(seq 1 120); do grep -q '^setup:' "$1" && return 0; sleep 0.5; done; echo "driver setup did not finish" >&2; return 1; }
 
+# Drives HTTP load into $work/$1 for $2 seconds and kill -9s silo 2 after 15 s, counting the sessions it metered from its
+# own gauge just before; then every acknowledged operation must be there once and every session charged again within
+# two intervals of the kill, and reconcile must be clean.
+kill_silo_under_load() {
+  local out="$work/$1" seconds=$2 load on_victim kill_at
+  "${driver[@]}" load --url "${ASPNETCORE_URLS}" --admin-key "$admin" --seconds "$seconds" --wallets 20 --sessions 60 --workers 16 --out "$out" > "$out.log" 2>&1 &
+  load=$!
+  wait_load_started "$out.log"
+  sleep 15
+  on_victim=$(curl -fsS "http://127.0.0.1:$((QUBRID_HTTP_PORT_BASE + 2))/metrics" | sed -nE 's/^qubrid_sessions_running(\{[^}]*\})? ([0-9]+).*/\2/p' | head -1)
+  kill_at=$(now)
+  kill -9 "$(cat "$run/silo2.pid")"; rm -f "$run/silo2.pid"
+  echo "   silo 2 killed (SIGKILL) at $kill_at"
+  wait $load || result=1
+  cat "$out.log"
+  "${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$out" --interval 5 --kill-at "$kill_at" --sessions-on-killed-silo "${on_victim:-0}" || result=1
+  reconcile || result=1
+}
+
 result=0
 echo "== scenario 1: kill -9 a silo under load"
-"${driver[@]}" load --url "${ASPNETCORE_URLS}" --admin-key "$admin" --seconds 45 --wallets 20 --sessions 60 --workers 16 --out "$work/s1" > "$work/s1.log" 2>&1 &
-load=$!
-wait_load_started "$work/s1.log"
-sleep 15
-# How many sessions the victim hosts, from its own running-sessions gauge, just before it dies.
-on_victim=$(curl -fsS "http://127.0.0.1:$((QUBRID_HTTP_PORT_BASE + 2))/metrics" | sed -nE 's/^qubrid_sessions_running(\{[^}]*\})? ([0-9]+).*/\2/p' | head -1)
-kill_at=$(now)
-kill -9 "$(cat "$run/silo2.pid")"; rm -f "$run/silo2.pid"
-echo "   silo 2 killed (SIGKILL) at $kill_at"
-wait $load || result=1
-cat "$work/s1.log"
-"${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$work/s1" --interval 5 --kill-at "$kill_at" --sessions-on-killed-silo "${on_victim:-0}" || result=1
-reconcile || result=1
+kill_silo_under_load s1 45
 
 echo "== scenario 2: restart PostgreSQL under load"
 start_silo 2
@@ -101,6 +109,21 @@ echo "restore: the base backup and the WAL archive replayed up to $drill_time in
 "${driver[@]}" verify-restore --db "$drill_db" --outs "$work/s1,$work/s2,$work/s3" --at "$drill_at" || result=1
 ConnectionStrings__Qubrid="$drill_db" reconcile || result=1
 pg_stop "$QUBRID_DATA_DIR/restore-drill"
+
+echo "== scenario 5: kill -9 a silo under load, metering shards (Qubrid:Metering:Mode=Shards)"
+# Both silos come back in Shards mode: the sessions that scenarios 1–3 left running are taken over by the shards from
+# their per-session reminders, and the new sessions are metered by the shards only. Then as scenario 1.
+for n in 1 2; do
+  pid=$(cat "$run/silo$n.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  rm -f "$run/silo$n.pid"
+done
+export Qubrid__Metering__Mode=Shards
+start_silo 1; start_silo 2
+wait_ready
+# With shards the gauge counts the running sessions of the wallets active on the silo.
+kill_silo_under_load s5 40
 
 if [ $result = 0 ]; then echo "fault test: OK"; else echo "fault test: FAILED"; tail -n 40 "$logs"/silo*.log "$logs/api.log"; fi
 exit $result

@@ -35,7 +35,8 @@ dotnet test Qubrid.Orleans.sln -c Release --logger "console;verbosity=normal" "$
 # End-to-end checks with real processes, each counted as one test: the README's start command with its curl
 # walk-through, the OpenAPI checks and the browser tests against it (what a newcomer opens), the same against `scripts/cluster.sh up 2`,
 # the processes started in the wrong order from another folder, and the fault test (kill -9 a silo, restart
-# PostgreSQL, kill -9 the PostgreSQL primary and promote its standby, a point-in-time restore drill, under load).
+# PostgreSQL, kill -9 the PostgreSQL primary and promote its standby, a point-in-time restore drill, kill -9 a silo with
+# metering shards, under load).
 # Skipped on filtered runs.
 e2e_passed=0; e2e_failed=0
 run_e2e() { # run_e2e NAME COMMAND...

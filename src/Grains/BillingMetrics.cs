@@ -39,10 +39,19 @@ public static class BillingMetrics
     static BillingMetrics()
     {
         Meter.CreateObservableGauge("qubrid.sessions.running", () => Interlocked.Read(ref _runningSessions),
-            description: "Running sessions active on this silo.");
+            description: "Running sessions metered on this silo: session grains with their own reminder, or (metering shards) the running sessions of the wallets active here.");
     }
 
     public static void SessionStartedRunning() => Interlocked.Increment(ref _runningSessions);
 
     public static void SessionStoppedRunning() => Interlocked.Decrement(ref _runningSessions);
+
+    /// <summary>A wallet activation's change in the running sessions it meters (metering shards).</summary>
+    public static void AdjustRunningSessions(int delta)
+    {
+        if (delta != 0) Interlocked.Add(ref _runningSessions, delta);
+    }
+
+    /// <summary>The gauge's current value on this silo (tests, diagnostics).</summary>
+    public static long RunningSessions => Interlocked.Read(ref _runningSessions);
 }

@@ -47,6 +47,8 @@ public sealed partial class WalletGrain(
     private DateTimeOffset? _reminderFor;
     private IGrainTimer? _expiryRetry;
     private int _expiryFailures;
+    private readonly bool _countsRunningSessions = meteringOptions.Value.Mode == MeteringMode.Shards;
+    private int _runningCounted;
 
     private string WalletId => this.GetPrimaryKeyString();
 
@@ -404,6 +406,7 @@ public sealed partial class WalletGrain(
         work.ForgetEndedSessions();
         work.ForgetSettledHolds();
         _book = work;
+        CountRunningSessions();
         foreach (var o in decision.Outcomes) Remember(o);
         if (decision.Changes.AutoTopupStarted is { } attempt) StartAutoTopup(attempt);
         return decision.Results;
@@ -438,6 +441,26 @@ public sealed partial class WalletGrain(
         _recent.Clear();
         _recentOrder.Clear();
         _stale = false;
+        CountRunningSessions();
+    }
+
+    /// <summary>
+    /// With metering shards, session grains are not resident while their sessions run: the running-sessions gauge counts
+    /// them where they are metered, in their wallet's activation (with a reminder per session, the session grains count).
+    /// </summary>
+    private void CountRunningSessions()
+    {
+        if (!_countsRunningSessions) return;
+        int running = _book?.Sessions.Count(s => s.State == SessionState.Running) ?? 0;
+        BillingMetrics.AdjustRunningSessions(running - _runningCounted);
+        _runningCounted = running;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        BillingMetrics.AdjustRunningSessions(-_runningCounted);
+        _runningCounted = 0;
+        return Task.CompletedTask;
     }
 
     /// <summary>Keeps one reminder due at the next expiry, so an idle wallet still writes its expiration entries.</summary>
