@@ -238,45 +238,6 @@ public static class MeteringBench
         }
     }
 
-    /// <summary>
-    /// While sessions run, for every session the wallet recorded (one snapshot): its session_charge entries sum to its charged, and
-    /// charged = round_down(rate × (charged_through − startedAt)) (stoppedAt for an ended one; 0 when never charged).
-    /// </summary>
-    internal static async Task<(long Checked, long Mismatched, long DriftMicros)> CheckRunningDriftAsync(string cs, int expectedSessions)
-    {
-        await using var db = NpgsqlDataSource.Create(cs);
-        await using var cmd = db.CreateCommand(
-            """
-            SELECT s.session_id, s.usd_per_hour, s.started_at, coalesce(s.stopped_at, s.charged_through), s.state, s.charged, coalesce(l.taken, 0)
-            FROM qubrid_wallet_sessions s
-            LEFT JOIN (SELECT wallet_id, session_id, -sum(amount) AS taken FROM qubrid_ledger
-                       WHERE kind = 'session_charge' GROUP BY wallet_id, session_id) l
-              ON l.wallet_id = s.wallet_id AND l.session_id = s.session_id
-            """);
-        cmd.CommandTimeout = 600;
-        await using var reader = await cmd.ExecuteReaderAsync();
-        long count = 0, mismatched = 0, drift = 0;
-        while (await reader.ReadAsync())
-        {
-            count++;
-            decimal rate = reader.GetDecimal(1);
-            var startedAt = new DateTimeOffset(reader.GetDateTime(2), TimeSpan.Zero);
-            DateTimeOffset? through = reader.IsDBNull(3) ? null : new DateTimeOffset(reader.GetDateTime(3), TimeSpan.Zero);
-            string state = reader.GetString(4);
-            long charged = reader.GetInt64(5), taken = reader.GetInt64(6);
-            long owed = through is { } t ? Metering.Owed(rate, startedAt, t).Value : 0;
-            long d = Math.Abs(charged - owed) + Math.Abs(taken - charged);
-            if (state == "terminated" || d != 0)
-            {
-                mismatched++;
-                drift += d;
-                if (mismatched <= 3) Console.Error.WriteLine($"  drift in {reader.GetString(0)}: state {state}, charged {charged}, owed {owed}, ledger {taken}");
-            }
-        }
-        if (count != expectedSessions) mismatched += Math.Abs(expectedSessions - count);
-        return (count, mismatched, drift);
-    }
-
     private static (double P50, double P99, double Max) Snapshot(LatencyHistogram h) =>
         (h.Quantile(0.5) / 1000, h.Quantile(0.99) / 1000, h.Quantile(1.0) / 1000);
 
@@ -293,20 +254,37 @@ public static class MeteringBench
     }
 
     /// <summary>
+    /// While sessions run, for every session the wallet recorded (one snapshot): its session_charge entries sum to its charged, and
+    /// charged = round_down(rate × (charged_through − startedAt)) (stoppedAt for an ended one; 0 when never charged).
+    /// </summary>
+    internal static Task<(long Checked, long Mismatched, long DriftMicros)> CheckRunningDriftAsync(string cs, int expectedSessions) =>
+        CheckSessionsAsync(cs, expectedSessions, afterStop: false);
+
+    /// <summary>
     /// For every session the wallet recorded: it stopped, charged = round_down(rate × (stoppedAt − startedAt)),
     /// and its session_charge ledger entries sum to exactly that. Drift is the sum of both differences.
     /// </summary>
-    private static async Task<(long Checked, long Mismatched, long DriftMicros)> CheckDriftAsync(string cs, int expectedSessions)
+    private static Task<(long Checked, long Mismatched, long DriftMicros)> CheckDriftAsync(string cs, int expectedSessions) =>
+        CheckSessionsAsync(cs, expectedSessions, afterStop: true);
+
+    /// <summary>
+    /// Every session the wallet recorded, against the formula up to where it was charged (its stop once all were stopped) and
+    /// against its ledger entries. A terminated session is a mismatch either way (every wallet was funded), and so is a
+    /// session not stopped after the stop.
+    /// </summary>
+    private static async Task<(long Checked, long Mismatched, long DriftMicros)> CheckSessionsAsync(string cs, int expectedSessions, bool afterStop)
     {
         await using var db = NpgsqlDataSource.Create(cs);
         await using var cmd = db.CreateCommand(
-            """
-            SELECT s.session_id, s.usd_per_hour, s.started_at, s.stopped_at, s.state, s.charged, coalesce(l.taken, 0)
+            $"""
+            SELECT s.session_id, s.usd_per_hour, s.started_at, {(afterStop ? "s.stopped_at" : "coalesce(s.stopped_at, s.charged_through)")},
+                   s.state, s.charged, coalesce(l.taken, 0)
             FROM qubrid_wallet_sessions s
             LEFT JOIN (SELECT wallet_id, session_id, -sum(amount) AS taken FROM qubrid_ledger
                        WHERE kind = 'session_charge' GROUP BY wallet_id, session_id) l
               ON l.wallet_id = s.wallet_id AND l.session_id = s.session_id
             """);
+        cmd.CommandTimeout = 600;
         await using var reader = await cmd.ExecuteReaderAsync();
         long count = 0, mismatched = 0, drift = 0;
         while (await reader.ReadAsync())
@@ -314,16 +292,18 @@ public static class MeteringBench
             count++;
             decimal rate = reader.GetDecimal(1);
             var startedAt = new DateTimeOffset(reader.GetDateTime(2), TimeSpan.Zero);
-            DateTimeOffset? stoppedAt = reader.IsDBNull(3) ? null : new DateTimeOffset(reader.GetDateTime(3), TimeSpan.Zero);
+            DateTimeOffset? through = reader.IsDBNull(3) ? null : new DateTimeOffset(reader.GetDateTime(3), TimeSpan.Zero);
             string state = reader.GetString(4);
             long charged = reader.GetInt64(5), taken = reader.GetInt64(6);
-            long owed = stoppedAt is { } end ? Metering.Owed(rate, startedAt, end).Value : -1;
-            long d = Math.Abs(charged - owed) + Math.Abs(taken - charged);
-            if (state != "stopped" || owed < 0 || d != 0)
+            // Never charged: owes nothing while running; after the stop every session must have a stop to be owed against.
+            long? owed = through is { } t ? Metering.Owed(rate, startedAt, t).Value : afterStop ? null : 0;
+            long d = (owed is { } o ? Math.Abs(charged - o) : 0) + Math.Abs(taken - charged);
+            bool wrongState = afterStop ? state != "stopped" : state == "terminated";
+            if (wrongState || owed is null || d != 0)
             {
                 mismatched++;
-                drift += owed < 0 ? Math.Abs(taken - charged) : d;
-                if (mismatched <= 3) Console.Error.WriteLine($"  drift in {reader.GetString(0)}: state {state}, charged {charged}, owed {owed}, ledger {taken}");
+                drift += d;
+                if (mismatched <= 3) Console.Error.WriteLine($"  drift in {reader.GetString(0)}: state {state}, charged {charged}, owed {owed?.ToString() ?? "-"}, ledger {taken}");
             }
         }
         if (count != expectedSessions) mismatched += Math.Abs(expectedSessions - count);
