@@ -358,8 +358,13 @@ public sealed partial class WalletBook
             outcome = Debit(template with { Amount = new Micros((long)whole) }, now);
             if (outcome.Status != WalletOpStatus.Applied) return outcome;
         }
-        _inferenceCarry[model] = total - whole;
-        Changes.InferenceCarry[model] = total - whole;
+        var carry = total - whole;
+        // An unchanged fraction (every query a whole number of micro-credits, the common case) is not written again.
+        if (carry != _inferenceCarry.GetValueOrDefault(model))
+        {
+            _inferenceCarry[model] = carry;
+            Changes.InferenceCarry[model] = carry;
+        }
         return outcome;
     }
 

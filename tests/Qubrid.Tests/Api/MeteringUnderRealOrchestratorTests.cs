@@ -117,6 +117,31 @@ public class MeteringUnderRealOrchestratorTests(ApiHost api)
     }
 
     [Fact]
+    public async Task The_carried_fraction_survives_a_reactivation_after_whole_micro_credit_queries_left_it_unchanged()
+    {
+        var (userId, _) = await api.NewUserAsync("carry");
+        var orchestrator = await OrchestratorAsync();
+        async Task<decimal> ChargeAsync(int inputTokens)
+        {
+            var response = await orchestrator.SendAsync(ApiHost.Post("/v1/inference/charges",
+                new { userId, model = "llama-3.1-8b-instruct", inputTokens, outputTokens = 0 }, $"carry-{Guid.NewGuid():N}"));
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+            return (await Json(response)).GetProperty("amount").GetDecimal();
+        }
+
+        // 0.05 micro-credit per input token: 10 tokens = 0.5 µ (carried), 20 tokens = 1 µ (the carry stays 0.5, not written again).
+        Assert.Equal(0m, await ChargeAsync(10));
+        Assert.Equal(0.000001m, await ChargeAsync(20));
+        Assert.Equal(0.000001m, await ChargeAsync(20));
+        await api.Factory.Services.GetRequiredService<IClusterClient>().GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+
+        // The wallet comes back from the tables with the 0.5 µ carried: this half completes a micro-credit.
+        Assert.Equal(0.000001m, await ChargeAsync(10));
+        Assert.Equal(1, await TestDatabase.ScalarAsync(api.Db,
+            "SELECT count(*) FROM qubrid_inference_carry WHERE wallet_id = $1 AND carry_micros = 0", userId));
+    }
+
+    [Fact]
     public async Task A_charge_of_nothing_for_a_wallet_that_does_not_exist_is_404()
     {
         var orchestrator = await OrchestratorAsync();
