@@ -51,7 +51,4 @@ public static class BillingMetrics
     {
         if (delta != 0) Interlocked.Add(ref _runningSessions, delta);
     }
-
-    /// <summary>The gauge's current value on this silo (tests, diagnostics).</summary>
-    public static long RunningSessions => Interlocked.Read(ref _runningSessions);
 }

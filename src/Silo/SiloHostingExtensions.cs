@@ -96,18 +96,23 @@ public static class SiloHostingExtensions
     /// The silo's own connections. The ledger writer sends the same few statements thousands of times a
     /// second, so Npgsql prepares them automatically (unless the connection string says otherwise).
     /// </summary>
-    public static NpgsqlDataSource CreateDataSource(string connectionString)
+    public static NpgsqlDataSource CreateDataSource(string connectionString) =>
+        BuildDataSource(connectionString, LedgerApplicationName, maxAutoPrepare: 32, resetOnClose: true);
+
+    /// <summary>
+    /// A data source whose connections name themselves and prepare their statements automatically, unless the connection
+    /// string says otherwise.
+    /// </summary>
+    private static NpgsqlDataSource BuildDataSource(string connectionString, string applicationName, int maxAutoPrepare, bool resetOnClose)
     {
         var builder = new NpgsqlDataSourceBuilder(connectionString);
-        if (!Names(connectionString, "MaxAutoPrepare"))
-            builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
-        builder.ConnectionStringBuilder.ApplicationName ??= LedgerApplicationName;
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        if (!given.Keys.Cast<string>().Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase)))
+            builder.ConnectionStringBuilder.MaxAutoPrepare = maxAutoPrepare;
+        builder.ConnectionStringBuilder.ApplicationName ??= applicationName;
+        if (!resetOnClose) builder.ConnectionStringBuilder.NoResetOnClose = true;
         return builder.Build();
     }
-
-    private static bool Names(string connectionString, string keyword) =>
-        new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
-            .Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals(keyword, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>The DI key of the connections Orleans' reminder table and grain storage use.</summary>
     public const string OrleansDataSourceKey = "qubrid-orleans";
@@ -119,15 +124,8 @@ public static class SiloHostingExtensions
     /// of PostgreSQL's time while sessions start (docs/metering-scale.md). The providers set no session state, so the
     /// reset is skipped and their statements are prepared automatically, like the ledger's.
     /// </summary>
-    public static NpgsqlDataSource CreateOrleansDataSource(string connectionString)
-    {
-        var builder = new NpgsqlDataSourceBuilder(connectionString);
-        builder.ConnectionStringBuilder.NoResetOnClose = true;
-        if (!Names(connectionString, "MaxAutoPrepare"))
-            builder.ConnectionStringBuilder.MaxAutoPrepare = 16;
-        builder.ConnectionStringBuilder.ApplicationName ??= "qubrid-orleans";
-        return builder.Build();
-    }
+    public static NpgsqlDataSource CreateOrleansDataSource(string connectionString) =>
+        BuildDataSource(connectionString, "qubrid-orleans", maxAutoPrepare: 16, resetOnClose: false);
 
     /// <summary>Orleans on PostgreSQL: ADO.NET clustering, reminders and grain storage, all through Npgsql.</summary>
     public static ISiloBuilder UseQubridPostgres(this ISiloBuilder silo, string connectionString)
