@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Fault test, bounded (about 5 minutes), traffic only to 127.0.0.1: a throwaway PostgreSQL primary with a synchronous
 # standby (as `scripts/cluster.sh up --standby` runs it), 2 silo processes and the API. Scenario 1 drives HTTP load
-# (top-ups, inference charges, 60 sessions at a 5 s interval) and kill -9s a silo in the middle; scenario 2 restarts
-# PostgreSQL in the middle; scenario 3 kill -9s the primary (every process of it) and promotes the standby with
-# `scripts/cluster.sh failover`. After each: every acknowledged operation is in the ledger exactly once, nothing
-# unacknowledged is partial, every session's total equals the metering formula, sessions are charged again within two
-# intervals, and reconcile is clean. Scenario 4, the restore drill: the base backup taken at the start and the WAL
-# archive restored into a new server up to an instant recorded during scenario 3's load, before the kill: every
+# (top-ups, inference charges, 60 sessions at a 5 s interval) and kill -9s, in the middle, the silo that meters the most
+# sessions (the test asks every silo's gauge: placement decides where they are, the test does not assume it);
+# scenario 2 restarts PostgreSQL in the middle; scenario 3 kill -9s the primary (every process of it) and promotes the
+# standby with `scripts/cluster.sh failover`. After each: every acknowledged operation is in the ledger exactly once,
+# nothing unacknowledged is partial, every session's total equals the metering formula, sessions are charged again
+# within two intervals, and reconcile is clean. Scenario 4, the restore drill: the base backup taken at the start and
+# the WAL archive restored into a new server up to an instant recorded during scenario 3's load, before the kill: every
 # operation acknowledged before it is there, nothing sent after it, balances = the ledger, reconcile clean.
 # Scenario 5 restarts both silos with metering shards (Qubrid:Metering:Mode=Shards) and repeats scenario 1.
 set -euo pipefail
@@ -37,22 +38,39 @@ now() { date +%s.%N; }
 # Waits (bounded) until the driver has finished its setup and started the load.
 wait_load_started() { for _ in $(seq 1 120); do grep -q '^setup:' "$1" && return 0; sleep 0.5; done; echo "driver setup did not finish" >&2; return 1; }
 
-# Drives HTTP load into $work/$1 for $2 seconds and kill -9s silo 2 after 15 s, counting the sessions it metered from its
-# own gauge just before; then every acknowledged operation must be there once and every session charged again within
-# two intervals of the kill, and reconcile must be clean.
+# The running sessions silo N meters now, from its own gauge (qubrid_sessions_running; with metering shards, the
+# running sessions of the wallets active on it).
+sessions_on_silo() {
+  curl -fsS "http://127.0.0.1:$((QUBRID_HTTP_PORT_BASE + $1))/metrics" 2>/dev/null \
+    | sed -nE 's/^qubrid_sessions_running(\{[^}]*\})? ([0-9]+).*/\2/p' | head -1
+}
+
+# Drives HTTP load into $work/$1 for $2 seconds and, after 15 s, kill -9s the silo that meters the most running sessions
+# (asked of every silo's own gauge just before; placement decides where they are, so the test chooses its victim
+# instead of assuming one). Then every acknowledged operation must be there once, every session charged again within
+# two intervals of the kill, and reconcile must be clean. Sets $victim to the killed silo's number.
 kill_silo_under_load() {
-  local out="$work/$1" seconds=$2 load on_victim kill_at
+  local out="$work/$1" seconds=$2 load on_victim=0 kill_at n count
   "${driver[@]}" load --url "${ASPNETCORE_URLS}" --admin-key "$admin" --seconds "$seconds" --wallets 20 --sessions 60 --workers 16 --out "$out" > "$out.log" 2>&1 &
   load=$!
   wait_load_started "$out.log"
   sleep 15
-  on_victim=$(curl -fsS "http://127.0.0.1:$((QUBRID_HTTP_PORT_BASE + 2))/metrics" | sed -nE 's/^qubrid_sessions_running(\{[^}]*\})? ([0-9]+).*/\2/p' | head -1)
+  victim=0
+  for n in 1 2; do
+    count=$(sessions_on_silo "$n"); count=${count:-0}
+    echo "   silo $n meters $count running sessions"
+    if [ "$count" -gt "$on_victim" ]; then victim=$n; on_victim=$count; fi
+  done
+  if [ "$victim" = 0 ]; then
+    echo "   neither silo's gauge counts a running session: the load did not start its sessions" >&2
+    victim=2
+  fi
   kill_at=$(now)
-  kill -9 "$(cat "$run/silo2.pid")"; rm -f "$run/silo2.pid"
-  echo "   silo 2 killed (SIGKILL) at $kill_at"
+  kill -9 "$(cat "$run/silo$victim.pid")"; rm -f "$run/silo$victim.pid"
+  echo "   silo $victim killed (SIGKILL) at $kill_at"
   wait $load || result=1
   cat "$out.log"
-  "${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$out" --interval 5 --kill-at "$kill_at" --sessions-on-killed-silo "${on_victim:-0}" || result=1
+  "${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$out" --interval 5 --kill-at "$kill_at" --sessions-on-killed-silo "$on_victim" || result=1
   reconcile || result=1
 }
 
@@ -61,7 +79,7 @@ echo "== scenario 1: kill -9 a silo under load"
 kill_silo_under_load s1 45
 
 echo "== scenario 2: restart PostgreSQL under load"
-start_silo 2
+start_silo "$victim"
 wait_ready
 "${driver[@]}" load --url "${ASPNETCORE_URLS}" --admin-key "$admin" --seconds 40 --wallets 20 --sessions 60 --workers 16 --out "$work/s2" > "$work/s2.log" 2>&1 &
 load=$!

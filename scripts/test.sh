@@ -1,8 +1,53 @@
 #!/usr/bin/env bash
 # Runs every test: starts a throwaway PostgreSQL on a free port, runs the suite, removes the server.
 # Prints the totals as one line "N passed, N failed" and exits non-zero when anything failed.
+#
+#   scripts/test.sh                      every test: .NET suites, then the end-to-end checks on real processes
+#   scripts/test.sh --fast               the fast loop: unit, property and grain tests (no API host, browser, real
+#                                        processes; the simulation with 100 seeds a mode instead of 3,000)
+#   scripts/test.sh --filter EXPR        a part of the .NET suites (any `dotnet test` arguments; no end-to-end checks)
+#   scripts/test.sh --repeat N [...]     the same N times in a row, each on its own fresh PostgreSQL; every run's log is
+#                                        kept, and each failure is reported with its run, its seeds and its log
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+repeat=1 fast=0 args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --repeat) repeat=${2:?--repeat needs a count}; shift 2 ;;
+    --repeat=*) repeat=${1#--repeat=}; shift ;;
+    --fast) fast=1; shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+case $repeat in ''|*[!0-9]*|0) echo "--repeat takes a positive count, not '$repeat'" >&2; exit 2 ;; esac
+
+if [ "$repeat" -gt 1 ]; then
+  runs=${QUBRID_TEST_RUNS_DIR:-$(mktemp -d /tmp/qubrid-test-runs.XXXXXX)}
+  mkdir -p "$runs"
+  echo "$repeat runs; logs under $runs" >&2
+  one=() ; [ "$fast" = 1 ] && one+=(--fast)
+  total_failed_runs=0
+  for k in $(seq 1 "$repeat"); do
+    t0=$SECONDS
+    rc=0
+    QUBRID_TEST_KEEP_LOGS="$runs/run-$k" bash scripts/test.sh "${one[@]}" "${args[@]}" > "$runs/run-$k.log" 2>&1 || rc=$?
+    summary=$(tail -n 1 "$runs/run-$k.log")
+    echo "run $k/$repeat: $summary in $((SECONDS - t0)) s (exit $rc), log $runs/run-$k.log"
+    if [ "$rc" != 0 ]; then
+      total_failed_runs=$((total_failed_runs + 1))
+      # The failed tests (dotnet test's "  Failed Name [time]" lines and the end-to-end checks'), then every seed
+      # the run printed (the simulation's failing seeds, the fuzzer's seed) so that each can be replayed.
+      grep -aE '^\s+Failed [^:]' "$runs/run-$k.log" | sed 's/^ */    failed: /' || true
+      grep -aoiE '(seed [0-9]+[^;,]*|QUBRID_[A-Z_]*SEED=[0-9]+)' "$runs/run-$k.log" | sort -u | sed 's/^/    seed: /' || true
+      echo "    logs: $runs/run-$k.log and $runs/run-$k/"
+    fi
+  done
+  echo "$((repeat - total_failed_runs)) of $repeat runs passed, $total_failed_runs failed"
+  [ "$total_failed_runs" = 0 ]
+  exit
+fi
+
 source scripts/lib/postgres.sh
 
 pg_ensure_installed
@@ -18,11 +63,29 @@ if [ ! -x /usr/bin/chromium ]; then
     exit 1
   fi
 fi
-[ $# -gt 0 ] && export QUBRID_SKIP_WALKTHROUGH=1 # a filtered run is not the whole suite
+# A filtered or fast run is not the whole suite: no end-to-end checks on real processes.
+if [ ${#args[@]} -gt 0 ] || [ "$fast" = 1 ]; then export QUBRID_SKIP_WALKTHROUGH=1; fi
+if [ "$fast" = 1 ]; then
+  # Unit and property tests (Qubrid.Core.Tests) and the grain tests on in-process clusters; not the API hosts, the
+  # browser, the TLS cluster or the deployment files. The simulation runs a short window of seeds in both modes.
+  export QUBRID_SIM_SEEDS=${QUBRID_SIM_SEEDS:-100}
+  fast_filter="FullyQualifiedName!~Qubrid.Tests.Api.&FullyQualifiedName!~Qubrid.Tests.Browser.&FullyQualifiedName!~Qubrid.Tests.Cluster.&FullyQualifiedName!~Qubrid.Tests.Deployment."
+  # A --filter given with --fast narrows the fast set further.
+  rest=() user_filter=""
+  for ((i = 0; i < ${#args[@]}; i++)); do
+    if [ "${args[i]}" = --filter ]; then user_filter=${args[i + 1]:-}; i=$((i + 1)); else rest+=("${args[i]}"); fi
+  done
+  args=(--filter "${fast_filter}${user_filter:+&($user_filter)}" "${rest[@]}")
+fi
 work=$(mktemp -d /tmp/qubrid-test.XXXXXX)
 chmod 755 "$work"
 port=$(pg_free_port)
-cleanup() { pg_stop "$work/pg"; rm -rf "$work"; }
+cleanup() {
+  pg_stop "$work/pg"
+  # scripts/test.sh --repeat keeps each run's logs (the suite's and each end-to-end check's).
+  if [ -n "${QUBRID_TEST_KEEP_LOGS:-}" ]; then mkdir -p "$QUBRID_TEST_KEEP_LOGS"; cp "$work"/*.log "$QUBRID_TEST_KEEP_LOGS/" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 pg_init "$work/pg" trust
 pg_start "$work/pg" "$port" "$work/pg.log" -c max_connections=800 # many in-process silos and API hosts at once, each with its pools (400 ran out)
@@ -30,7 +93,7 @@ export QUBRID_TEST_PG="Host=127.0.0.1;Port=$port;Username=postgres;Database=post
 echo "test PostgreSQL on 127.0.0.1:$port" >&2
 
 status=0
-dotnet test Qubrid.Orleans.sln -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee "$work/test.log" || status=$?
+dotnet test Qubrid.Orleans.sln -c Release --logger "console;verbosity=normal" "${args[@]}" 2>&1 | tee "$work/test.log" || status=$?
 
 # End-to-end checks with real processes, each counted as one test: the README's start command with its curl
 # walk-through, the OpenAPI checks and the browser tests against it (what a newcomer opens), the same against `scripts/cluster.sh up 2`,
