@@ -54,6 +54,7 @@ public sealed partial class AutoTopupGrain(TopupService topups, Microsoft.Extens
         LogAttempt(logger, UserId, attempt.Attempt, attempt.Amount.ToUsd(), outcome.Kind.ToString());
         var wallet = GrainFactory.GetGrain<IWalletGrain>(UserId);
         await wallet.AutoTopupSettled(attempt.Attempt, succeeded, succeeded ? null : outcome.Failure ?? outcome.Kind.ToString());
+        BillingDiagnostics.Write(new BillingDiagnostics.AutoTopupSettled(UserId, attempt.Attempt, succeeded));
         if (await wallet.GetAutoTopupInFlight() is null) await UnregisterAsync();
     }
 

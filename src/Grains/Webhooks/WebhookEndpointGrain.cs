@@ -142,6 +142,7 @@ public sealed partial class WebhookEndpointGrain(
         if (attempt.Succeeded)
         {
             await store.RecordAttemptAsync(endpoint, e, attempt, now, null, ct);
+            BillingDiagnostics.Write(new BillingDiagnostics.WebhookAttemptRecorded(Id, e.Id, Succeeded: true));
             return true;
         }
         int failures = endpoint.FailedAttempts + 1;
@@ -150,6 +151,7 @@ public sealed partial class WebhookEndpointGrain(
         if (now >= giveUpAt)
         {
             await store.RecordAttemptAsync(endpoint, e, attempt, now, null, ct);
+            BillingDiagnostics.Write(new BillingDiagnostics.WebhookAttemptRecorded(Id, e.Id, Succeeded: false));
             var reason = $"Event {WebhookPayload.EventId(e.Id)} could not be delivered for {_options.GiveUpAfter} ({failures} attempts); last: {attempt.Error}";
             if (await store.DisableAsync(Id, reason, now, ct)) LogDisabled(logger, Id, endpoint.Url, failures);
             return false;
@@ -157,6 +159,7 @@ public sealed partial class WebhookEndpointGrain(
         var nextAttempt = now + _options.RetryDelay(failures);
         if (nextAttempt > giveUpAt) nextAttempt = giveUpAt; // the last try falls on the deadline itself
         await store.RecordAttemptAsync(endpoint, e, attempt, now, nextAttempt, ct);
+        BillingDiagnostics.Write(new BillingDiagnostics.WebhookAttemptRecorded(Id, e.Id, Succeeded: false));
         LogAttemptFailed(logger, Id, e.Id, failures, attempt.Error, nextAttempt);
         return false;
     }

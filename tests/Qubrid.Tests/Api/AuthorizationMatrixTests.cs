@@ -144,7 +144,11 @@ public class AuthorizationMatrixTests(ApiHost api)
         // Headers only: the event stream never ends by itself. The wait is bounded separately from the request's own
         // token, because cancelling the request would end the stream and let a late response look like a prompt one.
         var sending = client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
-        if (await Task.WhenAny(sending, Task.Delay(TimeSpan.FromSeconds(20))) != sending)
+        try
+        {
+            await sending.WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        catch (TimeoutException)
         {
             await timeout.CancelAsync();
             try { (await sending).Dispose(); } catch (OperationCanceledException) { }

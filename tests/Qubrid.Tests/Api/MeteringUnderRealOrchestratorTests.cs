@@ -21,6 +21,14 @@ public class MeteringUnderRealOrchestratorTests(ApiHost api)
     private async Task<long> SessionChargesAsync(string userId, string sessionId) => await TestDatabase.ScalarAsync(api.Db,
         "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND session_id = $2 AND kind = 'session_charge'", userId, sessionId);
 
+    /// <summary>The wallet's charge reminder row: its first due time and version (a re-registration changes both), exactly one.</summary>
+    private async Task<string?> ChargeReminderAsync(string userId)
+    {
+        Assert.Equal(1, await TestDatabase.ScalarAsync(api.Db, "SELECT count(*) FROM orleansreminderstable WHERE remindername = $1", $"charge:{userId}"));
+        return await TestDatabase.ScalarTextAsync(api.Db,
+            "SELECT starttime::text || ' v' || version FROM orleansreminderstable WHERE remindername = $1", $"charge:{userId}");
+    }
+
     [Fact]
     public async Task Starts_reposted_faster_than_the_interval_change_nothing_and_the_session_is_still_charged_every_interval()
     {
@@ -28,22 +36,30 @@ public class MeteringUnderRealOrchestratorTests(ApiHost api)
         var orchestrator = await OrchestratorAsync();
         var sessionId = $"repost-{Guid.NewGuid():N}";
         var start = new { sessionId, userId, instanceType = "T4" };
+        using var ticks = ReminderTicks.OfKey(sessionId); // the session's charge reminder, as the in-process silo fires it
         var first = await orchestrator.PostAsJsonAsync("/v1/sessions", start);
         Assert.Equal(HttpStatusCode.Created, first.StatusCode);
         var startedAt = (await Json(first)).GetProperty("startedAt").GetDateTimeOffset();
+        var reminder = await ChargeReminderAsync(userId);
 
-        // A reconcile loop re-posts the start every 200 ms for 4 s (4 charge intervals): each answer is 200, the same session.
-        for (int i = 0; i < 20; i++)
+        // A reconcile loop re-posts the start between the charges (5 times before each of the first 3): each answer is 200,
+        // the same session, and the charge reminder stays exactly as the first start registered it (same start, same version).
+        for (int charge = 1; charge <= 3; charge++)
         {
-            var again = await orchestrator.PostAsJsonAsync("/v1/sessions", start);
-            Assert.Equal(HttpStatusCode.OK, again.StatusCode);
-            var body = await Json(again);
-            Assert.Equal(startedAt, body.GetProperty("startedAt").GetDateTimeOffset());
-            Assert.Equal("running", body.GetProperty("state").GetString());
-            await Task.Delay(200);
+            for (int i = 0; i < 5; i++)
+            {
+                var again = await orchestrator.PostAsJsonAsync("/v1/sessions", start);
+                Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+                var body = await Json(again);
+                Assert.Equal(startedAt, body.GetProperty("startedAt").GetDateTimeOffset());
+                Assert.Equal("running", body.GetProperty("state").GetString());
+            }
+            Assert.Equal(reminder, await ChargeReminderAsync(userId));
+            await ticks.UntilAsync(async () => await SessionChargesAsync(userId, sessionId) >= charge, TimeSpan.FromSeconds(30), $"charge {charge} of the session");
         }
-        // Charging went on as if the start had been posted once (a first charge after 1 s, then every second).
-        Assert.True(await SessionChargesAsync(userId, sessionId) >= 2, "the re-posted starts postponed the session's charges");
+        // Charging went on as if the start had been posted once: every tick kept the first start's schedule.
+        Assert.All(ticks.Seen, t => Assert.Equal(ticks.Seen[0].Status.FirstTickTime, t.Status.FirstTickTime));
+        Assert.Equal(reminder, await ChargeReminderAsync(userId));
 
         var stopped = await Json(await orchestrator.PostAsync($"/v1/sessions/{sessionId}/stop", null));
         Assert.Equal(Qubrid.Core.Metering.Owed(0.68m, startedAt, stopped.GetProperty("stoppedAt").GetDateTimeOffset()).ToUsd(),

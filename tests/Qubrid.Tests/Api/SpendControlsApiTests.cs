@@ -144,21 +144,16 @@ public class SpendControlsApiTests(ApiHost api)
         Assert.DoesNotContain("tok_visa", await set.Content.ReadAsStringAsync());
 
         // 5 USD sign-up bonus − 2 USD of premium access = 3 USD < 4: one top-up of 17 USD brings it to 20.
+        using var settled = BillingSignals<BillingDiagnostics.AutoTopupSettled>.Where(s => s.WalletId == userId);
         foreach (var _ in Enumerable.Range(0, 2))
             Assert.Equal(HttpStatusCode.Created, (await orchestrator.SendAsync(ApiHost.Post("/v1/premium/charges", new { userId, name = "premium-model-access" }, Key()))).StatusCode);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        decimal total = 0;
-        while (DateTime.UtcNow < deadline && (total = (await Json(await user.GetAsync($"/v1/wallets/{userId}"))).GetProperty("total").GetDecimal()) != 20m)
-            await Task.Delay(100);
-        Assert.Equal(20m, total);
+        // The attempt runs after the charge that crossed the threshold was answered; the wallet commits its outcome after the credit.
+        var attempt = Assert.Single(await settled.UntilAsync(s => s.Count >= 1, TimeSpan.FromSeconds(30), "the auto top-up settled"));
+        Assert.Equal((1L, true), (attempt.Attempt, attempt.Succeeded));
+        Assert.Equal(20m, (await Json(await user.GetAsync($"/v1/wallets/{userId}"))).GetProperty("total").GetDecimal());
         Assert.Equal(1, await TestDatabase.ScalarAsync(api.Db, "SELECT count(*) FROM qubrid_payments WHERE user_id = $1", userId));
         Assert.Equal($"pay_auto_1_{userId}", await TestDatabase.ScalarTextAsync(api.Db, "SELECT reference FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'topup'", userId));
         var auto = await Json(await user.GetAsync($"/v1/wallets/{userId}/auto-topup"));
-        while (DateTime.UtcNow < deadline && auto.GetProperty("inFlight").GetBoolean()) // the credit lands a moment before the attempt is reported settled
-        {
-            await Task.Delay(50);
-            auto = await Json(await user.GetAsync($"/v1/wallets/{userId}/auto-topup"));
-        }
         Assert.False(auto.GetProperty("inFlight").GetBoolean());
         Assert.Equal(17m, auto.GetProperty("spentThisMonth").GetDecimal());
     }
@@ -168,15 +163,17 @@ public class SpendControlsApiTests(ApiHost api)
     {
         var (userId, user) = await api.NewUserAsync("autodecline");
         var orchestrator = api.Client(await api.IssueKeyAsync("orchestrator"));
-        await user.PutAsJsonAsync($"/v1/wallets/{userId}/auto-topup", new { enabled = true, threshold = 5.5m, target = 20m, paymentToken = "tok_chargeDeclined", monthlyCap = 100m });
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        for (int i = 0; DateTime.UtcNow < deadline; i++)
+        Assert.Equal(HttpStatusCode.OK, (await user.PutAsJsonAsync($"/v1/wallets/{userId}/auto-topup",
+            new { enabled = true, threshold = 5.5m, target = 20m, paymentToken = "tok_chargeDeclined", monthlyCap = 100m })).StatusCode);
+        using var settled = BillingSignals<BillingDiagnostics.AutoTopupSettled>.Where(s => s.WalletId == userId);
+        // 5 USD < 5.5: each debit, once the previous attempt has settled, starts the next attempt (no wait after a failure here).
+        for (int attempt = 1; attempt <= 3; attempt++)
         {
-            var auto = await Json(await user.GetAsync($"/v1/wallets/{userId}/auto-topup"));
-            if (!auto.GetProperty("enabled").GetBoolean()) break;
-            if (!auto.GetProperty("inFlight").GetBoolean())
-                await orchestrator.SendAsync(ApiHost.Post("/v1/inference/charges", new { userId, model = "llama-3.1-8b-instruct", inputTokens = 1000, outputTokens = 0 }, Key()));
-            await Task.Delay(100);
+            var charge = await orchestrator.SendAsync(ApiHost.Post("/v1/inference/charges", new { userId, model = "llama-3.1-8b-instruct", inputTokens = 1000, outputTokens = 0 }, Key()));
+            Assert.Equal(HttpStatusCode.Created, charge.StatusCode);
+            var seen = await settled.UntilAsync(s => s.Count >= attempt, TimeSpan.FromSeconds(30), $"auto top-up attempt {attempt} settled");
+            Assert.Equal(attempt, seen.Count);
+            Assert.Equal(((long)attempt, false), (seen[^1].Attempt, seen[^1].Succeeded));
         }
         var final = await Json(await user.GetAsync($"/v1/wallets/{userId}/auto-topup"));
         Assert.False(final.GetProperty("enabled").GetBoolean());

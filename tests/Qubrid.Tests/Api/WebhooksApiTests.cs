@@ -57,6 +57,7 @@ public class WebhooksApiTests(ApiHost api)
         Assert.DoesNotContain(receiver.Secret, shown);
         Assert.DoesNotContain(receiver.Secret, await (await user.GetAsync($"/v1/webhooks/{id}")).Content.ReadAsStringAsync());
 
+        using var recorded = BillingSignals<BillingDiagnostics.WebhookAttemptRecorded>.Where(r => r.EndpointId == id);
         var declined = await user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/topups", new { amount = 12.5m, paymentToken = "tok_chargeDeclined" }, "d1"));
         Assert.Equal(HttpStatusCode.PaymentRequired, declined.StatusCode);
         var first = (await receiver.UntilAsync(r => r.Count >= 1, TimeSpan.FromSeconds(30), "the topup_failed delivery"))[0];
@@ -65,8 +66,10 @@ public class WebhooksApiTests(ApiHost api)
         Assert.Equal(12.5m, first.Data.GetProperty("amount").GetDecimal());
         Assert.Equal(userId, first.Data.GetProperty("userId").GetString());
 
-        var log = await Eventually.UntilAsync(async () => await HttpJson.Json(await user.GetAsync($"/v1/webhooks/{id}/deliveries")),
-            l => l.GetProperty("items").GetArrayLength() > 0, TimeSpan.FromSeconds(10), "the delivery's record");
+        // The delivery is recorded just after the receiver answered it: wait for the delivery loop's record.
+        var attempt = Assert.Single(await recorded.UntilAsync(r => r.Count >= 1, TimeSpan.FromSeconds(30), "the delivery's record"));
+        Assert.Equal((first.EventId, true), (attempt.EventId, attempt.Succeeded));
+        var log = await HttpJson.Json(await user.GetAsync($"/v1/webhooks/{id}/deliveries"));
         var delivery = Assert.Single(log.GetProperty("items").EnumerateArray());
         Assert.Equal("succeeded", delivery.GetProperty("status").GetString());
         Assert.Equal($"evt_{first.EventId}", delivery.GetProperty("eventId").GetString());

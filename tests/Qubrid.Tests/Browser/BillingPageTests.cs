@@ -389,14 +389,15 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         receiver.Secret = (await _page.GetByTestId("webhook-secret").TextContentAsync())!.Trim();
         await Expect(_page.Locator("#webhooks-table tbody tr")).ToHaveCountAsync(1);
         Assert.DoesNotContain(receiver.Secret, await (await user.GetAsync("/v1/webhooks")).Content.ReadAsStringAsync());
+        var hookId = (await GetJsonAsync(user, "/v1/webhooks")).GetProperty("items")[0].GetProperty("id").GetString();
+        using var recorded = BillingSignals<BillingDiagnostics.WebhookAttemptRecorded>.Where(r => r.EndpointId == hookId);
 
         (await user.SendAsync(Post($"/v1/wallets/{userId}/topups", new { amount = 10, paymentToken = "tok_chargeDeclined" }))).Dispose();
         var first = await receiver.UntilAsync(r => r.Count >= 1, TimeSpan.FromSeconds(30), "the topup_failed delivery");
         Assert.True(first[0].SignatureValid);
-        var hooks = await GetJsonAsync(user, "/v1/webhooks");
-        var hookId = hooks.GetProperty("items")[0].GetProperty("id").GetString();
-        await Qubrid.Tests.Webhooks.Eventually.UntilAsync(() => GetJsonAsync(user, $"/v1/webhooks/{hookId}/deliveries"),
-            l => l.GetProperty("items").GetArrayLength() > 0, TimeSpan.FromSeconds(10), "the delivery's record");
+        // The delivery is recorded just after the receiver answered it: the page lists it once the delivery loop recorded it.
+        var attempt = Assert.Single(await recorded.UntilAsync(r => r.Count >= 1, TimeSpan.FromSeconds(30), "the delivery's record"));
+        Assert.Equal((first[0].EventId, true), (attempt.EventId, attempt.Succeeded));
 
         await _page.GetByTestId("webhook-deliveries").ClickAsync();
         await Expect(_page.GetByTestId("delivery-status")).ToHaveTextAsync("succeeded");

@@ -116,10 +116,13 @@ public sealed class WebhookReceiver : IAsyncDisposable
         lock (_gate) return _received.ToList();
     }
 
-    /// <summary>Waits (bounded) until what was received satisfies <paramref name="done"/>; each arrival wakes it, no polling.</summary>
+    /// <summary>
+    /// Waits until what was received satisfies <paramref name="done"/>; each request (answered or refused) wakes it, no
+    /// polling. The timeout only bounds a hang.
+    /// </summary>
     public async Task<IReadOnlyList<Received>> UntilAsync(Func<IReadOnlyList<Received>, bool> done, TimeSpan timeout, string what)
     {
-        var deadline = DateTimeOffset.UtcNow + timeout;
+        using var deadline = new CancellationTokenSource(timeout);
         while (true)
         {
             Task changed;
@@ -130,9 +133,14 @@ public sealed class WebhookReceiver : IAsyncDisposable
                 changed = _changed.Task;
             }
             if (done(now)) return now;
-            var left = deadline - DateTimeOffset.UtcNow;
-            if (left <= TimeSpan.Zero || await Task.WhenAny(changed, Task.Delay(left)) != changed)
+            try
+            {
+                await changed.WaitAsync(deadline.Token);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+            {
                 throw new TimeoutException($"Waited {timeout.TotalSeconds:0} s for {what}; received {now.Count} requests.");
+            }
         }
     }
 
