@@ -13,6 +13,10 @@ public sealed class SignupBonusOptions
 
     /// <summary>How long the bonus lasts from the wallet's creation.</summary>
     public TimeSpan ValidFor { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>The grant a new wallet receives, or null when the bonus is zero.</summary>
+    public CreditRequest? GrantFor(string walletId, DateTimeOffset now) => Amount <= 0 ? null
+        : new CreditRequest($"signup-bonus:{walletId}", LedgerEntryKind.Grant, Micros.FromUsd(Amount), "sign-up bonus", now + ValidFor);
 }
 
 /// <summary>How wallet grains write the ledger.</summary>
