@@ -56,6 +56,13 @@ public sealed class LedgerOptions
     /// <summary>Most wallets' batches committed in one transaction (1: one transaction per wallet batch).</summary>
     [Range(1, 10_000)]
     public int MaxWalletsPerCommit { get; set; } = 256;
+
+    /// <summary>
+    /// Most wallet batches waiting for a writer (back-pressure). Beyond it a wallet's commit is turned away as busy: its
+    /// callers get 503 wallet_busy with Retry-After and retry with their keys; nothing was written.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxQueuedBatches { get; set; } = 10_000;
 }
 
 /// <summary>Session metering: the rate card's defaults, the charge interval and the runway rules.</summary>
