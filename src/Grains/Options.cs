@@ -13,6 +13,10 @@ public sealed class SignupBonusOptions
 
     /// <summary>How long the bonus lasts from the wallet's creation.</summary>
     public TimeSpan ValidFor { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>The grant a new wallet receives, or null when the bonus is zero.</summary>
+    public CreditRequest? GrantFor(string walletId, DateTimeOffset now) => Amount <= 0 ? null
+        : new CreditRequest($"signup-bonus:{walletId}", LedgerEntryKind.Grant, Micros.FromUsd(Amount), "sign-up bonus", now + ValidFor);
 }
 
 /// <summary>How wallet grains write the ledger.</summary>
@@ -52,6 +56,13 @@ public sealed class LedgerOptions
     /// <summary>Most wallets' batches committed in one transaction (1: one transaction per wallet batch).</summary>
     [Range(1, 10_000)]
     public int MaxWalletsPerCommit { get; set; } = 256;
+
+    /// <summary>
+    /// Most wallet batches waiting for a writer (back-pressure). Beyond it a wallet's commit is turned away as busy: its
+    /// callers get 503 wallet_busy with Retry-After and retry with their keys; nothing was written.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxQueuedBatches { get; set; } = 10_000;
 }
 
 /// <summary>Session metering: the rate card's defaults, the charge interval and the runway rules.</summary>

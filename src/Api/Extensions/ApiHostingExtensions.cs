@@ -92,6 +92,18 @@ public static class ApiHostingExtensions
             .AddPolicy(Policies.User, p => p.RequireRole(Roles.User))
             .AddPolicy(Policies.KeyOwner, p => p.RequireRole(Roles.Admin, Roles.User));
 
+        AddPerKeyRateLimits(services, api);
+        ConfigureStrictJson(services);
+        // The document still says what a decimal is: the schema exporter sees nothing through a custom converter.
+        services.Configure<Microsoft.AspNetCore.OpenApi.OpenApiOptions>("v1", o => o.AddSchemaTransformer(ExactDecimalConverter.DescribeAsync));
+        services.AddProblemDetails();
+        services.AddOpenApi(OpenApiContract.Configure);
+        return builder;
+    }
+
+    /// <summary>Token buckets per authenticated key, or per client address without a valid key; 429 with Retry-After.</summary>
+    private static void AddPerKeyRateLimits(IServiceCollection services, ApiOptions api)
+    {
         services.AddRateLimiter(o =>
         {
             // Per authenticated key (its id: "bearer K", "Bearer  K" and "BEARER K" are one key, one bucket); without a
@@ -111,7 +123,11 @@ public static class ApiHostingExtensions
                     : "Too many requests for this API key; retry after a second.");
             };
         });
+    }
 
+    /// <summary>Strict request binding: a bad request throws (mapped to 400 in one place); enums as strings, no duplicate members, no quoted numbers, exact decimals.</summary>
+    private static void ConfigureStrictJson(IServiceCollection services)
+    {
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.Configure<JsonOptions>(o =>
         {
@@ -122,11 +138,6 @@ public static class ApiHostingExtensions
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
             o.SerializerOptions.Converters.Add(new ExactDecimalConverter());
         });
-        // The document still says what a decimal is: the schema exporter sees nothing through a custom converter.
-        services.Configure<Microsoft.AspNetCore.OpenApi.OpenApiOptions>("v1", o => o.AddSchemaTransformer(ExactDecimalConverter.DescribeAsync));
-        services.AddProblemDetails();
-        services.AddOpenApi(OpenApiContract.Configure);
-        return builder;
     }
 
     private static TokenBucketRateLimiterOptions Bucket(int burst, int perSecond) => new()

@@ -71,6 +71,32 @@ public static class RequestRules
             : WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"'{request.Kind.ToWire()}' does not take credits.");
     }
 
+    /// <summary>An inference query: its key, a model with a price (null when the price list has none), token counts in bounds.</summary>
+    public static WalletOpResult? ValidateInference(InferenceChargeRequest request, ModelPrice? price)
+    {
+        if (ValidateKey(request.IdempotencyKey) is { } badKey) return badKey;
+        if (price is null) return WalletOpResult.Invalid(ErrorCodes.UnknownModel, $"Unknown model '{request.Model}'.");
+        if (request.InputTokens < 0 || request.OutputTokens < 0 || request.InputTokens > Pricing.MaxTokens || request.OutputTokens > Pricing.MaxTokens
+            || request.InputTokens + request.OutputTokens == 0)
+            return WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"Token counts must be 0–{Pricing.MaxTokens} and not both zero.");
+        return null;
+    }
+
+    public static WalletOpResult? ValidateHold(HoldRequest request)
+    {
+        if (ValidateKey(request.IdempotencyKey) is { } badKey) return badKey;
+        if (!request.Amount.IsPositive) return WalletOpResult.Invalid(ErrorCodes.InvalidAmount, "A hold's amount must be positive.");
+        if (request.Reference is null || request.Reference.Length > Limits.MaxClientReferenceLength)
+            return WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"The reference must be at most {Limits.MaxClientReferenceLength} characters.");
+        return null;
+    }
+
+    public static WalletOpResult? ValidateSettle(HoldSettleRequest request)
+    {
+        if (ValidateKey(request.IdempotencyKey) is { } badKey) return badKey;
+        return request.Amount.IsNegative ? WalletOpResult.Invalid(ErrorCodes.InvalidAmount, "A capture's amount must not be negative.") : null;
+    }
+
     /// <summary>A stable digest of everything that makes two requests "the same request".</summary>
     public static string Fingerprint(CreditRequest r) =>
         Digest("credit", r.Kind.ToWire(), r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.Reference, r.ExpiresAt?.UtcTicks.ToString(CultureInfo.InvariantCulture));

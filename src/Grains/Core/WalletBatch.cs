@@ -43,12 +43,7 @@ public static class WalletBatch
         var now = context.Now;
         var work = book?.Clone();
         var balanceBefore = book?.Balance;
-        if (work is not null)
-        {
-            foreach (var session in storedSessions) work.AddKnownSession(session);
-            work.ExpireDue(now);
-            work.NoticeExpiringLots(now);
-        }
+        if (work is not null) Prepare(work, storedSessions, now);
         var results = new OperationResult[operations.Count];
         var outcomes = new List<StoredOutcome>();
         var decided = new Dictionary<string, StoredOutcome>(StringComparer.Ordinal);
@@ -82,42 +77,63 @@ public static class WalletBatch
                 results[i] = previous.Fingerprint == operation.Fingerprint ? WithHold(previous.ToResult(replayed: true), operation, work) : Conflict(key);
                 continue;
             }
-            var outcome = Apply(work, operation, now);
-            if (outcome.Status != WalletOpStatus.Applied)
-            {
-                // A refusal is answered only once the keys were looked up (a forgotten acknowledged request must
-                // replay, not be refused), and a 402 is recorded: a retry under the key gets the same refusal.
-                if (!context.KeysLookedUp) return BatchDecision.LookUpKeysFirst;
-                if (outcome.Status == WalletOpStatus.Invalid)
-                {
-                    results[i] = WalletOpResult.Invalid(outcome.ErrorCode ?? ErrorCodes.InvalidRequest, outcome.Detail ?? "The operation was refused.");
-                    continue;
-                }
-                var refusal = Refusal(outcome, operation);
-                var refused = StoredOutcome.Refused(key, operation.Fingerprint!, refusal);
-                outcomes.Add(refused);
-                decided[key] = refused;
-                results[i] = refusal;
-                continue;
-            }
-            var taken = outcome.Entry is { } e ? new Micros(Math.Abs(e.Amount.Value)) : Micros.Zero;
-            var record = new StoredOutcome(key, operation.Fingerprint!, outcome.Entry?.Seq, taken, outcome.Entry?.BalanceAfter ?? work.Balance, outcome.LotId);
-            if (outcome.Entry is not null || operation is InferenceOperation or CreateHoldOperation or SettleHoldOperation) // a query that debits 0 still moved the carry: recorded
-            {
-                outcomes.Add(record);
-                decided[key] = record;
-            }
-            results[i] = WithHold(record.ToResult(replayed: false), operation, work);
+            if (DecideNewKey(work, operation, context, outcomes, decided) is not { } answer) return BatchDecision.LookUpKeysFirst;
+            results[i] = answer;
         }
 
-        if (work is not null)
-        {
-            work.CheckSpendLimits(now);
-            work.MaybeStartAutoTopup(now);
-            work.CheckLowBalance(context.LowBalanceRunway, now);
-            if (balanceBefore is { } before) work.CheckDepletion(before, now);
-        }
+        if (work is not null) Conclude(work, balanceBefore, context);
         return new BatchDecision(work, work?.TakeChanges() ?? new BookChanges(), outcomes, results, created);
+    }
+
+    /// <summary>Before the operations: the stored sessions they name, then due expirations and expiry notices (R-EXP-2).</summary>
+    private static void Prepare(WalletBook work, IReadOnlyCollection<SessionView> storedSessions, DateTimeOffset now)
+    {
+        foreach (var session in storedSessions) work.AddKnownSession(session);
+        work.ExpireDue(now);
+        work.NoticeExpiringLots(now);
+    }
+
+    /// <summary>After the operations: what the batch as a whole crossed (limits, auto top-up, low balance, depletion).</summary>
+    private static void Conclude(WalletBook work, Micros? balanceBefore, BatchContext context)
+    {
+        var now = context.Now;
+        work.CheckSpendLimits(now);
+        work.MaybeStartAutoTopup(now);
+        work.CheckLowBalance(context.LowBalanceRunway, now);
+        if (balanceBefore is { } before) work.CheckDepletion(before, now);
+    }
+
+    /// <summary>
+    /// A keyed operation whose key is not known yet: applied, or refused. Null when a refusal must wait for the keys to be looked up.
+    /// What must be recorded under the key goes to <paramref name="outcomes"/> and <paramref name="decided"/>.
+    /// </summary>
+    private static OperationResult? DecideNewKey(WalletBook work, WalletOperation operation, BatchContext context, List<StoredOutcome> outcomes,
+        Dictionary<string, StoredOutcome> decided)
+    {
+        string key = operation.Key!;
+        var now = context.Now;
+        var outcome = Apply(work, operation, now);
+        if (outcome.Status != WalletOpStatus.Applied)
+        {
+            // A refusal is answered only once the keys were looked up (a forgotten acknowledged request must
+            // replay, not be refused), and a 402 is recorded: a retry under the key gets the same refusal.
+            if (!context.KeysLookedUp) return null;
+            if (outcome.Status == WalletOpStatus.Invalid)
+                return WalletOpResult.Invalid(outcome.ErrorCode ?? ErrorCodes.InvalidRequest, outcome.Detail ?? "The operation was refused.");
+            var refusal = Refusal(outcome, operation);
+            var refused = StoredOutcome.Refused(key, operation.Fingerprint!, refusal);
+            outcomes.Add(refused);
+            decided[key] = refused;
+            return refusal;
+        }
+        var taken = outcome.Entry is { } e ? new Micros(Math.Abs(e.Amount.Value)) : Micros.Zero;
+        var record = new StoredOutcome(key, operation.Fingerprint!, outcome.Entry?.Seq, taken, outcome.Entry?.BalanceAfter ?? work.Balance, outcome.LotId);
+        if (outcome.Entry is not null || operation is InferenceOperation or CreateHoldOperation or SettleHoldOperation) // a query that debits 0 still moved the carry: recorded
+        {
+            outcomes.Add(record);
+            decided[key] = record;
+        }
+        return WithHold(record.ToResult(replayed: false), operation, work);
     }
 
     private static WalletBook NewWallet(BatchContext context)

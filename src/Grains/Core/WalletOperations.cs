@@ -14,6 +14,9 @@ public abstract record WalletOperation
 
     /// <summary>The session a session operation is about.</summary>
     public virtual string? SessionId => null;
+
+    /// <summary>The hold an operation settles or charges within.</summary>
+    public virtual long? HoldNumber => null;
 }
 
 /// <summary>Creates the wallet (and grants the sign-up bonus) once; a repeat is a replay.</summary>
@@ -48,6 +51,7 @@ public sealed record InferenceOperation(InferenceChargeRequest Request, decimal 
     public override string Name => "Inference";
     public override string Key => Request.IdempotencyKey;
     public override string Fingerprint { get; } = RequestRules.Fingerprint(Request);
+    public override long? HoldNumber => Request.HoldNumber;
 
     /// <summary>The debit it makes, but for the amount (decided by <see cref="WalletBook.ChargeInference"/>).</summary>
     public DebitRequest Template { get; } = new(Request.IdempotencyKey, LedgerEntryKind.InferenceCharge,
@@ -69,6 +73,7 @@ public sealed record SettleHoldOperation(HoldSettleRequest Request) : WalletOper
     public override string Name => Request.Void ? "VoidHold" : "CaptureHold";
     public override string Key => Request.IdempotencyKey;
     public override string Fingerprint { get; } = RequestRules.Fingerprint(Request);
+    public override long? HoldNumber => Request.HoldNumber;
 }
 
 /// <summary>Sets the owner's or the admin's spending limits.</summary>

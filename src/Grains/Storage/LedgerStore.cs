@@ -80,18 +80,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         await reader.ReadAsync(ct);
         long nextHold = reader.GetInt64(0);
         await reader.NextResultAsync(ct);
-        var limits = LimitSettings.None;
-        var auto = AutoTopupState.Off;
-        if (await reader.ReadAsync(ct))
-        {
-            Micros? M(int i) => reader.IsDBNull(i) ? null : new Micros(reader.GetInt64(i));
-            DateTimeOffset? T(int i) => reader.IsDBNull(i) ? null : new DateTimeOffset(reader.GetDateTime(i), TimeSpan.Zero);
-            limits = new LimitSettings(new SpendLimits(M(0), M(1), M(2)), new SpendLimits(M(3), M(4), M(5)),
-                new PeriodMarks(T(6), T(7), T(8)), new PeriodMarks(T(9), T(10), T(11)));
-            auto = new AutoTopupState(reader.GetBoolean(12), new Micros(reader.GetInt64(13)), new Micros(reader.GetInt64(14)), NullableString(reader, 15),
-                new Micros(reader.GetInt64(16)), T(17), new Micros(reader.GetInt64(18)), reader.GetInt32(19), NullableString(reader, 20),
-                reader.GetInt64(21), reader.IsDBNull(22) ? null : reader.GetInt64(22), new Micros(reader.GetInt64(23)), T(24));
-        }
+        var (limits, auto) = await reader.ReadAsync(ct) ? ReadControls(reader) : (LimitSettings.None, AutoTopupState.Off);
         await reader.NextResultAsync(ct);
         await reader.ReadAsync(ct);
         tally = tally with { Hour = new Micros(reader.GetInt64(0)), Day = new Micros(reader.GetInt64(1)), Month = new Micros(reader.GetInt64(2)) };
@@ -99,6 +88,19 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         await tx.CommitAsync(ct);
         return new WalletBook(walletId, balance, nextSeq, version, lots, sessions, lowBalanceNotified, carry,
             new WalletControls(holds, nextHold, limits, tally, auto));
+    }
+
+    /// <summary>The wallet's row of <c>qubrid_wallet_controls</c>: its spending limits and its auto top-up.</summary>
+    private static (LimitSettings Limits, AutoTopupState AutoTopup) ReadControls(NpgsqlDataReader reader)
+    {
+        Micros? M(int i) => reader.IsDBNull(i) ? null : new Micros(reader.GetInt64(i));
+        DateTimeOffset? T(int i) => reader.IsDBNull(i) ? null : new DateTimeOffset(reader.GetDateTime(i), TimeSpan.Zero);
+        var limits = new LimitSettings(new SpendLimits(M(0), M(1), M(2)), new SpendLimits(M(3), M(4), M(5)),
+            new PeriodMarks(T(6), T(7), T(8)), new PeriodMarks(T(9), T(10), T(11)));
+        var auto = new AutoTopupState(reader.GetBoolean(12), new Micros(reader.GetInt64(13)), new Micros(reader.GetInt64(14)), NullableString(reader, 15),
+            new Micros(reader.GetInt64(16)), T(17), new Micros(reader.GetInt64(18)), reader.GetInt32(19), NullableString(reader, 20),
+            reader.GetInt64(21), reader.IsDBNull(22) ? null : reader.GetInt64(22), new Micros(reader.GetInt64(23)), T(24));
+        return (limits, auto);
     }
 
     public Task<Hold?> FindHoldAsync(string walletId, long number, CancellationToken ct = default) =>

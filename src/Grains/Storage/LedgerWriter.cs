@@ -31,23 +31,31 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly int _maxWallets;
+    private readonly int _maxQueued;
     private readonly ILogger _logger;
-    private readonly Channel<WalletCommit> _queue = Channel.CreateUnbounded<WalletCommit>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly Channel<WalletCommit> _queue;
     private readonly Task[] _loops;
+    private volatile bool _stopped;
 
     public LedgerWriter(NpgsqlDataSource dataSource, LedgerOptions options, ILogger logger)
     {
         _dataSource = dataSource;
         _maxWallets = options.MaxWalletsPerCommit;
+        _maxQueued = options.MaxQueuedBatches;
         _logger = logger;
+        _queue = Channel.CreateBounded<WalletCommit>(new BoundedChannelOptions(_maxQueued) { SingleReader = false, FullMode = BoundedChannelFullMode.Wait });
         _loops = Enumerable.Range(0, options.Writers).Select(_ => Task.Run(WriteLoopAsync)).ToArray();
     }
 
-    /// <summary>Completes with the wallet's new version once its batch is durable; faults with the reason otherwise.</summary>
+    /// <summary>
+    /// Completes with the wallet's new version once its batch is durable; faults with the reason otherwise. Throws
+    /// <see cref="WalletBusyException"/> (503 wallet_busy, nothing queued) when <see cref="LedgerOptions.MaxQueuedBatches"/> are waiting.
+    /// </summary>
     public Task<long> CommitAsync(WalletCommit commit)
     {
-        if (!_queue.Writer.TryWrite(commit)) throw new ObjectDisposedException(nameof(LedgerWriter), "The ledger writer has stopped.");
-        return commit.Completion.Task;
+        if (_queue.Writer.TryWrite(commit)) return commit.Completion.Task;
+        if (_stopped) throw new ObjectDisposedException(nameof(LedgerWriter), "The ledger writer has stopped.");
+        throw new WalletBusyException($"The ledger writer has {_maxQueued} wallet batches waiting; try again.");
     }
 
     /// <summary>Writes these batches in one transaction attempt, exactly as a writer loop would; lets a test choose what shares a transaction.</summary>
@@ -218,6 +226,7 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _stopped = true;
         _queue.Writer.TryComplete();
         await Task.WhenAll(_loops);
     }

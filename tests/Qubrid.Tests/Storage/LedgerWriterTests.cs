@@ -40,6 +40,21 @@ public sealed class LedgerWriterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_full_writer_queue_turns_a_wallet_batch_away_as_busy_and_queues_nothing()
+    {
+        // No writer loop (below the validated range): every batch handed over stays queued.
+        await using var idle = new LedgerWriter(_db, new LedgerOptions { Writers = 0, MaxQueuedBatches = 2 }, NullLogger.Instance);
+        var books = await CreateWalletsAsync("q1", "q2", "q3");
+        var first = idle.CommitAsync(DebitCommit(books[0], "q1-1", 1m));
+        var second = idle.CommitAsync(DebitCommit(books[1], "q2-1", 1m));
+
+        var busy = Assert.Throws<WalletBusyException>(() => { _ = idle.CommitAsync(DebitCommit(books[2], "q3-1", 1m)); });
+        Assert.Equal("The ledger writer has 2 wallet batches waiting; try again.", busy.Message);
+        Assert.False(first.IsCompleted || second.IsCompleted);
+        Assert.Equal(1, await LedgerRowsAsync(books[2].WalletId));
+    }
+
+    [Fact]
     public async Task A_refused_batch_fails_alone_and_the_others_of_its_transaction_commit()
     {
         var books = await CreateWalletsAsync("good", "stale", "replayed");
