@@ -114,13 +114,13 @@ public class WalletDurabilityTests
         var wallet = await cluster.NewWalletAsync("idle");
         var id = wallet.GetPrimaryKeyString();
         using var ticks = ReminderTicks.Of(wallet);
-        await wallet.Credit(new CreditRequest("soon", LedgerEntryKind.Grant, Usd(1m), "short promotion", cluster.Clock.GetUtcNow().AddSeconds(2)));
-        // Due on the billing clock now; the wallet's reminder is due on real time within 2 s.
-        cluster.Clock.Advance(TimeSpan.FromSeconds(3));
-
-        // Nothing calls the wallet from here on: only its own reminder (a real one) can write the entry.
+        var expiresAt = cluster.Clock.GetUtcNow().AddSeconds(2);
+        await wallet.Credit(new CreditRequest("soon", LedgerEntryKind.Grant, Usd(1m), "short promotion", expiresAt));
         Task<long> Expirations() => TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'expiration'", id);
-        await ticks.UntilAsync(async () => await Expirations() > 0, TimeSpan.FromSeconds(60), "the wallet's expiry reminder to write the entry");
+
+        // Nothing calls the wallet from here on: only its own reminder, due at the lot's expiry, can write the entry.
+        var tick = Assert.Single(await ticks.AdvanceAsync(cluster.Clock, TimeSpan.FromSeconds(2), "the wallet's expiry reminder"));
+        Assert.Equal(expiresAt.UtcDateTime, tick.Status.CurrentTickTime);
         Assert.Equal(1, await Expirations());
         Assert.Equal(Usd(5m).Value, await TestDatabase.ScalarAsync(cluster.Db, "SELECT balance FROM qubrid_wallets WHERE wallet_id = $1", id));
     }
