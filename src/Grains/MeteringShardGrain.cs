@@ -1,5 +1,7 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Reminders;
 using Qubrid.Storage;
 
 namespace Qubrid;
@@ -21,6 +23,7 @@ namespace Qubrid;
 public sealed partial class MeteringShardGrain(
     IMeteringStore store,
     BillingClock clock,
+    [FromKeyedServices(ReminderTimeProviderNames.Reminders)] TimeProvider reminderClock,
     IOptions<MeteringOptions> meteringOptions,
     ILogger<MeteringShardGrain> logger) : Grain, IMeteringShardGrain, IRemindable
 {
@@ -50,7 +53,7 @@ public sealed partial class MeteringShardGrain(
             if (await this.GetReminder(ChargeReminder) is null)
             {
                 var interval = meteringOptions.Value.ChargeInterval;
-                var due = DueAtPhase(interval, Shard, meteringOptions.Value.Shards, TimeProvider.System.GetUtcNow());
+                var due = DueAtPhase(interval, Shard, meteringOptions.Value.Shards, reminderClock.GetUtcNow());
                 await this.RegisterOrUpdateReminder(ChargeReminder, due, interval);
                 LogRegistered(logger, Shard, interval);
             }
@@ -64,7 +67,7 @@ public sealed partial class MeteringShardGrain(
 
     /// <summary>
     /// When shard <paramref name="shard"/> of <paramref name="shards"/> first ticks: at its own phase of the interval
-    /// (shard/shards × interval past each whole interval since the Unix epoch, on real time as the reminder service schedules),
+    /// (shard/shards × interval past each whole interval since the Unix epoch, on the clock the reminder service schedules by),
     /// so that the shards' passes spread over the interval instead of all landing at once. Within (0, interval].
     /// </summary>
     public static TimeSpan DueAtPhase(TimeSpan interval, int shard, int shards, DateTimeOffset now)
@@ -124,8 +127,8 @@ public sealed partial class MeteringShardGrain(
                     if (result.Charged > 0) BillingMetrics.SessionCharges.Add(result.Charged);
                     if (due is { } tickTime)
                     {
-                        // Each session's lag: from when the tick was due (real time, as the reminder service schedules) to its charge committed.
-                        long lagMicros = Math.Max(0, (long)(TimeProvider.System.GetUtcNow() - tickTime).TotalMicroseconds);
+                        // Each session's lag: from when the tick was due (on the reminder service's clock) to its charge committed.
+                        long lagMicros = Math.Max(0, (long)(reminderClock.GetUtcNow() - tickTime).TotalMicroseconds);
                         for (int i = 0; i < result.Running; i++) BillingMetrics.TickLagMicros.Record(lagMicros);
                     }
                 }

@@ -1,4 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Orleans.Reminders;
 using Microsoft.Extensions.Options;
 
 namespace Qubrid;
@@ -26,6 +28,7 @@ public sealed class SessionGrainState
 public sealed partial class SessionGrain(
     [PersistentState("session", ClusterNames.GrainStorage)] IPersistentState<SessionGrainState> state,
     BillingClock clock,
+    [FromKeyedServices(ReminderTimeProviderNames.Reminders)] TimeProvider reminderClock,
     IOptions<MeteringOptions> meteringOptions,
     ILogger<SessionGrain> logger) : Grain, ISessionGrain, IRemindable
 {
@@ -228,8 +231,8 @@ public sealed partial class SessionGrain(
             await UnregisterChargeReminderAsync();
             return;
         }
-        // The reminder service schedules on real time, so its lag is measured on real time too.
-        BillingMetrics.TickLagMicros.Record(Math.Max(0, (long)(TimeProvider.System.GetUtcNow() - status.CurrentTickTime).TotalMicroseconds));
+        // The tick's time is on the reminder service's clock, so its lag is measured on that clock too.
+        BillingMetrics.TickLagMicros.Record(Math.Max(0, (long)(reminderClock.GetUtcNow() - status.CurrentTickTime).TotalMicroseconds));
         var result = await Tick();
         if (result.Debited.IsPositive) BillingMetrics.SessionCharges.Add(1);
     }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Orleans.Configuration;
 using Orleans.Hosting;
+using Orleans.Reminders;
 using Orleans.TestingHost;
 using Qubrid.Silo;
 
@@ -11,12 +12,14 @@ namespace Qubrid.Tests.Infrastructure;
 
 /// <summary>
 /// An in-process cluster of real silos on a fresh PostgreSQL database: the project's own silo wiring
-/// (ADO.NET reminders and storage, the ledger) with a billing clock that moves only when the test moves it.
+/// (ADO.NET reminders and storage, the ledger) with one clock, <see cref="Clock"/>, that moves only when the test moves it.
 /// <para>
-/// Orleans keeps its own (real) clock, so reminders still fire on real time: a test drives billing time by
-/// advancing <see cref="Clock"/> and calling the grain (<c>ISessionGrain.Tick</c>, <c>IWalletGrain.ExpireDueLots</c>,
-/// or <see cref="FireRemindersAsync"/>), and only the tests of the reminders themselves wait for one
-/// (<see cref="ReminderTicks"/>).
+/// That clock is the billing clock and the reminders' clock (the keyed <see cref="TimeProvider"/>
+/// <see cref="ReminderTimeProviderNames.Reminders"/>): a reminder is registered at the clock's time and fires when the
+/// test moves the clock past its due time, and only then (<see cref="ReminderTicks.AdvanceAsync"/> moves it and waits for
+/// the tick). Orleans' membership, messaging and grain timers keep real time. A test may also drive billing time by moving
+/// the clock and calling the grain itself (<c>ISessionGrain.Tick</c>, <c>IWalletGrain.ExpireDueLots</c>, or
+/// <see cref="FireRemindersAsync"/>).
 /// </para>
 /// </summary>
 public class BillingCluster : IAsyncLifetime, IAsyncDisposable
@@ -29,10 +32,13 @@ public class BillingCluster : IAsyncLifetime, IAsyncDisposable
 
     private readonly Action<IServiceCollection>? _services;
 
-    internal BillingCluster(short silos, Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
+    private readonly bool _realTimeReminders;
+
+    internal BillingCluster(short silos, Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null, bool realTimeReminders = false)
     {
         _silos = silos;
         _services = services;
+        _realTimeReminders = realTimeReminders;
         _settings = new Dictionary<string, string?>
         {
             ["Qubrid:SignupBonus:Amount"] = SignupBonusUsd.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -42,8 +48,11 @@ public class BillingCluster : IAsyncLifetime, IAsyncDisposable
     }
 
     public InProcessTestCluster Cluster { get; private set; } = null!;
-    /// <summary>The billing clock, starting at the real time the cluster was made (so the database's own now() agrees with it).</summary>
-    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
+    /// <summary>
+    /// The billing and reminders' clock, starting at the real time the cluster was made (so the database's own now() agrees
+    /// with it), on a whole second (so that times moved by whole units stay whole, microseconds included).
+    /// </summary>
+    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
     public string ConnectionString { get; private set; } = "";
     public NpgsqlDataSource Db { get; private set; } = null!;
     public IGrainFactory Grains => Cluster.Client;
@@ -73,12 +82,13 @@ public class BillingCluster : IAsyncLifetime, IAsyncDisposable
         {
             host.Configuration.AddInMemoryCollection(_settings);
             host.Services.AddSingleton(new BillingClock(Clock));
+            if (_realTimeReminders) host.Services.Configure<ReminderOptions>(o => o.RefreshReminderListPeriod = TimeSpan.FromSeconds(1));
+            else host.Services.AddTestReminderClock(Clock);
             _services?.Invoke(host.Services);
             host.Services.AddQubridBilling(host.Configuration, cs);
             host.Services.Configure<ReminderOptions>(o =>
             {
                 o.MinimumReminderPeriod = TimeSpan.FromMilliseconds(200);
-                o.RefreshReminderListPeriod = TimeSpan.FromSeconds(1);
                 o.InitializationTimeout = TimeSpan.FromSeconds(30);
             });
         });
@@ -95,10 +105,15 @@ public class BillingCluster : IAsyncLifetime, IAsyncDisposable
 
     ValueTask IAsyncDisposable.DisposeAsync() => new(DisposeAsync());
 
-    /// <summary>A cluster owned by one test (for tests that move the clock or restart it).</summary>
-    public static async Task<BillingCluster> StartAsync(short silos = 1, Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
+    /// <summary>
+    /// A cluster owned by one test (for tests that move the clock or restart it). <paramref name="realTimeReminders"/> keeps
+    /// Orleans' reminders on real time, for a test whose subject is something a reminder does by itself on real time
+    /// (a webhook endpoint's keep-alive moving it to another silo).
+    /// </summary>
+    public static async Task<BillingCluster> StartAsync(short silos = 1, Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null,
+        bool realTimeReminders = false)
     {
-        var cluster = new BillingCluster(silos, settings, services);
+        var cluster = new BillingCluster(silos, settings, services, realTimeReminders);
         await cluster.InitializeAsync();
         return cluster;
     }
@@ -123,11 +138,31 @@ public class BillingCluster : IAsyncLifetime, IAsyncDisposable
         var rows = await table.ReadRows(grain.GetGrainId());
         Assert.NotEmpty(rows.Reminders);
         foreach (var row in rows.Reminders)
-            await grain.AsReference<IRemindable>().ReceiveReminder(row.ReminderName, new TickStatus(row.StartAt, row.Period, DateTime.UtcNow));
+            await grain.AsReference<IRemindable>().ReceiveReminder(row.ReminderName, new TickStatus(row.StartAt, row.Period, Clock.GetUtcNow().UtcDateTime));
     }
 
     public Task<long> LedgerRowsAsync(string walletId) =>
         TestDatabase.ScalarAsync(Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1", walletId);
+}
+
+/// <summary>The test silos' reminders on the test's clock.</summary>
+public static class TestReminderClock
+{
+    /// <summary>
+    /// Runs the reminder service on <paramref name="clock"/>: registrations (a reminder's first tick is the clock's time plus
+    /// its due time), the wait for each tick, and the periodic re-read of the reminder table. Every reminder is kept loaded
+    /// (a loading window of ten years), so none waits for a re-read to be scheduled; another silo takes a dead silo's
+    /// reminders when the ring changes, which does not wait on the clock.
+    /// </summary>
+    public static IServiceCollection AddTestReminderClock(this IServiceCollection services, TimeProvider clock)
+    {
+        services.AddKeyedSingleton(ReminderTimeProviderNames.Reminders, clock);
+        return services.Configure<ReminderOptions>(o =>
+        {
+            o.RefreshReminderListPeriod = TimeSpan.FromDays(365);
+            o.ReminderLoadingWindow = TimeSpan.FromDays(3650);
+        });
+    }
 }
 
 [CollectionDefinition(Name)]

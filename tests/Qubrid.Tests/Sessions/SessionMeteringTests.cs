@@ -6,10 +6,10 @@ namespace Qubrid.Tests.Sessions;
 
 /// <summary>
 /// Session grains metering wallets, on real PostgreSQL, in both metering modes where a behaviour applies to both: a reminder
-/// per session (<see cref="MeteringMode.SessionReminders"/>) and metering shards (<see cref="MeteringMode.Shards"/>). Billing time is the cluster's fake clock: a test moves it and
-/// delivers the tick itself (<see cref="ISessionGrain.Tick"/> or the reminder entry point), so the charge interval is an
-/// hour and no real reminder fires during a test. One test keeps real reminders: a silo's death, where the point is
-/// that another silo's reminder takes over; it waits on the reminder ticks themselves.
+/// per session (<see cref="MeteringMode.SessionReminders"/>) and metering shards (<see cref="MeteringMode.Shards"/>). Billing
+/// time and the reminders run on the cluster's one fake clock: most tests move it and deliver the charge themselves
+/// (<see cref="ISessionGrain.Tick"/>, a shard's pass, or the reminder entry point); the test of a silo's death moves it one
+/// interval at a time and waits for the reminder's own tick, since the point there is that another silo's reminder takes over.
 /// </summary>
 public class SessionMeteringTests
 {
@@ -20,9 +20,12 @@ public class SessionMeteringTests
         ["Qubrid:Metering:LowBalanceRunway"] = "00:30:00",
     };
 
+    /// <summary>The charge interval when a test waits for the reminders' own ticks.</summary>
+    private static readonly TimeSpan ReminderInterval = TimeSpan.FromMinutes(1);
+
     private static readonly Dictionary<string, string?> ReminderDrivenMetering = new(TestDrivenMetering)
     {
-        ["Qubrid:Metering:ChargeInterval"] = "00:00:01",
+        ["Qubrid:Metering:ChargeInterval"] = "00:01:00",
     };
 
     /// <summary>The settings of a metering mode on top of <paramref name="basis"/>.</summary>
@@ -47,9 +50,6 @@ public class SessionMeteringTests
     private static IAddressable MeterOf(BillingCluster cluster, MeteringMode mode, ISessionGrain session, string userId) =>
         mode == MeteringMode.Shards ? ShardOf(cluster, userId) : session;
 
-    /// <summary>How long a test waits for a 1-second reminder (a slow, shared machine; a silo's reminders being moved).</summary>
-    private static readonly TimeSpan ReminderTimeout = TimeSpan.FromSeconds(60);
-
     private static Micros Usd(decimal usd) => Micros.FromUsd(usd);
 
     private static async Task<Micros> SessionLedgerTotal(BillingCluster cluster, string walletId, string sessionId) =>
@@ -68,32 +68,40 @@ public class SessionMeteringTests
         var sessionId = session.GetPrimaryKeyString();
         async Task<Micros> Charged() => (await wallet.GetSession(sessionId))!.Charged;
         var meter = MeterOf(cluster, mode, session, userId); // the grain whose reminder charges the session
-        using (var ticks = ReminderTicks.Of(meter))
-        {
-            var started = await session.Start(new StartSessionRequest(userId, "A100"));
-            Assert.True(started.Succeeded, started.Detail);
-            cluster.Clock.Advance(TimeSpan.FromMinutes(1));
-            await ticks.UntilAsync(async () => (await Charged()).IsPositive, ReminderTimeout, "the session's reminder to charge it");
-        }
+        using var ticks = ReminderTicks.Of(meter);
+        // A shard first ticks at its own phase of the interval: start the session on that phase, so that in both modes the
+        // first tick is one interval after the start.
+        if (mode == MeteringMode.Shards)
+            cluster.Clock.Advance(MeteringShardGrain.DueAtPhase(ReminderInterval, MeteringShards.ShardOf(userId, 8), 8, cluster.Clock.GetUtcNow()));
+        var started = await session.Start(new StartSessionRequest(userId, "A100"));
+        Assert.True(started.Succeeded, started.Detail);
+        var startedAt = started.Session!.StartedAt;
+        Assert.Equal(cluster.Clock.GetUtcNow(), startedAt);
+
+        var tick = Assert.Single(await ticks.AdvanceAsync(cluster.Clock, ReminderInterval, "the session's meter"));
+        Assert.Equal((startedAt + ReminderInterval).UtcDateTime, tick.Status.CurrentTickTime);
         var host = await cluster.Grains.GetGrain<IManagementGrain>(0).GetActivationAddress(meter);
         var victim = cluster.Cluster.Silos.Single(s => s.SiloAddress.Equals(host));
         var chargedBeforeKill = await Charged();
         Assert.Equal(Usd(0.028166m), chargedBeforeKill); // 1 minute at 1.69 USD/h, rounded down
 
         await cluster.Cluster.KillSiloAsync(victim);
-        using var ticksAfterKill = ReminderTicks.Of(meter);
-        cluster.Clock.Advance(TimeSpan.FromMinutes(1));
+        ticks.Forget(victim.SiloAddress);
+        await cluster.Cluster.WaitForLivenessToStabilizeAsync(didKill: true);
 
-        // Charging resumes from another silo's reminder without anyone calling the session.
-        var resumedBy = await ticksAfterKill.UntilAsync(async () => await Charged() > chargedBeforeKill, ReminderTimeout, "a charge after the silo died");
-        Assert.NotEqual(victim.SiloAddress, resumedBy.SiloAddress);
+        // Charging resumes from another silo's reminder, one interval later, without anyone calling the session.
+        var resumed = Assert.Single(await ticks.AdvanceAsync(cluster.Clock, ReminderInterval, "the session's meter after its silo died"));
+        Assert.NotEqual(victim.SiloAddress, resumed.SiloAddress);
+        Assert.Equal((startedAt + 2 * ReminderInterval).UtcDateTime, resumed.Status.CurrentTickTime);
         Assert.Equal(Usd(0.056333m), await Charged()); // 2 minutes
 
         var stopped = await session.Stop();
         Assert.True(stopped.Succeeded, stopped.Detail);
         var view = stopped.Session!;
         Assert.Equal(SessionState.Stopped, view.State);
+        Assert.Equal(startedAt + 2 * ReminderInterval, view.StoppedAt);
         var expected = Qubrid.Core.Metering.Owed(1.69m, view.StartedAt, view.StoppedAt!.Value);
+        Assert.Equal(Usd(0.056333m), expected);
         Assert.Equal(expected, view.Charged);
         Assert.Equal(expected, await SessionLedgerTotal(cluster, userId, view.SessionId));
 

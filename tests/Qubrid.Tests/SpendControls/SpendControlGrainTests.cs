@@ -19,13 +19,15 @@ public class SpendControlGrainTests
     {
         await using var cluster = await BillingCluster.StartAsync(1, Fast);
         var wallet = await cluster.NewWalletAsync("holdexpiry");
-        var now = cluster.Clock.GetUtcNow();
-        var hold = await wallet.CreateHold(new HoldRequest("h1", Micros.FromUsd(3m), now.AddMinutes(10), "job"));
+        using var ticks = ReminderTicks.Of(wallet);
+        var expiresAt = cluster.Clock.GetUtcNow().AddMinutes(10);
+        var hold = await wallet.CreateHold(new HoldRequest("h1", Micros.FromUsd(3m), expiresAt, "job"));
         Assert.True(hold.Result.Succeeded);
         Assert.Equal(Micros.FromUsd(2m), (await wallet.GetBalance())!.Available);
 
-        cluster.Clock.Advance(TimeSpan.FromMinutes(10));
-        await cluster.FireRemindersAsync(wallet); // the expiry reminder, as the reminder service would deliver it to the idle wallet
+        // Nobody calls the wallet: its expiry reminder, due at the hold's expiry, fires when the clock gets there.
+        var tick = Assert.Single(await ticks.AdvanceAsync(cluster.Clock, TimeSpan.FromMinutes(10), "the wallet's expiry reminder"));
+        Assert.Equal(expiresAt.UtcDateTime, tick.Status.CurrentTickTime);
         Assert.Empty((await wallet.GetHolds())!);
         Assert.Equal("expired", await TestDatabase.ScalarTextAsync(cluster.Db, "SELECT state FROM qubrid_holds WHERE wallet_id = $1", wallet.GetPrimaryKeyString()));
         Assert.Equal(1, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_events WHERE wallet_id = $1 AND kind = 'hold_expired'", wallet.GetPrimaryKeyString()));
@@ -41,11 +43,13 @@ public class SpendControlGrainTests
         var wallet = await cluster.NewWalletAsync("auto32");
         var userId = wallet.GetPrimaryKeyString();
         await wallet.ConfigureAutoTopup(new AutoTopupSettings(true, Micros.FromUsd(4m), Micros.FromUsd(25m), SandboxPaymentGateway.Success, Micros.FromUsd(100m)));
+        // An attempt holds its resume reminder until it is settled, and then removes it: that is the signal awaited.
+        using var attempt = ReminderTicks.Of(cluster.Grains.GetGrain<IAutoTopupGrain>(userId));
         var debits = Enumerable.Range(0, 32).Select(i =>
             wallet.Debit(new DebitRequest($"d{i}", LedgerEntryKind.InferenceCharge, Micros.FromUsd(0.1m), "m", new UsageTags(Model: "m"))));
         Assert.All(await Task.WhenAll(debits), r => Assert.True(r.Succeeded));
-        await WaitUntilAsync(async () => await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'topup'", userId) > 0);
-        await WaitUntilAsync(async () => (await wallet.GetAutoTopup())!.InFlight == false);
+        await attempt.UnregisteredAsync("the auto top-up to be settled");
+        Assert.False((await wallet.GetAutoTopup())!.InFlight);
         Assert.Equal(1, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_payments WHERE user_id = $1", userId));
         Assert.Equal(1, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'topup'", userId));
         // The top-up bought back to the target from what was available when the threshold was crossed: the total is then at least 25 − 3.2.
@@ -60,30 +64,27 @@ public class SpendControlGrainTests
         await using var cluster = await BillingCluster.StartAsync(2, Fast, services => services.AddSingleton<IPaymentGateway>(sp => gates.For(sp)));
         var wallet = await cluster.NewWalletAsync("autokill");
         var userId = wallet.GetPrimaryKeyString();
+        using var resume = ReminderTicks.Of(cluster.Grains.GetGrain<IAutoTopupGrain>(userId));
         await wallet.ConfigureAutoTopup(new AutoTopupSettings(true, Micros.FromUsd(4m), Micros.FromUsd(20m), SandboxPaymentGateway.Success, Micros.FromUsd(100m)));
         Assert.True((await wallet.Debit(new DebitRequest("d", LedgerEntryKind.InferenceCharge, Micros.FromUsd(2m), "m", new UsageTags(Model: "m")))).Succeeded);
 
-        var charging = await gates.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30)); // the payment row is written; the card is being charged
+        var charging = await gates.Entered.Task.WaitAsync(ReminderTicks.Bound); // the payment row is written; the card is being charged
         var victim = cluster.Cluster.Silos.Single(s => s.SiloAddress.Equals(charging));
         await cluster.Cluster.KillSiloAsync(victim);
+        resume.Forget(victim.SiloAddress);
         gates.Release();
+        await cluster.Cluster.WaitForLivenessToStabilizeAsync(didKill: true);
 
-        await WaitUntilAsync(async () => (await wallet.GetAutoTopup())!.InFlight == false, TimeSpan.FromSeconds(60));
+        // Nobody calls the wallet: the attempt's resume reminder, due one ResumeAfter after the attempt began, finishes it
+        // on the silo left (the tick returns once the attempt is settled).
+        var tick = Assert.Single(await resume.AdvanceAsync(cluster.Clock, TimeSpan.FromSeconds(1), "the auto top-up's resume reminder"));
+        Assert.NotEqual(victim.SiloAddress, tick.SiloAddress);
+        Assert.False((await wallet.GetAutoTopup())!.InFlight);
         Assert.Equal(1, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_payments WHERE user_id = $1", userId));
         Assert.Equal(1, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_sandbox_charges WHERE payment_id = $1 AND outcome = 'succeeded'",
             AutoTopupGrain.PaymentIdOf(userId, 1)));
         Assert.Equal(1, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'topup'", userId));
         Assert.Equal(Micros.FromUsd(20m), (await wallet.GetBalance())!.Total);
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for the auto top-up");
-            await Task.Delay(50);
-        }
     }
 
     /// <summary>Sandbox gateways (one per silo) that hold every charge until released, and say which silo's was entered first.</summary>
@@ -126,19 +127,22 @@ public class WalletEventTests
         await using var cluster = await BillingCluster.StartAsync(1, new Dictionary<string, string?> { ["Qubrid:SignupBonus:Amount"] = "0" });
         var wallet = await cluster.NewWalletAsync("expiring");
         var id = wallet.GetPrimaryKeyString();
+        using var ticks = ReminderTicks.Of(wallet);
         var now = cluster.Clock.GetUtcNow();
         Assert.True((await wallet.Credit(new CreditRequest("g", LedgerEntryKind.Grant, Micros.FromUsd(3m), "beta", now.AddDays(10)))).Succeeded);
 
-        cluster.Clock.Advance(TimeSpan.FromDays(2));
-        await cluster.FireRemindersAsync(wallet);
+        // Nobody calls the wallet: its reminder is due at each notice, and fires when the clock gets there.
+        await ticks.ArmedAsync("the wallet's expiry reminder");
+        cluster.Clock.Advance(TimeSpan.FromDays(2)); // before the first notice: nothing is due
+        Assert.Empty(ticks.Seen);
         Assert.Equal(0, await EventsAsync(cluster, id, EventKinds.CreditsExpiring));
-        cluster.Clock.Advance(TimeSpan.FromDays(1)); // 7 days before
-        await cluster.FireRemindersAsync(wallet);
-        await cluster.FireRemindersAsync(wallet);
+        var sevenDaysBefore = Assert.Single(await ticks.AdvanceAsync(cluster.Clock, TimeSpan.FromDays(1), "the wallet's expiry reminder"));
+        Assert.Equal(now.AddDays(3).UtcDateTime, sevenDaysBefore.Status.CurrentTickTime);
         Assert.Equal(1, await EventsAsync(cluster, id, EventKinds.CreditsExpiring));
-        cluster.Clock.Advance(TimeSpan.FromDays(6)); // 1 day before
-        await cluster.FireRemindersAsync(wallet);
-        await wallet.ExpireDueLots();
+        await cluster.FireRemindersAsync(wallet); // a tick delivered twice raises nothing more
+        Assert.Equal(1, await EventsAsync(cluster, id, EventKinds.CreditsExpiring));
+        var oneDayBefore = Assert.Single(await ticks.AdvanceAsync(cluster.Clock, TimeSpan.FromDays(6), "the wallet's expiry reminder"));
+        Assert.Equal(now.AddDays(9).UtcDateTime, oneDayBefore.Status.CurrentTickTime);
         Assert.Equal(2, await EventsAsync(cluster, id, EventKinds.CreditsExpiring));
         Assert.Equal("{\"daysBefore\": 1}", await TestDatabase.ScalarTextAsync(cluster.Db,
             "SELECT jsonb_build_object('daysBefore', data->'daysBefore')::text FROM qubrid_events WHERE wallet_id = $1 AND kind = 'credits_expiring' ORDER BY id DESC LIMIT 1", id));

@@ -92,13 +92,29 @@ public class WalletDurabilityTests
         await wallet.Credit(new CreditRequest("bought", LedgerEntryKind.Topup, Usd(1m), "pay"));
         Assert.Equal(Usd(8m), (await wallet.GetBalance())!.Total);
 
-        cluster.Clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromSeconds(1));
+        // The wallet's expiry reminder fires when the clock passes the expiry: its entry is held back (a barrier in
+        // PostgreSQL) so that the read below certainly comes before the entry.
+        const long Barrier = 719_020;
+        await TestDatabase.ExecAsync(cluster.Db, $$"""
+            CREATE FUNCTION test_hold_expiration() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.kind = 'expiration' THEN PERFORM pg_advisory_xact_lock_shared({{Barrier}}); END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_hold_expiration BEFORE INSERT ON qubrid_ledger FOR EACH ROW EXECUTE FUNCTION test_hold_expiration();
+            """);
+        await using (var holder = await cluster.Db.OpenConnectionAsync())
+        {
+            await using (var hold = new Npgsql.NpgsqlCommand($"SELECT pg_advisory_lock({Barrier})", holder)) await hold.ExecuteNonQueryAsync();
+            cluster.Clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromSeconds(1));
 
-        var read = await wallet.GetBalance();
-        Assert.Equal(Usd(6m), read!.Total); // bonus (30 days) + purchase; the 2 USD promotion is gone
-        Assert.Equal(0, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'expiration'", wallet.GetPrimaryKeyString()));
+            var read = await wallet.GetBalance();
+            Assert.Equal(Usd(6m), read!.Total); // bonus (30 days) + purchase; the 2 USD promotion is gone
+            Assert.Equal(0, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'expiration'", wallet.GetPrimaryKeyString()));
+            await using (var release = new Npgsql.NpgsqlCommand($"SELECT pg_advisory_unlock({Barrier})", holder)) await release.ExecuteNonQueryAsync();
+        }
 
-        await wallet.ExpireDueLots(); // what the expiry reminder calls
+        await wallet.ExpireDueLots(); // what the expiry reminder calls (behind the reminder's own, if it came first: one entry either way)
 
         var expirations = await wallet.GetLedger(new LedgerQuery(Kinds: [LedgerEntryKind.Expiration]));
         var entry = Assert.Single(expirations!.Items);
@@ -114,13 +130,13 @@ public class WalletDurabilityTests
         var wallet = await cluster.NewWalletAsync("idle");
         var id = wallet.GetPrimaryKeyString();
         using var ticks = ReminderTicks.Of(wallet);
-        await wallet.Credit(new CreditRequest("soon", LedgerEntryKind.Grant, Usd(1m), "short promotion", cluster.Clock.GetUtcNow().AddSeconds(2)));
-        // Due on the billing clock now; the wallet's reminder is due on real time within 2 s.
-        cluster.Clock.Advance(TimeSpan.FromSeconds(3));
-
-        // Nothing calls the wallet from here on: only its own reminder (a real one) can write the entry.
+        var expiresAt = cluster.Clock.GetUtcNow().AddSeconds(2);
+        await wallet.Credit(new CreditRequest("soon", LedgerEntryKind.Grant, Usd(1m), "short promotion", expiresAt));
         Task<long> Expirations() => TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'expiration'", id);
-        await ticks.UntilAsync(async () => await Expirations() > 0, TimeSpan.FromSeconds(60), "the wallet's expiry reminder to write the entry");
+
+        // Nothing calls the wallet from here on: only its own reminder, due at the lot's expiry, can write the entry.
+        var tick = Assert.Single(await ticks.AdvanceAsync(cluster.Clock, TimeSpan.FromSeconds(2), "the wallet's expiry reminder"));
+        Assert.Equal(expiresAt.UtcDateTime, tick.Status.CurrentTickTime);
         Assert.Equal(1, await Expirations());
         Assert.Equal(Usd(5m).Value, await TestDatabase.ScalarAsync(cluster.Db, "SELECT balance FROM qubrid_wallets WHERE wallet_id = $1", id));
     }

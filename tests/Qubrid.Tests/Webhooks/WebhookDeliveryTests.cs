@@ -74,7 +74,7 @@ public class WebhookDeliveryTests(ITestOutputHelper output)
     [Fact]
     public async Task Killing_the_silo_that_was_delivering_loses_nothing_delivery_resumes_from_the_durable_cursor()
     {
-        await using var cluster = await BillingCluster.StartAsync(silos: 3, FastWebhooks());
+        await using var cluster = await BillingCluster.StartAsync(silos: 3, FastWebhooks(), realTimeReminders: true); // the keep-alive reminder moves the endpoint
         await using var receiver = await WebhookReceiver.StartAsync();
         var userId = (await cluster.NewWalletAsync("hookkill")).GetPrimaryKeyString();
         var endpoint = await CreateAsync(cluster, receiver, userId);
