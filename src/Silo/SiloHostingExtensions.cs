@@ -81,7 +81,8 @@ public static class SiloHostingExtensions
         // Auto top-up charges saved cards from the silo, through the same gateway and payment records as the API's top-ups.
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<Payments.IPaymentGateway, Payments.SandboxPaymentGateway>();
-        services.TryAddSingleton<Payments.TopupService>();
+        // Its payment rows and topup_failed events are billing records: written at the billing clock's time, as the wallet's are.
+        services.TryAddSingleton(sp => ActivatorUtilities.CreateInstance<Payments.TopupService>(sp, sp.GetRequiredService<BillingClock>().Time));
         services.TryAddSingleton(BillingClock.System);
         services.TryAddSingleton(_ => CreateDataSource(connectionString));
         services.TryAddSingleton<LedgerStore>();

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
@@ -72,7 +73,9 @@ public enum KeyChangeStatus { Done, NotFound, LastAdminKey, NotActive }
 /// <para>
 /// A key that is not cached costs one database query; failed lookups (unknown keys) are budgeted per client address
 /// (<see cref="ApiOptions.UnknownKeyLookupBurstPerAddress"/>, refilled at <see cref="ApiOptions.UnknownKeyLookupsPerSecondPerAddress"/>):
-/// once spent, further uncached keys from that address are answered 429 without asking the database.
+/// once spent, further uncached keys from that address are answered 429 without asking the database. The budget refills on
+/// elapsed time (<see cref="Stopwatch"/>), not on the injected clock: a rate is a matter of real seconds
+/// passing, which a wall clock that jumps (or a test's clock that stands still) does not measure.
 /// </para>
 /// </summary>
 public sealed class ApiKeyStore(NpgsqlDataSource db, IMemoryCache cache, IOptions<ApiOptions> options, TimeProvider time, ILogger<ApiKeyStore> logger)
@@ -122,11 +125,11 @@ public sealed class ApiKeyStore(NpgsqlDataSource db, IMemoryCache cache, IOption
         {
             entry.SlidingExpiration = TimeSpan.FromMinutes(10);
             var o = options.Value;
-            return new LookupBudget(o.UnknownKeyLookupBurstPerAddress, o.UnknownKeyLookupsPerSecondPerAddress, now);
+            return new LookupBudget(o.UnknownKeyLookupBurstPerAddress, o.UnknownKeyLookupsPerSecondPerAddress);
         })!;
         var mine = new Lazy<Task<CachedKey?>>(async () =>
         {
-            if (!budget.TryTake(now)) return null;
+            if (!budget.TryTake()) return null;
             CachedKey looked;
             try
             {
@@ -350,22 +353,23 @@ public sealed class ApiKeyStore(NpgsqlDataSource db, IMemoryCache cache, IOption
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
-    /// <summary>A token bucket of failed lookups for one client address: a token is taken before the query and given back if the key was found.</summary>
-    private sealed class LookupBudget(int burst, double perSecond, DateTimeOffset now)
+    /// <summary>
+    /// A token bucket of failed lookups for one client address: a token is taken before the query and given back if the key
+    /// was found. It refills by elapsed time on the monotonic <see cref="Stopwatch"/>.
+    /// </summary>
+    private sealed class LookupBudget(int burst, double perSecond)
     {
         private readonly Lock _lock = new();
         private double _tokens = burst;
-        private DateTimeOffset _at = now;
+        private long _at = Stopwatch.GetTimestamp();
 
-        public bool TryTake(DateTimeOffset now)
+        public bool TryTake()
         {
             lock (_lock)
             {
-                if (now > _at)
-                {
-                    _tokens = Math.Min(burst, _tokens + (now - _at).TotalSeconds * perSecond);
-                    _at = now;
-                }
+                long now = Stopwatch.GetTimestamp();
+                _tokens = Math.Min(burst, _tokens + Stopwatch.GetElapsedTime(_at, now).TotalSeconds * perSecond);
+                _at = now;
                 if (_tokens < 1) return false;
                 _tokens -= 1;
                 return true;

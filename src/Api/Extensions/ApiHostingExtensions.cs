@@ -101,7 +101,10 @@ public static class ApiHostingExtensions
         return builder;
     }
 
-    /// <summary>Token buckets per authenticated key, or per client address without a valid key; 429 with Retry-After.</summary>
+    /// <summary>
+    /// Token buckets per authenticated key, or per client address without a valid key; 429 with Retry-After. They refill on
+    /// elapsed time (System.Threading.RateLimiting's own timer and Stopwatch), never on the injected <see cref="TimeProvider"/>.
+    /// </summary>
     private static void AddPerKeyRateLimits(IServiceCollection services, ApiOptions api)
     {
         services.AddRateLimiter(o =>

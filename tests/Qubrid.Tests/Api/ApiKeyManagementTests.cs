@@ -32,7 +32,7 @@ public class ApiKeyManagementTests(ApiHost api)
     public async Task Keys_are_listed_without_the_secret_the_admin_sees_all_and_a_user_only_their_own()
     {
         var (userId, _) = await api.NewUserAsync("keys-list");
-        var expires = DateTimeOffset.UtcNow.AddDays(3);
+        var expires = api.Clock.GetUtcNow().AddDays(3);
         var (id, key) = await api.IssueKeyWithIdAsync("user", userId, expires);
         var (otherId, _) = await api.IssueKeyWithIdAsync("orchestrator");
         var user = api.Client(key);
@@ -49,7 +49,7 @@ public class ApiKeyManagementTests(ApiHost api)
         Assert.Equal(userId, mine.GetProperty("userId").GetString());
         Assert.StartsWith(mine.GetProperty("prefix").GetString()!, key);
         Assert.True(mine.GetProperty("prefix").GetString()!.Length < key.Length - 16, "the prefix must not give the key away");
-        Assert.Equal(expires.ToUnixTimeSeconds(), mine.GetProperty("expiresAt").GetDateTimeOffset().ToUnixTimeSeconds());
+        Assert.Equal(expires, mine.GetProperty("expiresAt").GetDateTimeOffset());
         Assert.Equal(JsonValueKind.Null, mine.GetProperty("revokedAt").ValueKind);
         Assert.NotEqual(JsonValueKind.Null, mine.GetProperty("lastUsedAt").ValueKind); // used once above
         Assert.Contains(all, k => k.GetProperty("role").GetString() == "admin" && k.GetProperty("userId").ValueKind == JsonValueKind.Null);
@@ -139,7 +139,9 @@ public class ApiKeyManagementTests(ApiHost api)
         // A key already rotated is not rotated again.
         await AssertProblemAsync(await fresh.PostAsJsonAsync($"/v1/api-keys/{oldId}/rotate", new { graceSeconds = 0 }), 409, "api_key_not_active");
 
-        api.Clock.Advance(TimeSpan.FromSeconds(3)); // past the grace or the expiry: no sleep
+        api.Clock.Advance(TimeSpan.FromSeconds(2) - TimeSpan.FromMicroseconds(1)); // the grace's last microsecond
+        Assert.Equal(200, (int)(await old.GetAsync("/v1/me")).StatusCode);
+        api.Clock.Advance(TimeSpan.FromMicroseconds(1)); // the end of the grace
         await AssertProblemAsync(await old.GetAsync("/v1/me"), 401, "unauthorized");
         Assert.Equal(200, (int)(await fresh.GetAsync("/v1/me")).StatusCode);
 
@@ -159,7 +161,7 @@ public class ApiKeyManagementTests(ApiHost api)
         Assert.Equal(201, (int)fourth.StatusCode);
         Assert.Equal(200, (int)(await third.GetAsync("/v1/me")).StatusCode);
         var listed = Assert.Single(await ListAsync(third), k => k.GetProperty("id").GetString() == thirdId);
-        Assert.InRange(listed.GetProperty("expiresAt").GetDateTimeOffset(), DateTimeOffset.UtcNow.AddMinutes(55), DateTimeOffset.UtcNow.AddMinutes(65));
+        Assert.Equal(api.Clock.GetUtcNow().AddHours(1), listed.GetProperty("expiresAt").GetDateTimeOffset());
     }
 
     [Fact]
@@ -168,11 +170,13 @@ public class ApiKeyManagementTests(ApiHost api)
         var (id, key) = await api.IssueKeyWithIdAsync("orchestrator", null, api.Clock.GetUtcNow().AddSeconds(2));
         var client = api.Client(key);
         Assert.Equal(200, (int)(await client.GetAsync("/v1/me")).StatusCode);
-        api.Clock.Advance(TimeSpan.FromSeconds(3)); // past the grace or the expiry: no sleep
+        api.Clock.Advance(TimeSpan.FromSeconds(2) - TimeSpan.FromMicroseconds(1)); // the key's last microsecond
+        Assert.Equal(200, (int)(await client.GetAsync("/v1/me")).StatusCode);
+        api.Clock.Advance(TimeSpan.FromMicroseconds(1)); // its expiry
         await AssertProblemAsync(await client.GetAsync("/v1/me"), 401, "unauthorized");
         Assert.Single(await ListAsync(api.Client(api.AdminKey)), k => k.GetProperty("id").GetString() == id);
 
-        var past = await api.Client(api.AdminKey).PostAsJsonAsync("/v1/api-keys", new { role = "orchestrator", expiresAt = DateTimeOffset.UtcNow.AddMinutes(-1) });
+        var past = await api.Client(api.AdminKey).PostAsJsonAsync("/v1/api-keys", new { role = "orchestrator", expiresAt = api.Clock.GetUtcNow().AddMinutes(-1) });
         await AssertProblemAsync(past, 400, "invalid_request");
     }
 

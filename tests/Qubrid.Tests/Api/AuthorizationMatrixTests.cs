@@ -45,7 +45,7 @@ public class AuthorizationMatrixTests(ApiHost api)
         new("POST /v1/wallets/{id}/topups", r => Task.FromResult(Json(HttpMethod.Post, $"/v1/wallets/{r.OwnerId}/topups", new { amount = 10, paymentToken = "tok_visa" }, Key())),
             SignedIn(owner: 201, other: 404, orchestrator: 403, admin: 403)),
         new("POST /v1/wallets/{id}/grants", r => Task.FromResult(Json(HttpMethod.Post, $"/v1/wallets/{r.OwnerId}/grants",
-                new { amount = 1, expiresAt = DateTimeOffset.UtcNow.AddDays(7), reason = "authz matrix" }, Key())),
+                new { amount = 1, expiresAt = r.Now.AddDays(7), reason = "authz matrix" }, Key())),
             SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 201)),
         new("POST /v1/wallets/{id}/adjustments", r => Task.FromResult(Json(HttpMethod.Post, $"/v1/wallets/{r.OwnerId}/adjustments", new { amount = 1, reason = "authz matrix" }, Key())),
             SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 201)),
@@ -73,9 +73,9 @@ public class AuthorizationMatrixTests(ApiHost api)
         new("GET /v1/wallets/{id}/receipts", r => Get($"/v1/wallets/{r.OwnerId}/receipts"), SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
         new("GET /v1/wallets/{id}/receipts/{number}", async r => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{r.OwnerId}/receipts/{await r.ReceiptAsync()}"),
             SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
-        new("GET /v1/wallets/{id}/statements/{month}", r => Get($"/v1/wallets/{r.OwnerId}/statements/{DateTime.UtcNow:yyyy-MM}"),
+        new("GET /v1/wallets/{id}/statements/{month}", r => Get($"/v1/wallets/{r.OwnerId}/statements/{r.Now:yyyy-MM}"),
             SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
-        new("GET /v1/wallets/{id}/statements/{month}.csv", r => Get($"/v1/wallets/{r.OwnerId}/statements/{DateTime.UtcNow:yyyy-MM}.csv"),
+        new("GET /v1/wallets/{id}/statements/{month}.csv", r => Get($"/v1/wallets/{r.OwnerId}/statements/{r.Now:yyyy-MM}.csv"),
             SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
         new("POST /v1/webhooks", r => Task.FromResult(Json(HttpMethod.Post, "/v1/webhooks", new { url = Row.DeadUrl, events = new[] { "low_balance" } })),
             SignedIn(owner: 201, other: 201, orchestrator: 403, admin: 201)),
@@ -97,7 +97,7 @@ public class AuthorizationMatrixTests(ApiHost api)
             },
             SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
         new("POST /v1/wallets/{id}/holds", r => Task.FromResult(Json(HttpMethod.Post, $"/v1/wallets/{r.OwnerId}/holds",
-                new { amount = 0.5m, expiresAt = DateTimeOffset.UtcNow.AddMinutes(30), reference = "authz matrix" }, Key())),
+                new { amount = 0.5m, expiresAt = r.Now.AddMinutes(30), reference = "authz matrix" }, Key())),
             SignedIn(owner: 403, other: 403, orchestrator: 201, admin: 403)),
         new("GET /v1/wallets/{id}/holds", r => Get($"/v1/wallets/{r.OwnerId}/holds"), SignedIn(owner: 200, other: 404, orchestrator: 200, admin: 200)),
         new("POST /v1/holds/{id}/capture", async r => Json(HttpMethod.Post, $"/v1/holds/{await r.HoldAsync()}/capture", new { amount = 0.25m }, Key()),
@@ -184,6 +184,8 @@ public class AuthorizationMatrixTests(ApiHost api)
     {
         private readonly List<string> _sessions = [];
         public string OwnerId { get; private set; } = "";
+        /// <summary>Now on the host's clock (billing time).</summary>
+        public DateTimeOffset Now => api.Clock.GetUtcNow();
         private string _ownerKey = "";
         private string _otherKey = "";
         private string _orchestratorKey = "";
@@ -221,7 +223,7 @@ public class AuthorizationMatrixTests(ApiHost api)
         {
             using var orchestrator = api.Client(await api.IssueKeyAsync("orchestrator"));
             var created = await orchestrator.SendAsync(ApiHost.Post($"/v1/wallets/{OwnerId}/holds",
-                new { amount = 0.5m, expiresAt = DateTimeOffset.UtcNow.AddMinutes(30), reference = "authz matrix" }, Key()));
+                new { amount = 0.5m, expiresAt = api.Clock.GetUtcNow().AddMinutes(30), reference = "authz matrix" }, Key()));
             Assert.True((int)created.StatusCode == 201, $"setup: the hold answered {(int)created.StatusCode}");
             return (await HttpJson.Json(created)).GetProperty("holdId").GetString()!;
         }

@@ -14,7 +14,8 @@ namespace Qubrid.Tests.Api;
 [Collection(ApiCollection.Name)]
 public class ErrorCodeTests(ApiHost api)
 {
-    private static readonly string Future = DateTimeOffset.UtcNow.AddDays(30).ToString("O");
+    /// <summary>A valid expiry: 30 days after the host's clock.</summary>
+    private string Future => api.Clock.GetUtcNow().AddDays(30).ToString("O");
 
     // ---- insufficient_credits -------------------------------------------------------------------------------
 
@@ -142,30 +143,30 @@ public class ErrorCodeTests(ApiHost api)
 
     private static readonly string LongId = new('a', 200);
 
-    private static readonly Dictionary<string, (As Caller, Func<string, HttpRequestMessage> Build)> MalformedRequests = new()
+    private static readonly Dictionary<string, (As Caller, Func<string, string, HttpRequestMessage> Build)> MalformedRequests = new() // built with the user's id and a valid expiry
     {
-        ["malformed JSON in a grant"] = (As.Admin, u => Raw(HttpMethod.Post, $"/v1/wallets/{u}/grants", """{"amount": 1, "reason": """, Key())),
-        ["malformed JSON in a top-up"] = (As.User, u => Raw(HttpMethod.Post, $"/v1/wallets/{u}/topups", "amount=10&paymentToken=tok_visa", Key())),
-        ["an unknown field in a top-up"] = (As.User, u => Raw(HttpMethod.Post, $"/v1/wallets/{u}/topups", """{"amount": 10, "paymentToken": "tok_visa", "bonus": 100}""", Key())),
-        ["an unknown field in a grant"] = (As.Admin, u => Raw(HttpMethod.Post, $"/v1/wallets/{u}/grants", $$"""{"amount": 1, "expiresAt": "{{Future}}", "reason": "x", "kind": "purchased"}""", Key())),
-        ["an unknown field in an inference charge"] = (As.Orchestrator, u => Raw(HttpMethod.Post, "/v1/inference/charges", $$"""{"userId": "{{u}}", "model": "deepseek-r1", "inputTokens": 1, "outputTokens": 1, "discount": 1}""", Key())),
-        ["a wallet id with a space"] = (As.Admin, _ => new HttpRequestMessage(HttpMethod.Get, "/v1/wallets/a%20b")),
-        ["a wallet id of 200 characters"] = (As.Admin, _ => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{LongId}")),
-        ["a grant to a wallet id with a space"] = (As.Admin, _ => Raw(HttpMethod.Post, "/v1/wallets/a%20b/grants", $$"""{"amount": 1, "expiresAt": "{{Future}}", "reason": "x"}""", Key())),
-        ["an inference charge for a user id of 200 characters"] = (As.Orchestrator, _ => Raw(HttpMethod.Post, "/v1/inference/charges", $$"""{"userId": "{{LongId}}", "model": "deepseek-r1", "inputTokens": 1, "outputTokens": 1}""", Key())),
-        ["a session id with a space"] = (As.Orchestrator, u => Raw(HttpMethod.Post, "/v1/sessions", $$"""{"sessionId": "a b", "userId": "{{u}}", "instanceType": "T4"}""")),
-        ["a session id of 200 characters in the path"] = (As.Orchestrator, _ => new HttpRequestMessage(HttpMethod.Get, $"/v1/sessions/{LongId}")),
-        ["an API key for a user id with a space"] = (As.Admin, _ => Raw(HttpMethod.Post, "/v1/api-keys", """{"role": "user", "userId": "a b"}""")),
-        ["negative token counts"] = (As.Orchestrator, u => Raw(HttpMethod.Post, "/v1/inference/charges", $$"""{"userId": "{{u}}", "model": "deepseek-r1", "inputTokens": -5, "outputTokens": 1}""", Key())),
-        ["ledger kind=nope"] = (As.User, u => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?kind=nope")),
-        ["ledger limit=0"] = (As.User, u => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?limit=0")),
-        ["ledger limit=501"] = (As.User, u => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?limit=501")),
-        ["ledger cursor=x"] = (As.User, u => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?cursor=x")),
-        ["ledger cursor=-1"] = (As.User, u => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?cursor=-1")),
-        ["ledger from=notatime"] = (As.User, u => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?from=notatime")),
-        ["ledger to=notatime"] = (As.User, u => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?to=notatime")),
-        ["ledger.csv kind=nope"] = (As.User, u => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger.csv?kind=nope")),
-        ["usage groupBy=nope"] = (As.User, u => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/usage?groupBy=nope")),
+        ["malformed JSON in a grant"] = (As.Admin, (u, _) => Raw(HttpMethod.Post, $"/v1/wallets/{u}/grants", """{"amount": 1, "reason": """, Key())),
+        ["malformed JSON in a top-up"] = (As.User, (u, _) => Raw(HttpMethod.Post, $"/v1/wallets/{u}/topups", "amount=10&paymentToken=tok_visa", Key())),
+        ["an unknown field in a top-up"] = (As.User, (u, _) => Raw(HttpMethod.Post, $"/v1/wallets/{u}/topups", """{"amount": 10, "paymentToken": "tok_visa", "bonus": 100}""", Key())),
+        ["an unknown field in a grant"] = (As.Admin, (u, future) => Raw(HttpMethod.Post, $"/v1/wallets/{u}/grants", $$"""{"amount": 1, "expiresAt": "{{future}}", "reason": "x", "kind": "purchased"}""", Key())),
+        ["an unknown field in an inference charge"] = (As.Orchestrator, (u, _) => Raw(HttpMethod.Post, "/v1/inference/charges", $$"""{"userId": "{{u}}", "model": "deepseek-r1", "inputTokens": 1, "outputTokens": 1, "discount": 1}""", Key())),
+        ["a wallet id with a space"] = (As.Admin, (_, _) => new HttpRequestMessage(HttpMethod.Get, "/v1/wallets/a%20b")),
+        ["a wallet id of 200 characters"] = (As.Admin, (_, _) => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{LongId}")),
+        ["a grant to a wallet id with a space"] = (As.Admin, (_, future) => Raw(HttpMethod.Post, "/v1/wallets/a%20b/grants", $$"""{"amount": 1, "expiresAt": "{{future}}", "reason": "x"}""", Key())),
+        ["an inference charge for a user id of 200 characters"] = (As.Orchestrator, (_, _) => Raw(HttpMethod.Post, "/v1/inference/charges", $$"""{"userId": "{{LongId}}", "model": "deepseek-r1", "inputTokens": 1, "outputTokens": 1}""", Key())),
+        ["a session id with a space"] = (As.Orchestrator, (u, _) => Raw(HttpMethod.Post, "/v1/sessions", $$"""{"sessionId": "a b", "userId": "{{u}}", "instanceType": "T4"}""")),
+        ["a session id of 200 characters in the path"] = (As.Orchestrator, (_, _) => new HttpRequestMessage(HttpMethod.Get, $"/v1/sessions/{LongId}")),
+        ["an API key for a user id with a space"] = (As.Admin, (_, _) => Raw(HttpMethod.Post, "/v1/api-keys", """{"role": "user", "userId": "a b"}""")),
+        ["negative token counts"] = (As.Orchestrator, (u, _) => Raw(HttpMethod.Post, "/v1/inference/charges", $$"""{"userId": "{{u}}", "model": "deepseek-r1", "inputTokens": -5, "outputTokens": 1}""", Key())),
+        ["ledger kind=nope"] = (As.User, (u, _) => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?kind=nope")),
+        ["ledger limit=0"] = (As.User, (u, _) => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?limit=0")),
+        ["ledger limit=501"] = (As.User, (u, _) => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?limit=501")),
+        ["ledger cursor=x"] = (As.User, (u, _) => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?cursor=x")),
+        ["ledger cursor=-1"] = (As.User, (u, _) => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?cursor=-1")),
+        ["ledger from=notatime"] = (As.User, (u, _) => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?from=notatime")),
+        ["ledger to=notatime"] = (As.User, (u, _) => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger?to=notatime")),
+        ["ledger.csv kind=nope"] = (As.User, (u, _) => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/ledger.csv?kind=nope")),
+        ["usage groupBy=nope"] = (As.User, (u, _) => new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{u}/usage?groupBy=nope")),
     };
 
     public static TheoryData<string> MalformedRequestNames() => new(MalformedRequests.Keys);
@@ -178,7 +179,7 @@ public class ErrorCodeTests(ApiHost api)
         var (caller, build) = MalformedRequests[name];
         var client = caller switch { As.Admin => api.Client(api.AdminKey), As.User => user, _ => await OrchestratorAsync() };
         long before = await LedgerRowsAsync(userId);
-        var response = await client.SendAsync(build(userId));
+        var response = await client.SendAsync(build(userId, Future));
         await AssertRefusedAsync(response, 400, "invalid_request", userId, before, name);
         Assert.Equal(0, await TestDatabase.ScalarAsync(api.Db, "SELECT count(*) FROM qubrid_wallets WHERE wallet_id = ANY($1)", (object)new[] { "a b", LongId }));
     }
@@ -200,7 +201,7 @@ public class ErrorCodeTests(ApiHost api)
         long before = await LedgerRowsAsync(userId);
         var response = call switch
         {
-            "grants" => await admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/grants", new { amount = 1, expiresAt = DateTimeOffset.UtcNow.AddDays(1), reason = "x" })),
+            "grants" => await admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/grants", new { amount = 1, expiresAt = api.Clock.GetUtcNow().AddDays(1), reason = "x" })),
             "adjustments" => await admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/adjustments", new { amount = 1, reason = "x" })),
             "refunds" => await admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/refunds", new { amount = 1, reason = "x" })),
             "topups" => await user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/topups", new { amount = 10, paymentToken = "tok_visa" })),
@@ -222,7 +223,7 @@ public class ErrorCodeTests(ApiHost api)
         var admin = api.Client(api.AdminKey);
         var orchestrator = await OrchestratorAsync();
         var key = Key();
-        var expires = DateTimeOffset.UtcNow.AddDays(1);
+        var expires = api.Clock.GetUtcNow().AddDays(1);
         Task<HttpResponseMessage> Send(int n) => call switch
         {
             "grants" => admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/grants", new { amount = n, expiresAt = expires, reason = "x" }, key)),
@@ -265,7 +266,7 @@ public class ErrorCodeTests(ApiHost api)
             "GET ledger" => await admin.GetAsync($"/v1/wallets/{userId}/ledger"),
             "GET ledger.csv" => await admin.GetAsync($"/v1/wallets/{userId}/ledger.csv"),
             "GET usage" => await admin.GetAsync($"/v1/wallets/{userId}/usage"),
-            "grant" => await admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/grants", new { amount = 1, expiresAt = DateTimeOffset.UtcNow.AddDays(1), reason = "x" }, Key())),
+            "grant" => await admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/grants", new { amount = 1, expiresAt = api.Clock.GetUtcNow().AddDays(1), reason = "x" }, Key())),
             "adjustment" => await admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/adjustments", new { amount = 1, reason = "x" }, Key())),
             "refund" => await admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/refunds", new { amount = 1, reason = "x" }, Key())),
             "top-up by its own user key" => await api.Client(await api.IssueKeyAsync("user", userId))

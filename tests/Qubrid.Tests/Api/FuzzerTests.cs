@@ -122,6 +122,8 @@ public sealed class FuzzerTests(ApiHost api, ITestOutputHelper output) : IClassF
         public required string UserA { get; init; }
         public required string UserB { get; init; }
         public required Dictionary<Caller, HttpClient> Clients { get; init; }
+        /// <summary>The host's clock, which billing reads: a grant's expiry must be after it.</summary>
+        public required TimeProvider Clock { get; init; }
 
         public HttpClient Client(Caller caller) => Clients[caller];
 
@@ -133,6 +135,7 @@ public sealed class FuzzerTests(ApiHost api, ITestOutputHelper output) : IClassF
             malformed.DefaultRequestHeaders.TryAddWithoutValidation("Authorization", "Basic Zm9vOmJhcg==");
             return new World
             {
+                Clock = api.Clock,
                 UserA = a, UserB = b,
                 Clients = new()
                 {
@@ -392,7 +395,7 @@ public sealed class FuzzerTests(ApiHost api, ITestOutputHelper output) : IClassF
         private static byte[] ValidBody(Random r, World w, string call, string user)
         {
             var key = Guid.NewGuid().ToString("N");
-            var future = DateTimeOffset.UtcNow.AddDays(30).ToString("O");
+            var future = w.Clock.GetUtcNow().AddDays(30).ToString("O");
             var json = call switch
             {
                 "topups" => $$"""{"amount": 10, "paymentToken": "tok_visa"}""",

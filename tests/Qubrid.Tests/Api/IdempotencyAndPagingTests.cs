@@ -111,12 +111,16 @@ public class IdempotencyAndPagingTests(ApiHost api)
         var (userId, user) = await api.NewUserAsync("page-filter");
         var admin = api.Client(api.AdminKey);
         var orchestrator = await OrchestratorAsync();
-        // One entry per request, in this order, so their times only grow: a mix of every kind the API can write.
-        async Task Do(HttpClient client, string url, object body) =>
+        // One entry per request, in this order, a second apart on the host's clock: a mix of every kind the API can write.
+        var opened = api.Clock.GetUtcNow(); // the wallet's sign-up bonus
+        async Task Do(HttpClient client, string url, object body)
+        {
+            api.Clock.Advance(TimeSpan.FromSeconds(1));
             Assert.Equal(201, (int)(await client.SendAsync(ApiHost.Post(url, body, $"f-{Guid.NewGuid():N}"))).StatusCode);
+        }
         for (int round = 0; round < 3; round++)
         {
-            await Do(admin, $"/v1/wallets/{userId}/grants", new { amount = 2.5m, expiresAt = DateTimeOffset.UtcNow.AddDays(10), reason = "promo, with a comma" });
+            await Do(admin, $"/v1/wallets/{userId}/grants", new { amount = 2.5m, expiresAt = api.Clock.GetUtcNow().AddDays(10), reason = "promo, with a comma" });
             await Do(user, $"/v1/wallets/{userId}/topups", new { amount = 10, paymentToken = "tok_visa" });
             await Do(orchestrator, "/v1/inference/charges", new { userId, model = "llama-3.3-70b-instruct", inputTokens = 1234, outputTokens = 567 });
             await Do(orchestrator, "/v1/premium/charges", new { userId, name = "flux-pro-image", reference = "=cmd|' /C calc'!A0" });
@@ -127,6 +131,7 @@ public class IdempotencyAndPagingTests(ApiHost api)
         var all = await AllEntriesAsync(user, userId, "limit=7");
         Assert.Equal(1 + 3 * 6, all.Count);
         Assert.Equal(all.OrderByDescending(e => e.Seq).Select(e => e.Seq), all.Select(e => e.Seq));
+        Assert.Equal(Enumerable.Range(0, all.Count).Select(i => opened.AddSeconds(i)), all.OrderBy(e => e.Seq).Select(e => e.At));
 
         // Kind filters, single and several (comma-separated or repeated).
         foreach (var kind in new[] { "grant", "topup", "inference_charge", "premium_access", "refund", "adjustment", "session_charge", "expiration" })
@@ -150,7 +155,8 @@ public class IdempotencyAndPagingTests(ApiHost api)
         Assert.Equal(window.Select(e => e.Seq), (await AllEntriesAsync(user, userId, $"from={Time(early)}&to={Time(late)}&limit=4")).Select(e => e.Seq));
         Assert.Equal(window.Where(e => e.Kind == "topup").Select(e => e.Seq),
             (await AllEntriesAsync(user, userId, $"kind=topup&from={Time(early)}&to={Time(late)}")).Select(e => e.Seq));
-        Assert.Empty(await AllEntriesAsync(user, userId, $"from={Time(DateTimeOffset.UtcNow.AddDays(1))}"));
+        Assert.Empty(await AllEntriesAsync(user, userId, $"from={Time(api.Clock.GetUtcNow().AddSeconds(1))}"));
+        Assert.Single(await AllEntriesAsync(user, userId, $"from={Time(api.Clock.GetUtcNow())}"));
 
         // The CSV export: a header and exactly the rows of the JSON pages, in the same order with the same amounts.
         var csvResponse = await user.GetAsync($"/v1/wallets/{userId}/ledger.csv");

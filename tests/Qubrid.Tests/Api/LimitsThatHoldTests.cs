@@ -189,8 +189,8 @@ public class LimitsThatHoldTests(ApiHost api, ITestOutputHelper output)
     }
 
     private async Task<long> InsertEventAsync(string what) => await TestDatabase.ScalarAsync(api.Db,
-        "INSERT INTO qubrid_events (at, kind, wallet_id, balance, runway_seconds) VALUES (now(), 'low_balance', $1, 1000000, 60) RETURNING id",
-        $"present-{what}-{Guid.NewGuid():N}");
+        "INSERT INTO qubrid_events (at, kind, wallet_id, balance, runway_seconds) VALUES ($2, 'low_balance', $1, 1000000, 60) RETURNING id",
+        $"present-{what}-{Guid.NewGuid():N}", api.Clock.GetUtcNow());
 
     [Fact]
     public async Task Reading_session_ids_nobody_started_activates_no_session_grain()

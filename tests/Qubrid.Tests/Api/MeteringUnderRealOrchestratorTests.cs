@@ -10,7 +10,7 @@ namespace Qubrid.Tests.Api;
 /// The ways metering lost or drained money under an orchestrator that behaves like a real one, each through the
 /// HTTP API (the lifecycle simulation found them first; see docs/design.md): re-posted starts, many sessions on a
 /// small wallet, a start that failed half-way, queries cheaper than a micro-credit, a database connection broken
-/// under an idle wallet. ApiHost charges every second.
+/// under an idle wallet. ApiHost charges every second of its clock, which moves when a test moves it.
 /// </summary>
 [Collection(ApiCollection.Name)]
 public class MeteringUnderRealOrchestratorTests(ApiHost api)
@@ -32,14 +32,16 @@ public class MeteringUnderRealOrchestratorTests(ApiHost api)
     [Fact]
     public async Task Starts_reposted_faster_than_the_interval_change_nothing_and_the_session_is_still_charged_every_interval()
     {
+        var interval = TimeSpan.FromSeconds(1); // ApiHost's charge interval
         var (userId, _) = await api.NewUserAsync("repost");
         var orchestrator = await OrchestratorAsync();
         var sessionId = $"repost-{Guid.NewGuid():N}";
         var start = new { sessionId, userId, instanceType = "T4" };
-        using var ticks = ReminderTicks.OfKey(sessionId); // the session's charge reminder, as the in-process silo fires it
+        using var ticks = ReminderTicks.Of(api.Grains.GetGrain<ISessionGrain>(sessionId)); // its charge reminder, as the in-process silo fires it
         var first = await orchestrator.PostAsJsonAsync("/v1/sessions", start);
         Assert.Equal(HttpStatusCode.Created, first.StatusCode);
         var startedAt = (await Json(first)).GetProperty("startedAt").GetDateTimeOffset();
+        Assert.Equal(api.Clock.GetUtcNow(), startedAt);
         var reminder = await ChargeReminderAsync(userId);
 
         // A reconcile loop re-posts the start between the charges (5 times before each of the first 3): each answer is 200,
@@ -55,15 +57,17 @@ public class MeteringUnderRealOrchestratorTests(ApiHost api)
                 Assert.Equal("running", body.GetProperty("state").GetString());
             }
             Assert.Equal(reminder, await ChargeReminderAsync(userId));
-            await ticks.UntilAsync(async () => await SessionChargesAsync(userId, sessionId) >= charge, TimeSpan.FromSeconds(30), $"charge {charge} of the session");
+            var tick = Assert.Single(await ticks.AdvanceAsync(api.Clock, interval, $"charge {charge} of the session"));
+            Assert.Equal((startedAt + charge * interval).UtcDateTime, tick.Status.CurrentTickTime);
+            Assert.Equal(charge, await SessionChargesAsync(userId, sessionId)); // one charge per interval, no more
         }
         // Charging went on as if the start had been posted once: every tick kept the first start's schedule.
-        Assert.All(ticks.Seen, t => Assert.Equal(ticks.Seen[0].Status.FirstTickTime, t.Status.FirstTickTime));
+        Assert.All(ticks.Seen, t => Assert.Equal((startedAt + interval).UtcDateTime, t.Status.FirstTickTime));
         Assert.Equal(reminder, await ChargeReminderAsync(userId));
 
         var stopped = await Json(await orchestrator.PostAsync($"/v1/sessions/{sessionId}/stop", null));
-        Assert.Equal(Qubrid.Core.Metering.Owed(0.68m, startedAt, stopped.GetProperty("stoppedAt").GetDateTimeOffset()).ToUsd(),
-            stopped.GetProperty("charged").GetDecimal());
+        Assert.Equal(startedAt + 3 * interval, stopped.GetProperty("stoppedAt").GetDateTimeOffset());
+        Assert.Equal(Qubrid.Core.Metering.Owed(0.68m, startedAt, startedAt + 3 * interval).ToUsd(), stopped.GetProperty("charged").GetDecimal());
     }
 
     [Fact]

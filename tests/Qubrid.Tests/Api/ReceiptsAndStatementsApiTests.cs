@@ -43,9 +43,10 @@ public class ReceiptsAndStatementsApiTests(ApiHost api)
     {
         var (userId, user) = await api.NewUserAsync("stmtapi");
         (await user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/topups", new { amount = 10, paymentToken = "tok_visa" }, "t1"))).EnsureSuccessStatusCode();
-        // The wallet's entries are this month's (the API host's clock is real time), unless the month turned in between.
+        // The wallet's entries are at the host clock's time (it stands still unless a test moves it), so of its month.
         var ledger = (await HttpJson.Json(await user.GetAsync($"/v1/wallets/{userId}/ledger"))).GetProperty("items");
-        var month = ledger[0].GetProperty("at").GetDateTimeOffset().UtcDateTime.ToString("yyyy-MM");
+        Assert.All(ledger.EnumerateArray(), e => Assert.Equal(api.Clock.GetUtcNow(), e.GetProperty("at").GetDateTimeOffset()));
+        var month = api.Clock.GetUtcNow().ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
         var statement = await HttpJson.Json(await user.GetAsync($"/v1/wallets/{userId}/statements/{month}"));
         Assert.Equal(month, statement.GetProperty("month").GetString());
         var lines = statement.GetProperty("lines").EnumerateArray().ToList();

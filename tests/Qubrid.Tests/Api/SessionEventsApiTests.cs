@@ -31,22 +31,33 @@ public class SessionEventsApiTests(ApiHost api)
         Assert.Equal(200, (int)rate.StatusCode);
 
         // The 10-minute runway at 1 USD/s needs 600 USD: grant it on top of the 5 USD bonus, start, then take the
-        // 600 back, so about 5 USD (5 s) are left and the session must be terminated within a few charge intervals.
+        // 600 back, so 5 USD (5 s) are left and the session must be terminated at its fifth charge.
         var (userId, user) = await api.NewUserAsync("drain");
         await CreditAsync(admin, userId, 600m);
         // 1 USD/s is far above the platform's default hourly limit: the admin raises this wallet's.
         Assert.Equal(200, (int)(await admin.PutAsJsonAsync($"/v1/wallets/{userId}/limits", new { perHour = 100_000m })).StatusCode);
         var sessionId = $"drain-s-{Guid.NewGuid():N}";
+        using var ticks = ReminderTicks.Of(api.Grains.GetGrain<ISessionGrain>(sessionId)); // its charge reminder, as the in-process silo fires it
         var start = await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId, userId, instanceType });
         Assert.True((int)start.StatusCode == 201, $"start: {(int)start.StatusCode} {await start.Content.ReadAsStringAsync()}");
+        var startedAt = (await Json(start)).GetProperty("startedAt").GetDateTimeOffset();
+        Assert.Equal(api.Clock.GetUtcNow(), startedAt);
 
-        // The stream opened now (it starts at the present), then the debit: wait (bounded) for this session's termination.
+        // The stream opened now (it starts at the present), then the debit, then a charge a second: 1 USD each, and the
+        // fifth takes the last of the 5 USD, which leaves nothing for the next interval and ends the session.
         using var deadline = new CancellationTokenSource(Bound);
         SseEvent terminated;
         await using (var stream = await OpenStreamAsync(orchestrator, lastEventId: null, deadline.Token))
         {
             var debit = await admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/adjustments", new { amount = -600m, reason = "take the runway back" }, $"d-{Guid.NewGuid():N}"));
             Assert.True((int)debit.StatusCode == 201, $"debit: {(int)debit.StatusCode} {await debit.Content.ReadAsStringAsync()}");
+            for (int second = 1; second <= 5; second++)
+            {
+                Assert.Single(await ticks.AdvanceAsync(api.Clock, TimeSpan.FromSeconds(1), $"charge {second} of the draining session"));
+                Assert.Equal(second < 5 ? "running" : "terminated",
+                    (await Json(await orchestrator.GetAsync($"/v1/sessions/{sessionId}"))).GetProperty("state").GetString());
+            }
+            await ticks.UnregisteredAsync("the terminated session's charge reminder to be removed");
             terminated = await stream.ReadUntilAsync(e => e.Type == "session_terminated" && e.Json.GetProperty("sessionId").GetString() == sessionId, deadline.Token);
         }
         Assert.NotNull(terminated.Id);
@@ -63,14 +74,14 @@ public class SessionEventsApiTests(ApiHost api)
         var session = await Json(await orchestrator.GetAsync($"/v1/sessions/{sessionId}"));
         Assert.Equal("terminated", session.GetProperty("state").GetString());
         Assert.Equal("insufficient_credits", session.GetProperty("endReason").GetString());
-        Assert.NotEqual(JsonValueKind.Null, session.GetProperty("stoppedAt").ValueKind);
+        Assert.Equal(startedAt.AddSeconds(5), session.GetProperty("stoppedAt").GetDateTimeOffset());
         var wallet = await Json(await user.GetAsync($"/v1/wallets/{userId}"));
         Assert.Equal(0m, wallet.GetProperty("total").GetDecimal());
         Assert.Empty(wallet.GetProperty("runningSessions").EnumerateArray());
         // Charged is everything the wallet held besides the 600 taken back: 605 USD in, 600 out by adjustment, the rest by the session.
         Assert.Equal(5m, session.GetProperty("charged").GetDecimal());
         var ledger = (await Json(await user.GetAsync($"/v1/wallets/{userId}/ledger?kind=session_charge&limit=500"))).GetProperty("items").EnumerateArray().ToList();
-        Assert.Equal(5m, -ledger.Sum(e => e.GetProperty("amount").GetDecimal()));
+        Assert.Equal([-1m, -1m, -1m, -1m, -1m], ledger.Select(e => e.GetProperty("amount").GetDecimal()));
 
         // Resume after the termination: that event is not delivered again. To know when we have read far enough, cause
         // one more event afterwards (another wallet falls below the low-balance runway when its session starts) and read up to it.
@@ -110,10 +121,10 @@ public class SessionEventsApiTests(ApiHost api)
         }
     }
 
-    private static async Task CreditAsync(HttpClient admin, string userId, decimal amount)
+    private async Task CreditAsync(HttpClient admin, string userId, decimal amount)
     {
         var grant = await admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/grants",
-            new { amount, expiresAt = DateTimeOffset.UtcNow.AddDays(1), reason = "runway for the test" }, $"g-{Guid.NewGuid():N}"));
+            new { amount, expiresAt = api.Clock.GetUtcNow().AddDays(1), reason = "runway for the test" }, $"g-{Guid.NewGuid():N}"));
         Assert.True((int)grant.StatusCode == 201, $"grant: {(int)grant.StatusCode} {await grant.Content.ReadAsStringAsync()}");
     }
 

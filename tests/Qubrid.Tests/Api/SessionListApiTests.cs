@@ -20,6 +20,7 @@ public class SessionListApiTests(ApiHost api)
         {
             var id = $"list-{i}-{Guid.NewGuid():N}";
             ids.Add(id);
+            api.Clock.Advance(TimeSpan.FromSeconds(1)); // each started a second after the one before
             Assert.Equal(HttpStatusCode.Created, (await orchestrator.PostAsJsonAsync("/v1/sessions", new { sessionId = id, userId, instanceType = "T4" })).StatusCode);
         }
         Assert.Equal(HttpStatusCode.OK, (await orchestrator.PostAsync($"/v1/sessions/{ids[1]}/stop", null)).StatusCode);

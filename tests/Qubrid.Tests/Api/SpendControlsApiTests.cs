@@ -16,7 +16,7 @@ public class SpendControlsApiTests(ApiHost api)
     {
         var (userId, user) = await api.NewUserAsync("hold");
         var orchestrator = api.Client(await api.IssueKeyAsync("orchestrator"));
-        var expiresAt = DateTimeOffset.UtcNow.AddMinutes(30);
+        var expiresAt = api.Clock.GetUtcNow().AddMinutes(30);
         var key = Key();
         var created = await orchestrator.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/holds", new { amount = 4.5m, expiresAt, reference = "job-1" }, key));
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
@@ -59,7 +59,7 @@ public class SpendControlsApiTests(ApiHost api)
     {
         var (userId, user) = await api.NewUserAsync("capture");
         var orchestrator = api.Client(await api.IssueKeyAsync("orchestrator"));
-        var expiresAt = DateTimeOffset.UtcNow.AddMinutes(30);
+        var expiresAt = api.Clock.GetUtcNow().AddMinutes(30);
         var holdId = (await Json(await orchestrator.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/holds",
             new { amount = 2m, expiresAt, reference = "render" }, Key())))).GetProperty("holdId").GetString()!;
         var over = await orchestrator.SendAsync(ApiHost.Post($"/v1/holds/{holdId}/capture", new { amount = 2.000001m }, Key()));
@@ -88,13 +88,13 @@ public class SpendControlsApiTests(ApiHost api)
     {
         var (userId, _) = await api.NewUserAsync("holdbad");
         var orchestrator = api.Client(await api.IssueKeyAsync("orchestrator"));
-        var tooMuch = await orchestrator.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/holds", new { amount = 5.01m, expiresAt = DateTimeOffset.UtcNow.AddHours(1), reference = "x" }, Key()));
+        var tooMuch = await orchestrator.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/holds", new { amount = 5.01m, expiresAt = api.Clock.GetUtcNow().AddHours(1), reference = "x" }, Key()));
         Assert.Equal(HttpStatusCode.PaymentRequired, tooMuch.StatusCode);
         Assert.Equal("insufficient_credits", (await Json(tooMuch)).GetProperty("code").GetString());
-        var tooFar = await orchestrator.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/holds", new { amount = 1m, expiresAt = DateTimeOffset.UtcNow.AddHours(25), reference = "x" }, Key()));
+        var tooFar = await orchestrator.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/holds", new { amount = 1m, expiresAt = api.Clock.GetUtcNow().AddHours(25), reference = "x" }, Key()));
         Assert.Equal(HttpStatusCode.BadRequest, tooFar.StatusCode);
         Assert.Equal("invalid_expiry", (await Json(tooFar)).GetProperty("code").GetString());
-        var past = await orchestrator.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/holds", new { amount = 1m, expiresAt = DateTimeOffset.UtcNow.AddMinutes(-1), reference = "x" }, Key()));
+        var past = await orchestrator.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/holds", new { amount = 1m, expiresAt = api.Clock.GetUtcNow().AddMinutes(-1), reference = "x" }, Key()));
         Assert.Equal("invalid_expiry", (await Json(past)).GetProperty("code").GetString());
         Assert.Equal(0, await TestDatabase.ScalarAsync(api.Db, "SELECT count(*) FROM qubrid_holds WHERE wallet_id = $1", userId));
     }
@@ -191,7 +191,7 @@ public class SpendControlsApiTests(ApiHost api)
         var (_, other) = await api.NewUserAsync("holdauth-other");
         var orchestrator = api.Client(await api.IssueKeyAsync("orchestrator"));
         var admin = api.Client(api.AdminKey);
-        var hold = new { amount = 1m, expiresAt = DateTimeOffset.UtcNow.AddMinutes(5), reference = "x" };
+        var hold = new { amount = 1m, expiresAt = api.Clock.GetUtcNow().AddMinutes(5), reference = "x" };
         Assert.Equal(HttpStatusCode.Forbidden, (await user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/holds", hold, Key()))).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await admin.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/holds", hold, Key()))).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await api.Client().SendAsync(ApiHost.Post($"/v1/wallets/{userId}/holds", hold, Key()))).StatusCode);

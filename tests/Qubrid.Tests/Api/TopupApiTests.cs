@@ -127,13 +127,15 @@ public class TopupApiTests(ApiHost api)
     public async Task A_payment_a_crash_left_charged_but_not_credited_is_credited_once_by_recovery()
     {
         var (userId, user) = await api.NewUserAsync("recover");
-        // What a crash between the card charge and the credit leaves behind: a charged payment row.
+        // What a crash between the card charge and the credit leaves behind: a charged payment row, 5 minutes old on the
+        // host's clock (the one the API's payments are written and judged stale by).
+        var fiveMinutesAgo = api.Clock.GetUtcNow().AddMinutes(-5);
         await TestDatabase.ExecAsync(api.Db,
-            "INSERT INTO qubrid_payments (payment_id, user_id, idempotency_key, fingerprint, amount, status, created_at, updated_at) VALUES ($1, $2, 'crash', 'x', 7000000, 'charged', now() - interval '5 minutes', now() - interval '5 minutes')",
-            $"pay_crash_{userId}", userId);
+            "INSERT INTO qubrid_payments (payment_id, user_id, idempotency_key, fingerprint, amount, status, created_at, updated_at) VALUES ($1, $2, 'crash', 'x', 7000000, 'charged', $3, $3)",
+            $"pay_crash_{userId}", userId, fiveMinutesAgo);
         await TestDatabase.ExecAsync(api.Db,
-            "INSERT INTO qubrid_payments (payment_id, user_id, idempotency_key, fingerprint, amount, status, created_at, updated_at) VALUES ($1, $2, 'lost', 'y', 9000000, 'pending', now() - interval '5 minutes', now() - interval '5 minutes')",
-            $"pay_lost_{userId}", userId);
+            "INSERT INTO qubrid_payments (payment_id, user_id, idempotency_key, fingerprint, amount, status, created_at, updated_at) VALUES ($1, $2, 'lost', 'y', 9000000, 'pending', $3, $3)",
+            $"pay_lost_{userId}", userId, fiveMinutesAgo);
         var topups = (Qubrid.Payments.TopupService)api.Factory.Services.GetService(typeof(Qubrid.Payments.TopupService))!;
 
         await topups.SettleStaleAsync(TimeSpan.FromMinutes(1), CancellationToken.None);

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Qubrid.Api.Auth;
 
@@ -14,6 +15,14 @@ namespace Qubrid.Tests.Infrastructure;
 /// The whole system in one process: a real silo (ADO.NET clustering, reminders, storage, ledger) on a fresh
 /// PostgreSQL database, and the real API (an Orleans client found through the membership table) in a
 /// WebApplicationFactory.
+/// <para>
+/// One clock, <see cref="Clock"/>, that moves only when a test moves it: the silo's billing clock, its reminders' clock
+/// (keyed <see cref="Orleans.Reminders.ReminderTimeProviderNames.Reminders"/>) and the API's <see cref="TimeProvider"/>.
+/// A session's charge reminder ticks when a test moves the clock past its due time (<see cref="ReminderTicks.AdvanceAsync"/>
+/// moves it and waits for the tick); a key's expiry or a rotation's grace passes when a test moves the clock past it.
+/// What only paces work keeps real time: Orleans' membership and messaging and the silo's unkeyed clock (webhook delivery
+/// and its retries, grain timers), the event stream's poll, payment recovery's round, the rate limits and the key cache.
+/// </para>
 /// </summary>
 public sealed class ApiHost : IAsyncLifetime
 {
@@ -22,8 +31,14 @@ public sealed class ApiHost : IAsyncLifetime
     public NpgsqlDataSource Db { get; private set; } = null!;
     public WebApplicationFactory<Program> Factory { get; private set; } = null!;
 
-    /// <summary>The API's clock (real time until a test moves it forward: key expiries and rotation grace).</summary>
-    public OffsetClock Clock { get; } = new();
+    /// <summary>
+    /// The one clock of billing, reminders and the API: it starts at the real time the host was made, on a whole second (so
+    /// that times moved by whole units stay whole, microseconds included), and stands still until a test moves it.
+    /// </summary>
+    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+
+    /// <summary>The API's cluster client, for the grains a test watches (<see cref="ReminderTicks.Of"/>).</summary>
+    public IGrainFactory Grains => Factory.Services.GetRequiredService<IClusterClient>();
     private IHost _silo = null!;
 
     public static readonly IReadOnlyDictionary<string, string?> Settings = new Dictionary<string, string?>
@@ -44,7 +59,11 @@ public sealed class ApiHost : IAsyncLifetime
         ConnectionString = await TestDatabase.CreateAsync("api");
         Db = NpgsqlDataSource.Create(ConnectionString);
         var clusterId = $"api{Guid.NewGuid():N}"[..12];
-        _silo = await SiloHosts.StartAsync(ConnectionString, clusterId, new Dictionary<string, string?>(Settings));
+        _silo = await SiloHosts.StartAsync(ConnectionString, clusterId, new Dictionary<string, string?>(Settings), services =>
+        {
+            services.AddSingleton(new BillingClock(Clock));
+            services.AddTestReminderClock(Clock);
+        });
         Factory = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
         {
             web.UseSetting("ConnectionStrings:Qubrid", ConnectionString);

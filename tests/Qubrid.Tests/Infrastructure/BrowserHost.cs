@@ -11,7 +11,8 @@ namespace Qubrid.Tests.Infrastructure;
 /// The whole system on a real loopback port, for a browser: a real silo on a fresh PostgreSQL database (as in
 /// <see cref="ApiHost"/>), the real API on Kestrel (<c>WebApplicationFactory.UseKestrel</c>), and one headless
 /// Chromium (Debian's <c>/usr/bin/chromium</c>, driven by Microsoft.Playwright's bundled Node driver).
-/// Every request goes to 127.0.0.1 only.
+/// Every request goes to 127.0.0.1 only. Its clocks are real (unlike <see cref="ApiHost"/>'s one test clock): the same tests
+/// run against real processes, where nothing else could move time.
 /// <para>
 /// With <c>QUBRID_E2E_BASE_URL</c> and <c>QUBRID_E2E_ADMIN_KEY</c> set, it starts nothing and drives the system
 /// already running there — as <c>scripts/start.sh</c> or <c>scripts/cluster.sh up</c> start it, with its default

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Qubrid.Silo;
 
@@ -16,7 +17,9 @@ public static class SiloHosts
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public static async Task<IHost> StartAsync(string connectionString, string clusterId, IDictionary<string, string?>? settings = null)
+    /// <param name="services">Registrations made before the production wiring, which keeps them (a test's clocks).</param>
+    public static async Task<IHost> StartAsync(string connectionString, string clusterId, IDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? services = null)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -27,6 +30,7 @@ public static class SiloHosts
             ["Qubrid:Silo:GatewayPort"] = FreePort().ToString(),
         });
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
+        services?.Invoke(builder.Services);
         builder.AddQubridSilo();
         var host = builder.Build();
         await SiloHostingExtensions.MigrateAsync(connectionString);
