@@ -2,7 +2,7 @@ using Orleans.Concurrency;
 
 namespace Qubrid;
 
-/// <summary>Kinds of events (SPEC.md, events and webhooks). Session and balance events also reach the orchestrator's stream.</summary>
+/// <summary>Kinds of events (docs/rules.md#R-EVENT-1). Session and balance events also reach the orchestrator's stream.</summary>
 public static class EventKinds
 {
     public const string SessionTerminated = "session_terminated";

@@ -38,6 +38,20 @@ public static class LedgerKinds
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 
+    /// <summary>
+    /// Kinds a credit may carry (each makes a lot; docs/rules.md#R-LOT-1); an adjustment may also be a debit. Statements show
+    /// them one line per kind, not split by instance type or model; SQL takes the list as a parameter.
+    /// </summary>
+    public static readonly IReadOnlyList<LedgerEntryKind> CreditKinds =
+        [LedgerEntryKind.Grant, LedgerEntryKind.Topup, LedgerEntryKind.Adjustment, LedgerEntryKind.Refund];
+
+    /// <summary>Kinds the usage history reports (docs/rules.md#R-USAGE-1); hold captures are not in it. SQL takes the list as a parameter.</summary>
+    public static readonly IReadOnlyList<LedgerEntryKind> UsageKinds =
+        [LedgerEntryKind.SessionCharge, LedgerEntryKind.InferenceCharge, LedgerEntryKind.PremiumAccess];
+
+    /// <summary>Kinds as stored in <c>qubrid_ledger.kind</c>, for a <c>kind = ANY($n)</c> parameter.</summary>
+    public static string[] ToWire(this IEnumerable<LedgerEntryKind> kinds) => [.. kinds.Select(k => k.ToWire())];
+
     public static bool TryParse(string wire, out LedgerEntryKind kind)
     {
         foreach (var k in Enum.GetValues<LedgerEntryKind>())

@@ -2,6 +2,7 @@ using System.Globalization;
 
 namespace Qubrid;
 
+// R-MONEY-1: money is a long of micro-credits everywhere; no double or float touches it.
 /// <summary>An exact amount of USD credits in integer micro-credits (1e-6 USD).</summary>
 [GenerateSerializer, Immutable, Alias("qubrid.Micros")]
 public readonly record struct Micros([property: Id(0)] long Value) : IComparable<Micros>
@@ -27,6 +28,7 @@ public readonly record struct Micros([property: Id(0)] long Value) : IComparable
 
     public decimal ToUsd() => Value / (decimal)PerUsd;
 
+    // R-MONEY-2: more than 6 decimals is refused, never rounded; MaxOperation bounds one operation; sums are checked.
     /// <summary>Converts a USD amount that has at most 6 decimals; anything finer is refused, never rounded.</summary>
     public static bool TryFromUsd(decimal usd, out Micros micros)
     {

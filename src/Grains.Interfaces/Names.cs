@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 
 namespace Qubrid;
 
+// R-INPUT-3: ids are 1–128 letters, digits or . _ : @ -; references: Limits below and RequestRules.
 /// <summary>The one home of the ids' rule: user, session and payment ids are 1–128 letters, digits or . _ : @ -.</summary>
 public static partial class Ids
 {

@@ -99,6 +99,7 @@ public sealed record CreditLot(
     [property: Id(6)] string Source,
     [property: Id(7)] int ExpiryNotices = 0)
 {
+    // R-EXP-1: expired from expiresAt on; no read counts it and no debit takes it.
     /// <summary>At <c>ExpiresAt</c> the remainder is gone: a lot is live strictly before it.</summary>
     public bool IsExpiredAt(DateTimeOffset now) => ExpiresAt is { } at && at <= now;
 }

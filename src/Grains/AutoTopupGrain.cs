@@ -21,6 +21,7 @@ public sealed partial class AutoTopupGrain(TopupService topups, Microsoft.Extens
     /// <summary>The payment id of an attempt: derived from the wallet and the attempt, never drawn at random.</summary>
     public static string PaymentIdOf(string userId, long attempt) => $"pay_auto_{attempt}_{userId}";
 
+    // R-AUTO-2: pays through TopupService with pay_auto_<n>_<userId>, keyed auto-topup:<n>.
     public async Task Run(AutoTopupAttempt attempt)
     {
         try

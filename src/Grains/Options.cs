@@ -138,7 +138,7 @@ public sealed class ModelPriceOption
     public decimal OutputUsdPerMillion { get; set; }
 }
 
-/// <summary>The platform's spending limits where the admin set none (SPEC.md, spending limits); null means no limit.</summary>
+/// <summary>The platform's spending limits where the admin set none (docs/rules.md#R-LIMIT-1); null means no limit.</summary>
 public sealed class SpendLimitOptions
 {
     public const string Section = "Qubrid:Limits";
@@ -157,7 +157,7 @@ public sealed class SpendLimitOptions
     private static Micros? Usd(decimal? usd) => usd is { } v ? Micros.FromUsd(v) : null;
 }
 
-/// <summary>Holds (SPEC.md, holds).</summary>
+/// <summary>Holds (docs/rules.md#R-HOLD-2).</summary>
 public sealed class HoldOptions
 {
     public const string Section = "Qubrid:Holds";
@@ -166,7 +166,7 @@ public sealed class HoldOptions
     public TimeSpan MaxDuration { get; set; } = TimeSpan.FromHours(24);
 }
 
-/// <summary>Automatic recharge (SPEC.md, auto top-up).</summary>
+/// <summary>Automatic recharge (docs/rules.md#R-AUTO-1).</summary>
 public sealed class AutoTopupOptions
 {
     public const string Section = "Qubrid:AutoTopup";

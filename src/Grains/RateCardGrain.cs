@@ -34,6 +34,7 @@ public sealed class RateCardGrain(
         return Task.FromResult(found ? new InstanceRate(instanceType, rate) : null);
     }
 
+    // R-ADMIN-3: a rate is > 0 with at most 6 decimals; running sessions keep theirs.
     public async Task<RateChangeResult> SetRate(string instanceType, decimal usdPerHour)
     {
         if (string.IsNullOrEmpty(instanceType) || !TypePattern.IsMatch(instanceType))

@@ -7,5 +7,6 @@ namespace Qubrid;
 [StatelessWorker]
 public sealed class SessionCatalogGrain(ILedgerStore store) : Grain, ISessionCatalogGrain
 {
+    // R-SESS-10: newest start first, keyset cursor (Storage/LedgerStore.ListSessionsAsync).
     public Task<SessionPage> List(SessionQuery query) => store.ListSessionsAsync(query);
 }

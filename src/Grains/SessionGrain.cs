@@ -82,6 +82,7 @@ public sealed partial class SessionGrain(
         CountAsRunning(S.State == SessionState.Running);
     }
 
+    // R-SESS-1: a start reads the rate once and the wallet locks it in the session record.
     public async Task<SessionOpResult> Start(StartSessionRequest request)
     {
         var workload = string.IsNullOrEmpty(request.Workload) ? Workloads.Instance : request.Workload;
@@ -141,6 +142,7 @@ public sealed partial class SessionGrain(
         return opened;
     }
 
+    // R-SESS-6: a stop charges up to the stop and ends the session; a repeated stop charges nothing.
     public async Task<SessionOpResult> Stop()
     {
         if (ShardMode) return await ShardChargeAsync(final: true);
@@ -245,6 +247,7 @@ public sealed partial class SessionGrain(
     private static bool IsChargeReminder(string name) =>
         name == ChargeReminder || name.StartsWith($"{ChargeReminder}:", StringComparison.Ordinal);
 
+    // R-SESS-8: a session grain without state adopts the wallet's record.
     /// <summary>
     /// A reminder fired for a session with no stored state: its start died after the reminder was registered.
     /// If the wallet opened the session, take over the wallet's record and store it; otherwise there is nothing to meter.

@@ -88,6 +88,7 @@ public sealed partial class WalletGrain(
     public async Task<WalletOpResult> Debit(DebitRequest request) =>
         RequestRules.ValidateDebit(request) ?? (await Enqueue(new DebitOperation(request))).Wallet!;
 
+    // R-INF-5: every charge goes through the wallet's queue (a missing wallet is wallet_not_found, whatever the price).
     /// <summary>
     /// Charges a query at its exact cost; the wallet rounds cumulatively per model (see <see cref="WalletBook.ChargeInference"/>).
     /// Even a query that costs nothing goes through the queue: a wallet that does not exist is 404 whatever the price.
@@ -102,6 +103,7 @@ public sealed partial class WalletGrain(
         return (await Enqueue(new InferenceOperation(request, costMicros))).Wallet!;
     }
 
+    // R-INF-6: a premium_access debit at the configured price; an unknown name is unknown_model.
     public Task<WalletOpResult> ChargePremium(PremiumChargeRequest request)
     {
         if (!priceOptions.Value.Premium.TryGetValue(request.Name ?? "", out var usd))

@@ -2,6 +2,7 @@ using Npgsql;
 
 namespace Qubrid.Payments;
 
+// R-TOPUP-3: the sandbox tokens.
 /// <summary>
 /// The development and test gateway. Test tokens: <c>tok_visa</c> (visa 4242) and <c>tok_mastercard</c> (mastercard
 /// 4444) succeed, <c>tok_chargeDeclined</c> is declined, <c>tok_processingError</c> fails with a gateway error. It records

@@ -1,5 +1,6 @@
 namespace Qubrid.Payments;
 
+// R-TOPUP-1: top-up bounds and presets.
 /// <summary>Top-up amounts offered and accepted.</summary>
 public sealed class TopupOptions
 {

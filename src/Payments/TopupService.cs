@@ -11,6 +11,7 @@ namespace Qubrid.Payments;
 /// </summary>
 public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, IGrainFactory cluster, TimeProvider time)
 {
+    // R-TOPUP-2: pending → charged → credited (keyed payment:<paymentId>) → succeeded; credits only after the charge.
     /// <param name="paymentId">The payment's id when the caller derives it (an auto top-up: wallet and attempt); a new one otherwise.</param>
     public async Task<TopupOutcome> TopupAsync(string userId, Micros amount, string token, string idempotencyKey, CancellationToken ct, string? paymentId = null)
     {
@@ -62,6 +63,7 @@ public sealed class TopupService(NpgsqlDataSource db, IPaymentGateway gateway, I
         return payment;
     }
 
+    // R-TOPUP-4: settles stale payments (PaymentRecovery runs it): voids what the gateway never saw, credits a charged one once.
     /// <summary>Finishes payments left pending or charged by a crash. Returns how many it settled.</summary>
     public async Task<int> SettleStaleAsync(TimeSpan olderThan, CancellationToken ct)
     {

@@ -58,6 +58,7 @@ public class AllocationProperties
     }
 
     [Fact]
+    [Trait("Rule", "R-LOT-2")]
     public void Debit_spends_earliest_expiring_promotional_lot_first_then_purchased_oldest_first()
     {
         var lots = new List<CreditLot>
@@ -76,6 +77,7 @@ public class AllocationProperties
     }
 
     [Fact]
+    [Trait("Rule", "R-EXP-1")]
     public void An_expired_lot_is_never_counted_nor_taken()
     {
         var lots = new List<CreditLot>

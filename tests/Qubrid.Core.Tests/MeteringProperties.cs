@@ -80,6 +80,7 @@ public class MeteringProperties
     }
 
     [Fact]
+    [Trait("Rule", "R-SESS-7")]
     public void A_charge_beyond_the_balance_takes_what_is_left_and_terminates_the_session()
     {
         var book = WalletBook.New("w");
@@ -106,6 +107,7 @@ public class MeteringProperties
     }
 
     [Fact]
+    [Trait("Rule", "R-IDEM-5")]
     public void A_tick_that_owes_nothing_new_changes_nothing()
     {
         var book = WalletBook.New("w");
@@ -147,6 +149,7 @@ public class MeteringProperties
     }
 
     [Fact]
+    [Trait("Rule", "R-SESS-5")]
     public void A_stop_on_a_clock_behind_the_last_tick_is_recorded_at_the_last_tick()
     {
         var book = WalletBook.New("w");
@@ -159,6 +162,7 @@ public class MeteringProperties
     }
 
     [Fact]
+    [Trait("Rule", "R-SESS-2")]
     public void Two_h100_sessions_cannot_start_on_five_usd_and_what_running_sessions_owe_counts_against_a_start()
     {
         var book = WalletBook.New("w");

@@ -3,7 +3,7 @@ using Qubrid.Core;
 
 namespace Qubrid.Core.Tests;
 
-/// <summary>Holds and spending limits on the pure book, over random sequences (SPEC.md: holds, spending limits).</summary>
+/// <summary>Holds and spending limits on the pure book, over random sequences (docs/rules.md: holds, spending limits).</summary>
 public class SpendControlProperties
 {
     private static readonly DateTimeOffset Start = new(2026, 1, 31, 22, 30, 0, TimeSpan.Zero); // an hour, a day and a month boundary ahead
@@ -101,6 +101,7 @@ public class SpendControlProperties
     }
 
     [Fact]
+    [Trait("Rule", "R-LIMIT-1")]
     public void An_active_hold_counts_as_spent_so_its_capture_is_never_refused_by_the_limit()
     {
         var book = Book(new SpendLimits(Micros.FromUsd(10m)));
@@ -115,6 +116,8 @@ public class SpendControlProperties
     }
 
     [Fact]
+    [Trait("Rule", "R-LIMIT-2")]
+    [Trait("Rule", "R-LIMIT-3")]
     public void Reaching_a_limit_ends_running_sessions_with_reason_spend_limit_and_raises_each_event_once()
     {
         var book = Book(new SpendLimits(Micros.FromUsd(1m)));
@@ -136,6 +139,7 @@ public class SpendControlProperties
     }
 
     [Fact]
+    [Trait("Rule", "R-AUTO-1")]
     public void Auto_top_up_starts_once_below_the_threshold_within_the_cap_and_turns_off_after_three_failures()
     {
         var book = Book();

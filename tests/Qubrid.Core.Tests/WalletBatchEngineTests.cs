@@ -14,6 +14,7 @@ public class WalletBatchEngineTests
     private static readonly DateTimeOffset Now = new(2026, 6, 1, 12, 0, 0, TimeSpan.Zero);
 
     [Fact]
+    [Trait("Rule", "R-LEDGER-3")]
     public Task Callers_are_answered_in_arrival_order_after_the_commit_and_the_post_commit_step() => OneTurnAtATime(async () =>
     {
         var host = new FakeHost();
@@ -35,6 +36,7 @@ public class WalletBatchEngineTests
     });
 
     [Fact]
+    [Trait("Rule", "R-LEDGER-3")]
     public Task A_failed_commit_fails_its_callers_and_the_next_batch_reloads_the_book_first() => OneTurnAtATime(async () =>
     {
         var host = new FakeHost();
@@ -131,6 +133,7 @@ public class WalletBatchEngineTests
     });
 
     [Fact]
+    [Trait("Rule", "R-IDEM-3")]
     public Task A_key_the_commit_finds_recorded_is_looked_up_and_replayed() => OneTurnAtATime(async () =>
     {
         var host = new FakeHost();

@@ -18,7 +18,8 @@ public sealed class EventStreamResult(IEventFeedGrain feed, long after, TimeSpan
 {
     private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
 
-    /// <summary>What the orchestrator's stream carries: session and balance events (SPEC.md); the rest go to webhooks.</summary>
+    // R-EVENT-3: the kinds on the orchestrator's stream.
+    /// <summary>What the orchestrator's stream carries: session and balance events; the rest go to webhooks.</summary>
     public static readonly IReadOnlySet<string> StreamedKinds = new HashSet<string>(StringComparer.Ordinal)
     {
         EventKinds.SessionTerminated, EventKinds.LowBalance, EventKinds.BalanceDepleted, EventKinds.BalanceRecovered,

@@ -7,7 +7,7 @@ using Qubrid.Payments;
 
 namespace Qubrid.Api.Apis;
 
-/// <summary>Spend controls: holds (two-phase spending), spending limits and the automatic recharge (SPEC.md).</summary>
+/// <summary>Spend controls: holds (two-phase spending), spending limits and the automatic recharge (docs/rules.md#R-HOLD-1, R-LIMIT-1, R-AUTO-1).</summary>
 public static class SpendControlsApi
 {
     /// <summary>The largest hold, limit, threshold or cap accepted (USD).</summary>
@@ -51,9 +51,7 @@ public static class SpendControlsApi
         if (ApiRequest.IdempotencyKey(request, out var key) is { } noKey) return noKey;
         if (ApiRequest.Amount(body.Amount, MaxAmountUsd, out var amount) is { } bad) return bad;
         if (body.ExpiresAt is not { } expiresAt) return ApiProblems.Problem(ErrorCodes.InvalidExpiry, "A hold needs an 'expiresAt'.");
-        var reference = body.Reference?.Trim() ?? "";
-        if (reference.Length > Limits.MaxClientReferenceLength || reference.Any(char.IsControl))
-            return ApiProblems.Invalid($"The reference must be at most {Limits.MaxClientReferenceLength} printable characters.");
+        var reference = body.Reference?.Trim() ?? ""; // its length and characters are the wallet's check (R-INPUT-3, RequestRules.ValidateHold)
         var result = await cluster.GetGrain<IWalletGrain>(userId).CreateHold(new HoldRequest(key, amount, expiresAt, reference));
         return result is { Result.Succeeded: true, Hold: { } hold }
             ? TypedResults.Created($"/v1/wallets/{userId}/holds", HoldDto.From(hold))

@@ -8,7 +8,7 @@ namespace Qubrid.Api.Apis;
 
 public sealed record CardDto(string? Brand, string? Last4);
 
-/// <summary>A top-up's receipt (SPEC.md, shapes).</summary>
+/// <summary>A top-up's receipt (docs/rules.md#R-RCPT-1).</summary>
 public sealed record ReceiptDto(string Number, DateTimeOffset At, decimal Amount, string PaymentId, CardDto Method, long LotId)
 {
     public static ReceiptDto From(Receipt r) => new(r.Number, r.At, r.Amount.ToUsd(), r.PaymentId, new CardDto(r.Brand, r.Last4), r.LotId);
@@ -28,6 +28,8 @@ public static class StatementsApi
 {
     private static readonly string[] Read = [ErrorCodes.InvalidRequest, ErrorCodes.WalletNotFound, ApiProblems.Forbidden];
 
+    // R-RCPT-2: receipts as JSON or a printable page, owner and admin only.
+    // R-STMT-2: statements as JSON, a printable page or CSV, owner and admin only.
     public static IEndpointRouteBuilder MapStatementsApi(this IEndpointRouteBuilder app)
     {
         var wallets = app.MapGroup("/v1/wallets/{userId}").WithTags("Wallets").RequireAuthorization();

@@ -10,6 +10,7 @@ public static class UsageReport
 
     public static readonly IReadOnlySet<string> Groupings = new HashSet<string>(StringComparer.Ordinal) { Day, "instanceType", "model", "workload" };
 
+    // R-USAGE-1: usage rows (LedgerKinds.UsageKinds) grouped by day, instance type or model.
     public static UsageDto Build(IReadOnlyList<UsageRow> rows, string groupBy, DateTimeOffset from, DateTimeOffset to)
     {
         var items = rows.GroupBy(r => Label(r, groupBy)).OrderBy(x => x.Key, StringComparer.Ordinal).Select(x => new UsageItemDto(

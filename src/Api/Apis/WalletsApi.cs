@@ -12,6 +12,9 @@ namespace Qubrid.Api.Apis;
 /// <summary>Wallets: balance, lots, ledger (JSON and CSV), usage, top-ups, and the admin's grants, adjustments and refunds.</summary>
 public static class WalletsApi
 {
+    // R-ADMIN-2: an admin call moves at most 1,000,000 USD (the lot kinds: R-LOT-1).
+    public const decimal MaxAdminUsd = 1_000_000m;
+
     public static IEndpointRouteBuilder MapWalletsApi(this IEndpointRouteBuilder app)
     {
         var wallets = app.MapGroup("/v1/wallets/{userId}").WithTags("Wallets").RequireAuthorization();
@@ -187,7 +190,7 @@ public static class WalletsApi
     {
         if (!ApiProblems.IsValidId(userId)) return ApiProblems.MalformedId("user id");
         if (ApiRequest.IdempotencyKey(request, out var key) is { } noKey) return noKey;
-        if (ApiRequest.Amount(body.Amount, 1_000_000m, out var amount) is { } bad) return bad;
+        if (ApiRequest.Amount(body.Amount, MaxAdminUsd, out var amount) is { } bad) return bad;
         if (ApiRequest.Reason(body.Reason, out var reason) is { } noReason) return noReason;
         if (body.ExpiresAt is not { } expiresAt || expiresAt <= time.GetUtcNow())
             return ApiProblems.Invalid("Promotional credits need an 'expiresAt' in the future.");
@@ -202,13 +205,13 @@ public static class WalletsApi
         var wallet = cluster.GetGrain<IWalletGrain>(userId);
         if (body.Amount is < 0 and var negative)
         {
-            if (ApiRequest.Amount(-negative, 1_000_000m, out var debit) is { } badDebit) return badDebit;
+            if (ApiRequest.Amount(-negative, MaxAdminUsd, out var debit) is { } badDebit) return badDebit;
             var result = await wallet.Debit(new DebitRequest(key, LedgerEntryKind.Adjustment, debit, reason));
             return result.Succeeded
                 ? TypedResults.Created($"/v1/wallets/{userId}/ledger", new CreditDto(-result.Amount.ToUsd(), result.Seq, null, result.BalanceAfter.ToUsd()))
                 : ApiProblems.From(result);
         }
-        if (ApiRequest.Amount(body.Amount, 1_000_000m, out var amount) is { } bad) return bad;
+        if (ApiRequest.Amount(body.Amount, MaxAdminUsd, out var amount) is { } bad) return bad;
         return Credited(await wallet.Credit(new CreditRequest(key, LedgerEntryKind.Adjustment, amount, reason)), userId);
     }
 
@@ -216,7 +219,7 @@ public static class WalletsApi
     {
         if (!ApiProblems.IsValidId(userId)) return ApiProblems.MalformedId("user id");
         if (ApiRequest.IdempotencyKey(request, out var key) is { } noKey) return noKey;
-        if (ApiRequest.Amount(body.Amount, 1_000_000m, out var amount) is { } bad) return bad;
+        if (ApiRequest.Amount(body.Amount, MaxAdminUsd, out var amount) is { } bad) return bad;
         if (ApiRequest.Reason(body.Reason, out var reason) is { } noReason) return noReason;
         return Credited(await cluster.GetGrain<IWalletGrain>(userId).Credit(new CreditRequest(key, LedgerEntryKind.Refund, amount, reason)), userId);
     }

@@ -33,7 +33,7 @@ public sealed record WebhookDeliveryDto(
 public sealed record WebhookDeliveryPageDto(IReadOnlyList<WebhookDeliveryDto> Items, string? NextCursor);
 
 /// <summary>
-/// Webhook endpoints (SPEC.md, events and webhooks): a user's receive their wallet's events, the admin's every event.
+/// Webhook endpoints (docs/rules.md#R-HOOK-1): a user's receive their wallet's events, the admin's every event.
 /// Delivery runs on the silos (WebhookEndpointGrain); these calls manage endpoints and show what was delivered.
 /// </summary>
 public static class WebhooksApi

@@ -32,6 +32,7 @@ public sealed class ApiKeyAuthenticationHandler(
         return true;
     }
 
+    // R-ROLE-1: a bearer key names one role; none or a bad one is 401.
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         string? header = Request.Headers.Authorization;

@@ -10,7 +10,7 @@ using Qubrid.Api.Extensions;
 
 namespace Qubrid.Api.Auth;
 
-/// <summary>The three roles of SPEC.md.</summary>
+/// <summary>The three roles (docs/rules.md#R-ROLE-1).</summary>
 public static class Roles
 {
     public const string User = "user";
@@ -34,10 +34,12 @@ public static class CallerExtensions
     /// <summary>The public id of the API key the request was authenticated with; null when unauthenticated.</summary>
     public static string? KeyId(this ClaimsPrincipal principal) => principal.FindFirstValue(KeyIdClaim);
 
+    // R-ROLE-2: a user sees only their own wallet (another's is 404, WalletsApi.Access); the admin every one.
     /// <summary>A user reaches only their own wallet; the admin reaches every wallet.</summary>
     public static bool CanSeeWallet(this ClaimsPrincipal principal, string userId) =>
         principal.IsInRole(Roles.Admin) || (principal.IsInRole(Roles.User) && principal.UserId() == userId);
 
+    // R-KEY-1: a user manages only their own keys; the admin every key.
     /// <summary>A user manages only their own keys; the admin manages every key.</summary>
     public static bool CanManageKey(this ClaimsPrincipal principal, ApiKeyInfo key) =>
         principal.IsInRole(Roles.Admin) || (principal.IsInRole(Roles.User) && key.Role == Roles.User && key.UserId == principal.UserId());
@@ -115,6 +117,7 @@ public sealed class ApiKeyStore(NpgsqlDataSource db, IMemoryCache cache, IOption
         var now = time.GetUtcNow();
         if (cache.TryGetValue(new CacheKey(hash), out CachedKey? cached) && cached is not null)
         {
+            // A cached key still ends at its expiry (R-KEY-4).
             if (cached.Principal is null || cached.NotAfter <= now) return (KeyLookupStatus.Unknown, null);
             await RecordUseAsync(cached.Principal.KeyId, now, ct);
             return (KeyLookupStatus.Found, cached.Principal);
@@ -174,6 +177,7 @@ public sealed class ApiKeyStore(NpgsqlDataSource db, IMemoryCache cache, IOption
             {
                 var expires = reader.IsDBNull(3) ? (DateTimeOffset?)null : reader.GetFieldValue<DateTimeOffset>(3);
                 var revoked = reader.IsDBNull(4) ? (DateTimeOffset?)null : reader.GetFieldValue<DateTimeOffset>(4);
+                // R-KEY-4: a key is 401 from its expiresAt (a rotated key's: the end of its grace) or its revocation on.
                 notAfter = Earliest(expires, revoked);
                 if (notAfter is null || notAfter > now)
                     found = new ApiPrincipal(reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
@@ -232,6 +236,7 @@ public sealed class ApiKeyStore(NpgsqlDataSource db, IMemoryCache cache, IOption
         return issued;
     }
 
+    // R-KEY-5: a revoked bootstrap key stays revoked across restarts.
     /// <summary>
     /// Stores the configured bootstrap admin key unless it is already stored: a bootstrap key once revoked stays
     /// revoked although the configuration still names it. (Only the prefix of a key stored before key management is filled in.)
@@ -270,6 +275,7 @@ public sealed class ApiKeyStore(NpgsqlDataSource db, IMemoryCache cache, IOption
         return await reader.ReadAsync(ct) ? Read(reader) : null;
     }
 
+    // R-KEY-2: 401 from the next request on; the last active admin key stays (last_admin_key).
     /// <summary>Revokes a key (a repeat is harmless), unless it is the last active admin key; drops it from this process's cache at once.</summary>
     public async Task<(KeyChangeStatus Status, ApiKeyInfo? Key)> RevokeAsync(string id, CancellationToken ct)
     {
@@ -300,6 +306,7 @@ public sealed class ApiKeyStore(NpgsqlDataSource db, IMemoryCache cache, IOption
         return (KeyChangeStatus.Done, key with { RevokedAt = now });
     }
 
+    // R-KEY-3: a new key; the old one works for the grace period, then 401.
     /// <summary>
     /// Issues a new key with the old one's role, user and expiry; the old key keeps working for <paramref name="grace"/>
     /// (its expiry becomes the end of the grace, if earlier), then is refused.

@@ -87,6 +87,8 @@ public static class ApiHostingExtensions
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder()
+            // R-ROLE-3: the orchestrator's endpoints require Policies.Orchestrator; other roles get 403.
+            // R-ROLE-4: the admin's endpoints require Policies.Admin; other roles get 403.
             .AddPolicy(Policies.Admin, p => p.RequireRole(Roles.Admin))
             .AddPolicy(Policies.Orchestrator, p => p.RequireRole(Roles.Orchestrator))
             .AddPolicy(Policies.User, p => p.RequireRole(Roles.User))
@@ -128,6 +130,7 @@ public static class ApiHostingExtensions
         });
     }
 
+    // R-INPUT-4: unknown members and malformed JSON are invalid_request (body size, rate limits and 503 are wired in AddQubridApi and UseQubridErrors).
     /// <summary>Strict request binding: a bad request throws (mapped to 400 in one place); enums as strings, no duplicate members, no quoted numbers, exact decimals.</summary>
     private static void ConfigureStrictJson(IServiceCollection services)
     {

@@ -100,6 +100,7 @@ public static partial class ApiProblems
             extensions: new Dictionary<string, object?> { ["code"] = code });
     }
 
+    // R-INPUT-1: every error is problem+json with a stable code.
     public static ProblemHttpResult Problem(string code, string detail)
     {
         var (status, title) = Codes.TryGetValue(code, out var c) ? c : (400, "Bad request");

@@ -3,7 +3,7 @@ using Qubrid.Api.Auth;
 
 namespace Qubrid.Api.Extensions;
 
-// The JSON shapes of SPEC.md. Amounts are USD numbers exact to 6 decimals; times are ISO-8601 UTC.
+// The JSON shapes of the API (docs/rules.md). Amounts are USD numbers exact to 6 decimals; times are ISO-8601 UTC.
 
 public sealed record ExpiryDto(DateTimeOffset At, decimal Amount);
 

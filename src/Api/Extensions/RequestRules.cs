@@ -18,6 +18,7 @@ public static class ApiRequest
         return null;
     }
 
+    // R-INPUT-2: zero, negative, too large or more than 6 decimals is invalid_amount.
     /// <summary>A positive USD amount with at most 6 decimals and at most <paramref name="maxUsd"/>.</summary>
     public static ProblemHttpResult? Amount(decimal? usd, decimal maxUsd, out Micros amount)
     {

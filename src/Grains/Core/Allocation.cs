@@ -3,9 +3,10 @@ namespace Qubrid.Core;
 /// <summary>How a debit is spread over lots: the takes, in consumption order.</summary>
 public sealed record Allocation(IReadOnlyList<LotMovement> Takes, Micros Taken);
 
-/// <summary>The consumption-order rules of SPEC.md. Pure: no clock, no I/O.</summary>
+/// <summary>The consumption-order rules (docs/rules.md#R-LOT-2, R-LOT-3). Pure: no clock, no I/O.</summary>
 public static class Allocator
 {
+    // R-LOT-2: the consumption order.
     /// <summary>
     /// Promotional lots first, earliest expiry first (ties: the oldest grant), then purchased lots,
     /// oldest first. Expired or empty lots are never offered. The lot id breaks any remaining tie.
@@ -27,6 +28,7 @@ public static class Allocator
         return sum;
     }
 
+    // R-LOT-3: one movement per lot touched; the takes sum to what was taken.
     /// <summary>
     /// Takes up to <paramref name="amount"/> from the live lots in consumption order. Never takes more
     /// than a lot holds; takes less than asked only when the lots run out (the caller decides whether

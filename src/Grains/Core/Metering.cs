@@ -3,6 +3,7 @@ namespace Qubrid.Core;
 /// <summary>Proration of hourly rates. Pure: exact decimal arithmetic, one rounding (down) per figure.</summary>
 public static class Metering
 {
+    // R-MONEY-3: rounded down once, from the whole elapsed time.
     /// <summary>
     /// What a session owes after running from <paramref name="startedAt"/> to <paramref name="now"/>:
     /// round_down(rate × elapsed), from the cumulative elapsed time, so it never drifts.

@@ -5,6 +5,7 @@ public static class Pricing
 {
     public const long MaxTokens = 100_000_000;
 
+    // R-INF-1: exact micro-credits, unrounded.
     /// <summary>
     /// One USD per million tokens is one micro-credit per token, so the exact cost in micro-credits is
     /// tokens × price, unrounded: the wallet rounds cumulatively per model (<see cref="WalletBook.ChargeInference"/>).

@@ -10,6 +10,7 @@ public static class RequestRules
     public const int MaxKeyLength = Limits.MaxIdempotencyKeyLength;
     public const int MaxReferenceLength = Limits.MaxReferenceLength;
 
+    // R-IDEM-1: 1–128 printable characters; missing is idempotency_key_required.
     public static WalletOpResult? ValidateKey(string? key)
     {
         if (string.IsNullOrWhiteSpace(key))
@@ -37,6 +38,7 @@ public static class RequestRules
         return null;
     }
 
+    // R-LOT-1: grants make promotional lots that expire; top-ups, adjustments and refunds purchased lots that never do.
     /// <summary>Which kind of lot a credit creates, or an error when the kind cannot add credits.</summary>
     public static WalletOpResult? ValidateCredit(CreditRequest request, DateTimeOffset now, out LotKind lotKind)
     {
@@ -86,8 +88,10 @@ public static class RequestRules
     {
         if (ValidateKey(request.IdempotencyKey) is { } badKey) return badKey;
         if (!request.Amount.IsPositive) return WalletOpResult.Invalid(ErrorCodes.InvalidAmount, "A hold's amount must be positive.");
-        if (request.Reference is null || request.Reference.Length > Limits.MaxClientReferenceLength)
-            return WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"The reference must be at most {Limits.MaxClientReferenceLength} characters.");
+        // A hold's reference is at most 128 printable characters (R-INPUT-3). The one check: the API passes the trimmed
+        // reference on and answers this result.
+        if (request.Reference is null || request.Reference.Length > Limits.MaxClientReferenceLength || request.Reference.Any(char.IsControl))
+            return WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"The reference must be at most {Limits.MaxClientReferenceLength} printable characters.");
         return null;
     }
 
@@ -97,6 +101,7 @@ public static class RequestRules
         return request.Amount.IsNegative ? WalletOpResult.Invalid(ErrorCodes.InvalidAmount, "A capture's amount must not be negative.") : null;
     }
 
+    // R-IDEM-2: the fingerprint tells kinds of calls apart under one (wallet, key).
     /// <summary>A stable digest of everything that makes two requests "the same request".</summary>
     public static string Fingerprint(CreditRequest r) =>
         Digest("credit", r.Kind.ToWire(), r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.Reference, r.ExpiresAt?.UtcTicks.ToString(CultureInfo.InvariantCulture));

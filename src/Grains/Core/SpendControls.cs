@@ -1,6 +1,6 @@
 namespace Qubrid.Core;
 
-/// <summary>A hold on a wallet's funds (SPEC.md, holds). <c>Captured</c> is what its capture took.</summary>
+/// <summary>A hold on a wallet's funds (docs/rules.md#R-HOLD-1). <c>Captured</c> is what its capture took.</summary>
 public sealed record Hold(long Number, Micros Amount, Micros Captured, HoldState State, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, string Reference)
 {
     /// <summary>What the hold keeps from <c>available</c> at <paramref name="now"/>: its amount while active and not past its expiry.</summary>
@@ -32,9 +32,17 @@ public static class SpendPeriods
         _ => "month",
     };
 
-    /// <summary>Ledger kinds that count as spending against a limit.</summary>
-    public static bool IsSpending(LedgerEntryKind kind) =>
-        kind is LedgerEntryKind.SessionCharge or LedgerEntryKind.InferenceCharge or LedgerEntryKind.PremiumAccess or LedgerEntryKind.HoldCapture;
+    /// <summary>
+    /// Ledger kinds that count as spending against a limit (docs/rules.md#R-LIMIT-1). The one list: the SQL that sums
+    /// spending takes it as a parameter (<see cref="SpendingKindsWire"/>).
+    /// </summary>
+    public static readonly IReadOnlyList<LedgerEntryKind> SpendingKinds =
+        [LedgerEntryKind.SessionCharge, LedgerEntryKind.InferenceCharge, LedgerEntryKind.PremiumAccess, LedgerEntryKind.HoldCapture];
+
+    /// <summary><see cref="SpendingKinds"/> as stored in <c>qubrid_ledger.kind</c>, for a <c>kind = ANY($n)</c> parameter.</summary>
+    public static readonly string[] SpendingKindsWire = SpendingKinds.ToWire();
+
+    public static bool IsSpending(LedgerEntryKind kind) => SpendingKinds.Contains(kind);
 }
 
 /// <summary>

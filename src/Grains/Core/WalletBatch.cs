@@ -74,6 +74,7 @@ public static class WalletBatch
             var previous = decided.GetValueOrDefault(key) ?? knownOutcome(key);
             if (previous is not null)
             {
+                // R-IDEM-3: same key and fingerprint replays the first result; another fingerprint is a conflict.
                 results[i] = previous.Fingerprint == operation.Fingerprint ? WithHold(previous.ToResult(replayed: true), operation, work) : Conflict(key);
                 continue;
             }
@@ -103,6 +104,7 @@ public static class WalletBatch
         if (balanceBefore is { } before) work.CheckDepletion(before, now);
     }
 
+    // R-IDEM-4: what is recorded under a key (applied operations, zero-debit queries, 402 refusals) and when.
     /// <summary>
     /// A keyed operation whose key is not known yet: applied, or refused. Null when a refusal must wait for the keys to be looked up.
     /// What must be recorded under the key goes to <paramref name="outcomes"/> and <paramref name="decided"/>.
@@ -136,6 +138,7 @@ public static class WalletBatch
         return WithHold(record.ToResult(replayed: false), operation, work);
     }
 
+    // R-ADMIN-1: a new wallet gets its sign-up bonus in the same batch.
     private static WalletBook NewWallet(BatchContext context)
     {
         var book = WalletBook.New(context.WalletId);
@@ -153,6 +156,7 @@ public static class WalletBatch
         _ => WalletOpResult.NotFound(walletId),
     };
 
+    // R-IDEM-5: session charges are idempotent by the session's state, not by a key.
     /// <summary>Operations without an idempotency key, decided on the book directly; null for a keyed one.</summary>
     private static OperationResult? DecideUnkeyed(WalletBook work, WalletOperation operation, DateTimeOffset now) => operation switch
     {

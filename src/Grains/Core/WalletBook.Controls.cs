@@ -1,7 +1,7 @@
 namespace Qubrid.Core;
 
 /// <summary>
-/// Spend controls on the book (SPEC.md: holds, spending limits, auto top-up). Pure like the rest of the book:
+/// Spend controls on the book (docs/rules.md: holds, spending limits, auto top-up). Pure like the rest of the book:
 /// the caller passes the time; the platform's rules come from <see cref="Policy"/>.
 /// </summary>
 public sealed partial class WalletBook
@@ -44,6 +44,7 @@ public sealed partial class WalletBook
         return held;
     }
 
+    // R-HOLD-1: available = total − held; SessionSpendable is what a session charge or a correction may take.
     public Micros Held(DateTimeOffset now) => ExplicitHeld(now) + SessionHeld();
 
     /// <summary>What a session charge (or a correction) may take: everything but what explicit holds keep.</summary>
@@ -81,6 +82,7 @@ public sealed partial class WalletBook
         return least;
     }
 
+    // R-LIMIT-1: refused when spent + amount passes a limit; landing on it passes.
     /// <summary>Why spending <paramref name="amount"/> now would pass a limit, or null when it would not (landing exactly on it passes).</summary>
     private string? OverLimit(Micros amount, DateTimeOffset now)
     {
@@ -94,6 +96,7 @@ public sealed partial class WalletBook
         return null;
     }
 
+    // R-LIMIT-2: a start must leave its minimum runway within every limit (session charges and spend_limit ends: ChargeSession, CheckSpendLimits).
     /// <summary>Why a session start would pass a limit: spent + (burn of all running sessions and the new one) × minimum runway.</summary>
     private string? StartPassesLimit(decimal burnPerHour, TimeSpan minimumRunway, DateTimeOffset now)
     {
@@ -111,6 +114,7 @@ public sealed partial class WalletBook
         new(Limits.EffectiveLimits(Policy.DefaultLimits), Limits.Owner, Limits.Admin,
             SpentIn(SpendPeriod.Hour, now), SpentIn(SpendPeriod.Day, now), SpentIn(SpendPeriod.Month, now));
 
+    // R-LIMIT-3: spend_limit_warning and spend_limit_reached once per period.
     /// <summary>
     /// After a batch: raises spend_limit_warning (at <see cref="WalletPolicy.WarningPercent"/>) and spend_limit_reached
     /// once per period, and when a limit is reached ends every running session (start order) with reason spend_limit,
@@ -159,6 +163,7 @@ public sealed partial class WalletBook
 
     // ---- Holds -----------------------------------------------------------------------------------------------
 
+    // R-HOLD-2: when a hold is accepted.
     /// <summary>
     /// Reserves <c>request.Amount</c> until <c>request.ExpiresAt</c>. Refused (402) when available does not cover it, when the lots
     /// still unexpired at its expiry do not cover it with the other holds, or when it would pass a limit (an active hold counts as spent).
@@ -198,6 +203,7 @@ public sealed partial class WalletBook
         return new BookOutcome(WalletOpStatus.Applied, null, hold.Number, Available(now));
     }
 
+    // R-HOLD-3: capture at most the hold, release the rest; 0 voids.
     /// <summary>Captures at most the held amount (a hold_capture debit in consumption order; the rest released; 0 voids), or voids it.</summary>
     public BookOutcome SettleHold(HoldSettleRequest request, DateTimeOffset now)
     {
@@ -218,6 +224,7 @@ public sealed partial class WalletBook
         return outcome with { LotId = hold.Number };
     }
 
+    // R-HOLD-4: the part within the hold is never refused; the excess comes from available and the limits.
     /// <summary>An inference charge within a hold: never refused within it; the excess comes from available or the charge is refused (the hold stays).</summary>
     private BookOutcome ChargeWithinHold(DebitRequest charge, Hold hold, DateTimeOffset now)
     {
@@ -263,6 +270,7 @@ public sealed partial class WalletBook
     /// <summary>Makes a stored (settled) hold known to the book without counting it as a change.</summary>
     public void AddKnownHold(Hold hold) => _holds.TryAdd(hold.Number, hold);
 
+    // R-HOLD-5: a hold expires at expiresAt in the wallet's next batch (hold_expired).
     /// <summary>Active holds whose expiry has come become expired (an event each).</summary>
     private void ExpireHolds(DateTimeOffset now)
     {
@@ -311,6 +319,7 @@ public sealed partial class WalletBook
             a.InFlight is not null, a.Configured);
     }
 
+    // R-AUTO-1: when an attempt starts, and its amount.
     /// <summary>
     /// After a batch in which a debit, a hold or an insufficient-credits refusal happened: when available is below the threshold
     /// and no attempt is in flight (nor waiting after a failure), decides the next attempt: max(target − available, minimum top-up),

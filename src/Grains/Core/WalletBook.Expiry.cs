@@ -9,6 +9,7 @@ public sealed partial class WalletBook
             .Concat(_holds.Values.Where(h => h.State == HoldState.Active).Select(h => (DateTimeOffset?)h.ExpiresAt))
             .Append(NextExpiryNotice()).Min();
 
+    // R-EXP-2: every batch starts by expiring due lots, earliest first (an idle wallet: Wallets/WalletExpiryReminder).
     /// <summary>Writes an expiration entry for every lot whose expiry has come.</summary>
     public int ExpireDue(DateTimeOffset now)
     {
@@ -26,6 +27,7 @@ public sealed partial class WalletBook
     /// <summary>The credits_expiring notices, most specific first: level 2 one day before, level 1 seven days before.</summary>
     private static readonly (int Level, TimeSpan Before)[] ExpiryNotices = [(2, TimeSpan.FromDays(1)), (1, TimeSpan.FromDays(7))];
 
+    // R-EVENT-2: credits_expiring 7 days and 1 day before (balance_depleted/recovered: CheckDepletion).
     /// <summary>
     /// Raises credits_expiring for promotional lots with something left whose expiry is 7 days or 1 day away, once each
     /// (a lot granted after a notice's moment never gets that one; when both are due, only the 1-day one is raised).

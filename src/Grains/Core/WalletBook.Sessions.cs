@@ -38,6 +38,7 @@ public sealed partial class WalletBook
         return owed;
     }
 
+    // R-SESS-2: the runway funds; the start check, runwaySeconds and low_balance all use them.
     /// <summary>
     /// What the runway is computed from: what is available once running sessions have paid what they owe.
     /// The start check, the runway shown and the low-balance warning all use this one figure.
@@ -48,6 +49,7 @@ public sealed partial class WalletBook
         return funds.IsNegative ? Micros.Zero : funds;
     }
 
+    // R-SESS-3: the same start again changes nothing; another user, type or workload is session_conflict.
     /// <summary>
     /// Opens a session when the runway funds cover <c>MinimumRunway</c> at the burn rate of every running session
     /// plus this one. The same request again returns the session as first opened; another request under the same
@@ -79,6 +81,7 @@ public sealed partial class WalletBook
         return new SessionOpResult(WalletOpStatus.Applied, session);
     }
 
+    // R-SESS-4: a charge debits owed − charged from the session's own record.
     /// <summary>
     /// Charges a running session up to <c>request.At</c>: debits <c>owed(at) − charged</c> from the session's own
     /// record (nothing when that is not positive), taking what is left when it cannot all be paid and then
@@ -93,6 +96,7 @@ public sealed partial class WalletBook
             return SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.SessionNotFound, $"Session '{request.SessionId}' is not open on this wallet.");
         if (session.State != SessionState.Running) return new SessionOpResult(WalletOpStatus.Applied, session);
 
+        // R-SESS-5: never charges up to an earlier instant than one already charged for.
         var through = request.At;
         if (session.ChargedThrough is { } charged && charged > through) through = charged;
         if (through < session.StartedAt) through = session.StartedAt;
@@ -114,6 +118,7 @@ public sealed partial class WalletBook
             session = session with { Charged = session.Charged + debited, ChargedThrough = through };
             if (payable < due && debited == payable)
                 session = Terminate(session, through, EndReasons.SpendLimit, now);
+            // R-SESS-7: out of credits, the session is terminated at the instant charged through.
             // Out of credits: it could not all be paid, or nothing is left for the next interval.
             else if (debited < due || (!request.Final && !SessionSpendable(now).IsPositive))
                 session = Terminate(session, through, EndReasons.InsufficientCredits, now);
@@ -124,6 +129,7 @@ public sealed partial class WalletBook
         return new SessionOpResult(WalletOpStatus.Applied, session, debited);
     }
 
+    // R-SESS-9: one low_balance per crossing, re-armed above the threshold.
     /// <summary>
     /// Raises one low-balance event when the runway (live balance ÷ burn rate) falls below the
     /// threshold, and re-arms once it is back above it (or nothing burns).

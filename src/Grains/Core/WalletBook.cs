@@ -118,6 +118,9 @@ public sealed partial class WalletBook
         return new BookOutcome(WalletOpStatus.Applied, entry, lotId, Available(now));
     }
 
+    // R-INF-2: cumulative rounding per model (the carry).
+    // R-INF-3: a refused query writes nothing and keeps the carry.
+    // R-INF-4: a query that debits 0 writes no entry, only the carry.
     /// <summary>
     /// Charges an inference query whose exact cost is <paramref name="costMicros"/> (unrounded). Rounding is
     /// cumulative per model: the book keeps the fraction of a micro-credit not yet debited and debits
@@ -176,6 +179,7 @@ public sealed partial class WalletBook
         return DebitWithin(request, now, spendable);
     }
 
+    // R-LOT-4: all or nothing unless AllowPartial (session charges only, R-SESS-7).
     /// <summary>Takes the amount (or, with <c>AllowPartial</c>, as much of it as <paramref name="spendable"/> allows) in consumption order.</summary>
     private BookOutcome DebitWithin(DebitRequest request, DateTimeOffset now, Micros spendable)
     {
@@ -201,6 +205,7 @@ public sealed partial class WalletBook
         return new BookOutcome(WalletOpStatus.Applied, entry, null, Available(now));
     }
 
+    // R-LEDGER-2: the invariants, asserted as the book changes (AssertConsistent on load).
     private LedgerEntryView Append(DateTimeOffset at, LedgerEntryKind kind, Micros amount, IReadOnlyList<LotMovement> movements,
         string reference, string? idempotencyKey, UsageTags? usage)
     {
@@ -218,6 +223,7 @@ public sealed partial class WalletBook
         }
         if (sum != amount) throw new InvariantViolationException($"Entry amount {amount} differs from its lot movements {sum}.");
         Balance += amount;
+        // R-LOT-5: never below zero (and CHECK (balance >= 0) in the table).
         if (Balance.IsNegative) throw new InvariantViolationException($"Wallet {WalletId} would go below zero.");
         var entry = new LedgerEntryView(NextSeq++, at, kind, amount, Balance, movements, reference, idempotencyKey, usage);
         Changes.Entries.Add(entry);

@@ -1,10 +1,13 @@
 using Npgsql;
+using NpgsqlTypes;
 
 namespace Qubrid.Statements;
 
 /// <summary>Receipts (written by the ledger writer with each top-up) and monthly statements, computed in SQL from the ledger.</summary>
 public sealed class StatementStore(NpgsqlDataSource db)
 {
+    private static readonly string[] CreditKindsWire = LedgerKinds.CreditKinds.ToWire();
+
     private const string ReceiptColumns = "number, at, amount, payment_id, card_brand, card_last4, lot_id, wallet_id";
 
     public async Task<IReadOnlyList<Receipt>> ReceiptsAsync(string walletId, int limit, CancellationToken ct = default)
@@ -28,6 +31,7 @@ public sealed class StatementStore(NpgsqlDataSource db)
         return await reader.ReadAsync(ct) ? ReadReceipt(reader) : null;
     }
 
+    // R-STMT-1: opening + Σ lines = closing, months cut by at.
     /// <summary>
     /// The month [from, to) of a wallet, in one snapshot: opening = balance after the last entry before the month, closing =
     /// after the last entry before its end (entries' <c>at</c> never decreases along seq, so "last by at" is "last by seq");
@@ -61,7 +65,7 @@ public sealed class StatementStore(NpgsqlDataSource db)
             """
             SELECT kind, key, sum(amount)::bigint, count(*) FROM (
                 SELECT l.kind,
-                       CASE WHEN l.kind IN ('topup', 'grant', 'adjustment', 'refund') THEN NULL ELSE coalesce(l.instance_type, l.model) END AS key,
+                       CASE WHEN l.kind = ANY($4) THEN NULL ELSE coalesce(l.instance_type, l.model) END AS key,
                        l.amount
                 FROM qubrid_ledger l
                 WHERE l.wallet_id = $1 AND l.at >= $2 AND l.at < $3 AND l.kind <> 'expiration'
@@ -80,6 +84,7 @@ public sealed class StatementStore(NpgsqlDataSource db)
             cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
             cmd.Parameters.Add(new NpgsqlParameter { Value = from });
             cmd.Parameters.Add(new NpgsqlParameter { Value = to });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = CreditKindsWire, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
             await using var reader = await cmd.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct))
                 lines.Add(new StatementLine(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), new Micros(reader.GetInt64(2)), reader.GetInt64(3)));

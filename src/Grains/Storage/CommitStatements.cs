@@ -95,6 +95,7 @@ internal static class CommitStatements
             "INSERT INTO qubrid_ledger_lots (wallet_id, seq, lot_id, amount) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])"));
     }
 
+    // R-RCPT-1: gapless receipt numbers per UTC year, taken in the crediting transaction.
     /// <summary>
     /// Receipts of the top-ups in this transaction, numbered from the year's counter row, which this statement moves
     /// by as many: the numbers commit or roll back with the credit, so they have no gaps. The row lock on the
@@ -185,6 +186,7 @@ internal static class CommitStatements
             """));
     }
 
+    // R-EVENT-1: events in the batch's transaction, ids drawn under the event lock so they follow commit order.
     private static void AddEvents(NpgsqlBatch batch, Columns events)
     {
         if (events.Rows == 0) return;

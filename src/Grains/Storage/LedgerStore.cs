@@ -20,6 +20,8 @@ public sealed class IdempotencyKeyTakenException(string walletId)
 /// </summary>
 public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOptions> options, ILogger<LedgerStore> logger) : ILedgerStore, IAsyncDisposable
 {
+    private static readonly string[] UsageKindsWire = LedgerKinds.UsageKinds.ToWire();
+
     private readonly LedgerWriter _writer = new(dataSource, options.Value, logger);
 
     /// <summary>Loads the wallet with its open lots and running sessions, all from one snapshot, or null when it was never created.</summary>
@@ -56,8 +58,8 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
             SELECT coalesce(sum(-amount) FILTER (WHERE at >= $2), 0)::bigint, coalesce(sum(-amount) FILTER (WHERE at >= $3), 0)::bigint,
                    coalesce(sum(-amount), 0)::bigint
             FROM qubrid_ledger
-            WHERE wallet_id = $1 AND at >= $4 AND kind IN ('session_charge', 'inference_charge', 'premium_access', 'hold_capture')
-            """, walletId, tally.HourStart.UtcDateTime, tally.DayStart.UtcDateTime, tally.MonthStart.UtcDateTime));
+            WHERE wallet_id = $1 AND at >= $4 AND kind = ANY($5)
+            """, walletId, tally.HourStart.UtcDateTime, tally.DayStart.UtcDateTime, tally.MonthStart.UtcDateTime, SpendPeriods.SpendingKindsWire));
         await using var reader = await batch.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct)) return null;
         var balance = new Micros(reader.GetInt64(0));
@@ -312,7 +314,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
             """
             SELECT (date_trunc('day', at AT TIME ZONE 'UTC'))::date, kind, instance_type, model, workload, (-sum(amount))::bigint, count(*)
             FROM qubrid_ledger
-            WHERE wallet_id = $1 AND kind IN ('session_charge', 'inference_charge', 'premium_access') AND at >= $2 AND at < $3
+            WHERE wallet_id = $1 AND kind = ANY($4) AND at >= $2 AND at < $3
             GROUP BY 1, 2, 3, 4, 5
             ORDER BY 1, 2, 3, 4, 5
             LIMIT 100000
@@ -320,6 +322,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
         cmd.Parameters.Add(new NpgsqlParameter { Value = query.From.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         cmd.Parameters.Add(new NpgsqlParameter { Value = query.To.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = UsageKindsWire, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         var rows = new List<UsageRow>();
         while (await reader.ReadAsync(ct))

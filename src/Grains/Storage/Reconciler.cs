@@ -12,15 +12,17 @@ public sealed record ReconcileReport(long WalletsChecked, long EntriesChecked, I
 }
 
 /// <summary>
-/// Proves the ledger invariants of SPEC.md over the whole database, in SQL, from the ledger alone:
+/// Proves the ledger invariants of docs/rules.md (R-LEDGER-2, R-EXP-3, R-RCPT-1) over the whole database, in SQL, from the ledger alone:
 /// Σ entries = balance; Σ open lots = balance; each entry's lot movements sum to its amount; each lot's
 /// remaining = its amount − what entries took; balance_after is the running sum; seqs have no gaps; sessions' charged
 /// equals their entries; no expiration is overdue.
 /// </summary>
+// R-LEDGER-4: re-checks R-LEDGER-2, R-EXP-3 and R-RCPT-1 in SQL, in one repeatable-read snapshot.
 public static class Reconciler
 {
     private const int MaxViolationsPerRule = 1_000;
 
+    // R-EXP-3: a lot this far past its expiry and still holding credits is reported.
     /// <summary>How late an expiration entry may be before reconcile reports it (the reminder's retries fit well within it).</summary>
     public const int ExpiryGraceSeconds = 600;
 

@@ -95,6 +95,7 @@ public sealed partial class WalletBatchEngine(string walletId, IWalletBatchHost 
         }
     }
 
+    // R-LEDGER-3: callers are answered only after the batch commits; a failed commit fails them all and reloads the book.
     private async Task ProcessBatchAsync(List<Pending> batch)
     {
         IReadOnlyList<OperationResult> results;

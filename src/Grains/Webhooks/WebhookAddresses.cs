@@ -15,6 +15,7 @@ public static class WebhookAddresses
     public static bool IsAllowListed(string host, IReadOnlyCollection<string> allowedHosts) =>
         allowedHosts.Any(h => string.Equals(h, host, StringComparison.OrdinalIgnoreCase));
 
+    // R-HOOK-2: https, every resolved address public, unless allow-listed.
     /// <summary>Null when the URL is acceptable, else why not. <paramref name="resolve"/> looks a host name up.</summary>
     public static async Task<string?> ProblemAsync(string? url, bool userEndpoint, IReadOnlyCollection<string> allowedHosts,
         Func<string, Task<IPAddress[]>> resolve)

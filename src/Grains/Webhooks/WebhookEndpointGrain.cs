@@ -134,6 +134,8 @@ public sealed partial class WebhookEndpointGrain(
         }
     }
 
+    // R-HOOK-3: one event in flight, at least once, in order; a failure waits RetryDelay.
+    // R-HOOK-4: after GiveUpAfter of failures the endpoint is disabled, webhook_disabled in the same transaction.
     /// <summary>Sends one event and records the attempt; false when it failed (the retry is scheduled, or the endpoint disabled).</summary>
     private async Task<bool> DeliverAsync(EndpointRow endpoint, BillingEvent e, CancellationToken ct)
     {

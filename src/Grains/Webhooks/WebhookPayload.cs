@@ -50,6 +50,7 @@ public static class WebhookPayload
         return buffer.ToArray();
     }
 
+    // R-HOOK-5: t=<unix s>,v1=hex(HMAC-SHA256(secret, "t.body")).
     /// <summary><c>t=&lt;unix seconds&gt;,v1=&lt;hex HMAC-SHA256(secret, "&lt;t&gt;.&lt;body&gt;")&gt;</c>.</summary>
     public static string Signature(string secret, long unixSeconds, ReadOnlySpan<byte> body)
     {

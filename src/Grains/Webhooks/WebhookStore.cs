@@ -64,6 +64,7 @@ public sealed class WebhookStore(NpgsqlDataSource db)
         return list;
     }
 
+    // R-HOOK-1: a user endpoint gets its wallet's events, an admin endpoint every event.
     /// <summary>
     /// The endpoint's next events after its cursor, oldest first, and the newest event id in the same snapshot: ids
     /// follow commit order (every event writer takes <see cref="EventLock"/>), so no event at or below it can still appear.

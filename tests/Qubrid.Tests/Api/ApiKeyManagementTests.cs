@@ -29,6 +29,7 @@ public class ApiKeyManagementTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-KEY-1")]
     public async Task Keys_are_listed_without_the_secret_the_admin_sees_all_and_a_user_only_their_own()
     {
         var (userId, _) = await api.NewUserAsync("keys-list");
@@ -74,6 +75,7 @@ public class ApiKeyManagementTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-KEY-2")]
     public async Task A_revoked_key_is_refused_from_the_next_request_on_although_it_was_cached()
     {
         var (userId, _) = await api.NewUserAsync("keys-revoke");
@@ -93,6 +95,7 @@ public class ApiKeyManagementTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-KEY-1")]
     public async Task A_user_revokes_their_own_key_but_not_anothers()
     {
         var (userId, _) = await api.NewUserAsync("keys-own");
@@ -116,6 +119,7 @@ public class ApiKeyManagementTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-KEY-3")]
     public async Task A_rotated_key_keeps_working_for_the_grace_period_then_is_refused()
     {
         var (userId, _) = await api.NewUserAsync("keys-rotate");
@@ -165,6 +169,7 @@ public class ApiKeyManagementTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-KEY-4")]
     public async Task A_key_with_an_expiry_works_until_then_and_is_refused_afterwards()
     {
         var (id, key) = await api.IssueKeyWithIdAsync("orchestrator", null, api.Clock.GetUtcNow().AddSeconds(2));
@@ -181,6 +186,8 @@ public class ApiKeyManagementTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-KEY-2")]
+    [Trait("Rule", "R-KEY-5")]
     public async Task The_last_admin_key_cannot_be_revoked_and_a_revoked_bootstrap_key_stays_revoked_across_restarts()
     {
         // A system of its own: the shared one has more admin keys, and its bootstrap key must keep working.

@@ -130,6 +130,10 @@ public class AuthorizationMatrixTests(ApiHost api)
 
     [Theory]
     [MemberData(nameof(Rows))]
+    [Trait("Rule", "R-ROLE-1")]
+    [Trait("Rule", "R-ROLE-2")]
+    [Trait("Rule", "R-ROLE-3")]
+    [Trait("Rule", "R-ROLE-4")]
     public async Task Every_endpoint_answers_each_caller_with_the_expected_status(string endpoint, Caller caller)
     {
         var e = Endpoints.Single(x => x.Name == endpoint);

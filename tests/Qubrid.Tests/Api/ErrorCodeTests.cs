@@ -20,6 +20,7 @@ public class ErrorCodeTests(ApiHost api)
     // ---- insufficient_credits -------------------------------------------------------------------------------
 
     [Fact]
+    [Trait("Rule", "R-INF-3")]
     public async Task An_inference_query_costing_more_than_the_wallet_holds_is_402_insufficient_credits()
     {
         var (userId, _) = await api.NewUserAsync("err-402-inf");
@@ -33,6 +34,7 @@ public class ErrorCodeTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-LOT-4")]
     public async Task A_session_start_or_premium_access_the_wallet_cannot_cover_is_402_insufficient_credits()
     {
         var (userId, _) = await api.NewUserAsync("err-402-run");
@@ -59,6 +61,7 @@ public class ErrorCodeTests(ApiHost api)
     [Theory]
     [InlineData("NO-SUCH-GPU")]
     [InlineData("")]
+    [Trait("Rule", "R-SESS-1")]
     public async Task Starting_a_session_on_an_unknown_instance_type_is_400_unknown_instance_type(string instanceType)
     {
         var (userId, _) = await api.NewUserAsync("err-type");
@@ -74,6 +77,7 @@ public class ErrorCodeTests(ApiHost api)
     [InlineData("inference", "no-such-model")]
     [InlineData("inference", "")]
     [InlineData("premium", "no-such-premium-api")]
+    [Trait("Rule", "R-INF-6")]
     public async Task Charging_an_unknown_model_is_400_unknown_model(string call, string model)
     {
         var (userId, _) = await api.NewUserAsync("err-model");
@@ -114,6 +118,8 @@ public class ErrorCodeTests(ApiHost api)
 
     [Theory]
     [MemberData(nameof(InvalidAmounts))]
+    [Trait("Rule", "R-ADMIN-2")]
+    [Trait("Rule", "R-INPUT-2")]
     public async Task Zero_negative_over_precise_too_large_or_non_numeric_amounts_are_400_invalid_amount(string call, string amount)
     {
         var (userId, user) = await api.NewUserAsync("err-amount");
@@ -173,6 +179,7 @@ public class ErrorCodeTests(ApiHost api)
 
     [Theory]
     [MemberData(nameof(MalformedRequestNames))]
+    [Trait("Rule", "R-INPUT-1")]
     public async Task Malformed_requests_are_400_invalid_request(string name)
     {
         var (userId, user) = await api.NewUserAsync("err-invalid");
@@ -193,6 +200,7 @@ public class ErrorCodeTests(ApiHost api)
     [InlineData("topups")]
     [InlineData("inference")]
     [InlineData("premium")]
+    [Trait("Rule", "R-IDEM-1")]
     public async Task A_money_call_without_an_Idempotency_Key_is_400_idempotency_key_required(string call)
     {
         var (userId, user) = await api.NewUserAsync("err-nokey");
@@ -217,6 +225,7 @@ public class ErrorCodeTests(ApiHost api)
     [InlineData("refunds")]
     [InlineData("inference")]
     [InlineData("premium")]
+    [Trait("Rule", "R-IDEM-2")]
     public async Task Reusing_an_Idempotency_Key_for_a_different_request_is_409_idempotency_conflict(string call)
     {
         var (userId, _) = await api.NewUserAsync("err-conflict");
@@ -281,6 +290,7 @@ public class ErrorCodeTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-SESS-8")]
     public async Task Reading_or_stopping_a_session_that_was_never_started_is_404_session_not_found()
     {
         var (userId, _) = await api.NewUserAsync("err-nosession");
@@ -293,6 +303,7 @@ public class ErrorCodeTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-SESS-3")]
     public async Task Starting_a_session_id_again_with_other_parameters_is_409_session_conflict()
     {
         var (userId, _) = await api.NewUserAsync("err-sconflict");
@@ -322,6 +333,7 @@ public class ErrorCodeTests(ApiHost api)
     [Theory]
     [InlineData("tok_chargeDeclined", 402, "payment_declined")]
     [InlineData("tok_processingError", 502, "payment_failed")]
+    [Trait("Rule", "R-TOPUP-3")]
     public async Task A_declined_or_failed_card_payment_is_refused_with_its_code_and_adds_nothing(string token, int status, string code)
     {
         var (userId, user) = await api.NewUserAsync("err-pay");
@@ -336,6 +348,7 @@ public class ErrorCodeTests(ApiHost api)
     [InlineData("grant")]
     [InlineData("top-up")]
     [InlineData("inference charge")]
+    [Trait("Rule", "R-INPUT-4")]
     public async Task A_body_over_the_size_limit_is_413_payload_too_large(string call)
     {
         var (userId, user) = await api.NewUserAsync("err-413");

@@ -69,6 +69,7 @@ public class FrameworkRefusalTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-INPUT-4")]
     public async Task An_oversize_chunked_body_without_a_length_is_413_payload_too_large()
     {
         var (userId, _) = await api.NewUserAsync("fw-413");
@@ -149,6 +150,7 @@ public class FrameworkRefusalTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-INPUT-3")]
     public async Task An_id_ending_in_a_newline_is_refused_and_creates_no_wallet()
     {
         var before = await SnapshotAsync("alice\n");
@@ -158,6 +160,7 @@ public class FrameworkRefusalTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-MONEY-1")]
     public async Task The_document_describes_amounts_as_JSON_numbers_only()
     {
         using var doc = JsonDocument.Parse(await api.Client().GetStringAsync("/openapi/v1.json"));

@@ -20,6 +20,7 @@ public sealed class FuzzerTests(ApiHost api, ITestOutputHelper output) : IClassF
     public const string CountVariable = "QUBRID_FUZZ_COUNT";
 
     [Fact]
+    [Trait("Rule", "R-INPUT-1")]
     public async Task Malformed_requests_over_every_endpoint_and_role_are_refused_cleanly_and_change_nothing()
     {
         int seed = Environment.GetEnvironmentVariable(SeedVariable) is { Length: > 0 } s ? int.Parse(s) : Random.Shared.Next();

@@ -16,6 +16,7 @@ public class IdempotencyAndPagingTests(ApiHost api)
     private sealed record Entry(long Seq, DateTimeOffset At, string Kind, decimal Amount);
 
     [Fact]
+    [Trait("Rule", "R-IDEM-2")]
     public async Task Replaying_an_inference_charge_returns_the_identical_body_and_another_body_under_the_key_is_409()
     {
         var (userId, user) = await api.NewUserAsync("idem-inf");

@@ -30,6 +30,7 @@ public class MeteringUnderRealOrchestratorTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-SESS-3")]
     public async Task Starts_reposted_faster_than_the_interval_change_nothing_and_the_session_is_still_charged_every_interval()
     {
         var interval = TimeSpan.FromSeconds(1); // ApiHost's charge interval
@@ -71,6 +72,7 @@ public class MeteringUnderRealOrchestratorTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-SESS-2")]
     public async Task A_start_must_be_covered_at_the_burn_rate_of_every_running_session_plus_the_new_one()
     {
         var (userId, user) = await api.NewUserAsync("runway"); // 5 USD: one H100 (3.64 USD for 10 minutes), not two
@@ -94,6 +96,7 @@ public class MeteringUnderRealOrchestratorTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-SESS-8")]
     public async Task Get_and_stop_see_a_session_the_wallet_opened_even_when_its_start_failed_half_way()
     {
         var (userId, _) = await api.NewUserAsync("halfstart");
@@ -119,6 +122,8 @@ public class MeteringUnderRealOrchestratorTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-INF-2")]
+    [Trait("Rule", "R-INF-4")]
     public async Task Queries_cheaper_than_a_micro_credit_are_charged_cumulatively_per_model()
     {
         var (userId, user) = await api.NewUserAsync("submicro");
@@ -137,6 +142,7 @@ public class MeteringUnderRealOrchestratorTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-INF-2")]
     public async Task The_carried_fraction_survives_a_reactivation_after_whole_micro_credit_queries_left_it_unchanged()
     {
         var (userId, _) = await api.NewUserAsync("carry");
@@ -162,6 +168,7 @@ public class MeteringUnderRealOrchestratorTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-INF-5")]
     public async Task A_charge_of_nothing_for_a_wallet_that_does_not_exist_is_404()
     {
         var orchestrator = await OrchestratorAsync();

@@ -97,6 +97,7 @@ public class OpenApiDocumentTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-MONEY-1")]
     public async Task Amounts_are_decimal_numbers_and_optional_members_are_not_required()
     {
         var schemas = (await DocumentAsync()).GetProperty("components").GetProperty("schemas");

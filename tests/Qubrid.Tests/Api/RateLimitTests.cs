@@ -11,6 +11,7 @@ namespace Qubrid.Tests.Api;
 public class RateLimitTests(ApiHost api)
 {
     [Fact]
+    [Trait("Rule", "R-INPUT-4")]
     public async Task A_key_over_its_rate_gets_429_problem_details_with_retry_after()
     {
         // The same system with a tight per-key bucket: 2 requests of burst, refilled at 1 per second.

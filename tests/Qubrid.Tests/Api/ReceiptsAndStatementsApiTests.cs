@@ -4,11 +4,12 @@ using Qubrid.Tests.Infrastructure;
 
 namespace Qubrid.Tests.Api;
 
-/// <summary>Receipts and monthly statements over HTTP: the shapes of SPEC.md, the printable pages and the CSV.</summary>
+/// <summary>Receipts and monthly statements over HTTP: the shapes of R-RCPT-1 and R-STMT-1, the printable pages and the CSV.</summary>
 [Collection(ApiCollection.Name)]
 public class ReceiptsAndStatementsApiTests(ApiHost api)
 {
     [Fact]
+    [Trait("Rule", "R-RCPT-2")]
     public async Task A_topup_has_a_receipt_with_the_card_and_lot_as_json_and_as_a_printable_page()
     {
         var (userId, user) = await api.NewUserAsync("receiptapi");
@@ -39,6 +40,8 @@ public class ReceiptsAndStatementsApiTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-STMT-1")]
+    [Trait("Rule", "R-STMT-2")]
     public async Task The_month_statement_adds_up_and_comes_as_json_html_and_csv()
     {
         var (userId, user) = await api.NewUserAsync("stmtapi");

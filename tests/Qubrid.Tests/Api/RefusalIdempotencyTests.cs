@@ -8,6 +8,7 @@ namespace Qubrid.Tests.Api;
 public class RefusalIdempotencyTests(ApiHost api)
 {
     [Fact]
+    [Trait("Rule", "R-IDEM-4")]
     public async Task A_refusal_is_answered_again_for_its_key_and_a_new_key_is_decided_afresh()
     {
         var (userId, _) = await api.NewUserAsync("refusal");

@@ -21,6 +21,7 @@ public class SessionEventsApiTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-SESS-7")]
     public async Task A_session_that_runs_out_of_credits_is_terminated_and_the_event_stream_reports_it_once()
     {
         var admin = api.Client(api.AdminKey);

@@ -11,6 +11,7 @@ public class SessionListApiTests(ApiHost api)
 {
 
     [Fact]
+    [Trait("Rule", "R-SESS-10")]
     public async Task Pages_return_every_session_of_a_user_once_newest_first_and_filter_by_state()
     {
         var (userId, user) = await api.NewUserAsync("list");

@@ -5,13 +5,15 @@ using static Qubrid.Tests.Infrastructure.HttpJson;
 
 namespace Qubrid.Tests.Api;
 
-/// <summary>SPEC.md holds, spending limits and auto top-up, through HTTP as clients call them.</summary>
+/// <summary>Holds, spending limits and auto top-up (docs/rules.md), through HTTP as clients call them.</summary>
 [Collection(ApiCollection.Name)]
 public class SpendControlsApiTests(ApiHost api)
 {
     private static string Key() => Guid.NewGuid().ToString("N");
 
     [Fact]
+    [Trait("Rule", "R-HOLD-1")]
+    [Trait("Rule", "R-HOLD-4")]
     public async Task A_hold_reserves_funds_a_query_within_it_is_never_refused_and_the_rest_is_released()
     {
         var (userId, user) = await api.NewUserAsync("hold");
@@ -55,6 +57,7 @@ public class SpendControlsApiTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-HOLD-3")]
     public async Task A_capture_takes_at_most_the_hold_is_idempotent_and_a_void_releases_it()
     {
         var (userId, user) = await api.NewUserAsync("capture");
@@ -84,6 +87,7 @@ public class SpendControlsApiTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-HOLD-2")]
     public async Task A_hold_is_refused_when_not_available_or_its_expiry_is_out_of_bounds_and_nothing_is_written()
     {
         var (userId, _) = await api.NewUserAsync("holdbad");
@@ -100,6 +104,7 @@ public class SpendControlsApiTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-LIMIT-1")]
     public async Task A_debit_landing_exactly_on_the_limit_passes_and_the_next_is_refused_with_spend_limit_exceeded()
     {
         var (userId, user) = await api.NewUserAsync("limit");
@@ -133,6 +138,7 @@ public class SpendControlsApiTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-AUTO-1")]
     public async Task Auto_top_up_buys_back_to_the_target_the_moment_a_debit_crosses_the_threshold_once()
     {
         var (userId, user) = await api.NewUserAsync("auto");
@@ -159,6 +165,7 @@ public class SpendControlsApiTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-AUTO-2")]
     public async Task Three_declined_auto_top_ups_in_a_row_turn_it_off_with_an_event()
     {
         var (userId, user) = await api.NewUserAsync("autodecline");

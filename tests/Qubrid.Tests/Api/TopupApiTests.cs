@@ -10,6 +10,8 @@ public class TopupApiTests(ApiHost api)
 {
 
     [Fact]
+    [Trait("Rule", "R-LOT-1")]
+    [Trait("Rule", "R-TOPUP-2")]
     public async Task A_successful_topup_adds_exactly_the_amount_as_a_purchased_lot()
     {
         var (userId, user) = await api.NewUserAsync("topup");
@@ -28,9 +30,33 @@ public class TopupApiTests(ApiHost api)
         Assert.Equal(JsonValueKind.Null, lot.GetProperty("expiresAt").ValueKind);
     }
 
+    [Fact]
+    [Trait("Rule", "R-TOPUP-1")]
+    public async Task A_topup_is_5_to_10000_usd_with_a_known_token_and_the_options_name_the_presets_and_bounds()
+    {
+        var (userId, user) = await api.NewUserAsync("topup-bounds");
+        var options = await Json(await user.GetAsync("/v1/topup-options"));
+        Assert.Equal([10m, 25m, 50m, 100m], options.GetProperty("presets").EnumerateArray().Select(p => p.GetDecimal()));
+        Assert.Equal(5m, options.GetProperty("min").GetDecimal());
+        Assert.Equal(10_000m, options.GetProperty("max").GetDecimal());
+
+        foreach (var (amount, token, code) in new[] { (4.99m, "tok_visa", "invalid_amount"), (10_000.01m, "tok_visa", "invalid_amount"), (10m, "tok_nope", "invalid_request") })
+        {
+            var refused = await user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/topups", new { amount, paymentToken = token }, $"k-{amount}-{token}"));
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Equal(code, (await Json(refused)).GetProperty("code").GetString());
+        }
+        Assert.Equal(5m, (await Json(await user.GetAsync($"/v1/wallets/{userId}"))).GetProperty("total").GetDecimal());
+
+        Assert.Equal(HttpStatusCode.Created, (await user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/topups", new { amount = 5m, paymentToken = "tok_visa" }, "k-min"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await user.SendAsync(ApiHost.Post($"/v1/wallets/{userId}/topups", new { amount = 10_000m, paymentToken = "tok_visa" }, "k-max"))).StatusCode);
+        Assert.Equal(10_010m, (await Json(await user.GetAsync($"/v1/wallets/{userId}"))).GetProperty("total").GetDecimal());
+    }
+
     [Theory]
     [InlineData("tok_chargeDeclined", HttpStatusCode.PaymentRequired, "payment_declined")]
     [InlineData("tok_processingError", HttpStatusCode.BadGateway, "payment_failed")]
+    [Trait("Rule", "R-TOPUP-3")]
     public async Task A_declined_or_failed_payment_adds_nothing_and_says_why(string token, HttpStatusCode status, string code)
     {
         var (userId, user) = await api.NewUserAsync("decline");
@@ -44,6 +70,7 @@ public class TopupApiTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-IDEM-2")]
     public async Task Replaying_a_topup_returns_the_identical_body_and_a_different_body_under_the_key_is_409()
     {
         var (userId, user) = await api.NewUserAsync("replay");
@@ -58,6 +85,7 @@ public class TopupApiTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-TOPUP-2")]
     public async Task A_request_whose_payment_the_recovery_loop_settled_meanwhile_answers_with_that_lot_never_moves_it_back_and_credits_nothing_more()
     {
         var (userId, user) = await api.NewUserAsync("race");
@@ -124,6 +152,7 @@ public class TopupApiTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-TOPUP-4")]
     public async Task A_payment_a_crash_left_charged_but_not_credited_is_credited_once_by_recovery()
     {
         var (userId, user) = await api.NewUserAsync("recover");

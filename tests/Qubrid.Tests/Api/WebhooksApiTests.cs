@@ -20,6 +20,7 @@ public class WebhooksApiTests(ApiHost api)
     [InlineData("https://user:pw@hooks.example.com/x")]
     [InlineData("ftp://hooks.example.com/x")]
     [InlineData("not a url")]
+    [Trait("Rule", "R-HOOK-2")]
     public async Task A_user_endpoint_must_be_public_https_and_a_refused_one_is_not_written(string url)
     {
         var (userId, user) = await api.NewUserAsync("hookurl");
@@ -30,6 +31,7 @@ public class WebhooksApiTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-HOOK-1")]
     public async Task Unknown_event_types_and_webhook_disabled_for_a_user_are_refused()
     {
         var (_, user) = await api.NewUserAsync("hookkinds");
@@ -40,6 +42,8 @@ public class WebhooksApiTests(ApiHost api)
     }
 
     [Fact]
+    [Trait("Rule", "R-HOOK-4")]
+    [Trait("Rule", "R-HOOK-5")]
     public async Task The_secret_is_shown_once_deliveries_are_signed_listed_and_a_replay_sends_the_event_again()
     {
         await using var receiver = await WebhookReceiver.StartAsync();

@@ -36,6 +36,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
     // ---------------------------------------------------------------- tests
 
     [Fact, Trait("Category", BrowserHost.EndToEnd)]
+    [Trait("Rule", "R-MONEY-5")]
     public async Task The_navbar_balance_after_sign_in_is_the_APIs_total_to_the_cent_with_the_exact_value_in_data_exact()
     {
         var (userId, key, user) = await host.NewUserAsync("navbar");
@@ -127,6 +128,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Rule", "R-USAGE-1")]
     public async Task A_session_started_through_the_API_shows_as_running_and_once_stopped_its_charges_appear_in_usage_and_history()
     {
         var (userId, key, user) = await host.NewUserAsync("session");
@@ -216,6 +218,7 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
     }
 
     [Fact, Trait("Category", BrowserHost.EndToEnd)]
+    [Trait("Rule", "R-ROLE-2")]
     public async Task A_user_cannot_see_another_users_wallet_neither_by_editing_the_URL_nor_by_asking_the_API_with_their_own_key()
     {
         var (victimId, _, victim) = await host.NewUserAsync("victim");

@@ -59,6 +59,7 @@ public class SessionMeteringTests
     [Theory]
     [InlineData(MeteringMode.SessionReminders)]
     [InlineData(MeteringMode.Shards)]
+    [Trait("Rule", "R-SESS-4")]
     public async Task A_session_keeps_being_charged_after_the_silo_of_its_reminder_is_killed_and_totals_exactly_the_formula(MeteringMode mode)
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 3, In(mode, ReminderDrivenMetering));
@@ -121,6 +122,7 @@ public class SessionMeteringTests
     [Theory]
     [InlineData(MeteringMode.SessionReminders)]
     [InlineData(MeteringMode.Shards)]
+    [Trait("Rule", "R-SESS-6")]
     public async Task A_start_whose_caller_gave_up_before_the_wallet_committed_the_open_is_seen_charged_and_stopped_exactly(MeteringMode mode)
     {
         // Grain-to-grain calls give up after 3 s here, so the session's call to the wallet times out while the open is held.
@@ -213,6 +215,7 @@ public class SessionMeteringTests
     [Theory]
     [InlineData(MeteringMode.SessionReminders)]
     [InlineData(MeteringMode.Shards)]
+    [Trait("Rule", "R-SESS-7")]
     public async Task Running_out_of_credits_takes_the_rest_terminates_the_session_and_records_a_readable_event(MeteringMode mode)
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 1, In(mode, TestDrivenMetering));
@@ -240,6 +243,7 @@ public class SessionMeteringTests
     [Theory]
     [InlineData(MeteringMode.SessionReminders)]
     [InlineData(MeteringMode.Shards)]
+    [Trait("Rule", "R-SESS-9")]
     public async Task Low_balance_event_fires_once_per_crossing(MeteringMode mode)
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 1, In(mode, TestDrivenMetering));
@@ -274,6 +278,7 @@ public class SessionMeteringTests
     [Theory]
     [InlineData(MeteringMode.SessionReminders)]
     [InlineData(MeteringMode.Shards)]
+    [Trait("Rule", "R-SESS-2")]
     public async Task A_start_without_the_minimum_runway_is_refused_and_writes_nothing(MeteringMode mode)
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 1, In(mode, TestDrivenMetering));
@@ -295,6 +300,8 @@ public class SessionMeteringTests
     [Theory]
     [InlineData(MeteringMode.SessionReminders)]
     [InlineData(MeteringMode.Shards)]
+    [Trait("Rule", "R-ADMIN-3")]
+    [Trait("Rule", "R-SESS-1")]
     public async Task A_rate_change_applies_to_sessions_started_after_it_only(MeteringMode mode)
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 1, In(mode, TestDrivenMetering));
@@ -317,6 +324,7 @@ public class SessionMeteringTests
     [Theory]
     [InlineData(MeteringMode.SessionReminders)]
     [InlineData(MeteringMode.Shards)]
+    [Trait("Rule", "R-SESS-3")]
     public async Task Starting_twice_is_harmless_and_a_different_start_under_the_same_id_conflicts(MeteringMode mode)
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 1, In(mode, TestDrivenMetering));

@@ -23,6 +23,8 @@ public class ShardMeteringTests
             "SELECT coalesce(sum(amount), 0) FROM qubrid_ledger WHERE wallet_id = $1 AND session_id = $2 AND kind = 'session_charge'", walletId, sessionId));
 
     [Fact]
+    [Trait("Rule", "R-SESS-4")]
+    [Trait("Rule", "R-SESS-6")]
     public async Task Each_shard_reminder_charges_every_running_session_of_its_wallets_the_formula_exactly_and_nothing_after_a_stop()
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 1, TestDrivenShards);

@@ -20,7 +20,7 @@ public sealed class SimulationFailure(int seed, int step, int steps, string mess
 /// and faults: the database down for a while, a state write failing, a commit whose answer is lost, every
 /// grain deactivated, a silo killed. Spend controls ride along: the second wallet's jobs place holds, capture, void
 /// and charge queries within them; the first wallet's owner changes an hourly spending limit while queries and
-/// sessions spend. After every step it checks the invariants of SPEC.md's metering, holds and limits.
+/// sessions spend. After every step it checks the invariants of docs/rules.md's metering, holds and limits.
 /// The same seed makes the same choices, so a failing seed replays.
 /// </summary>
 public sealed class LifecycleSimulation(SimCluster sim, int seed, int steps, bool allowSiloKill)

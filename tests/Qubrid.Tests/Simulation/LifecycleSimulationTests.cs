@@ -19,6 +19,7 @@ public class LifecycleSimulationTests(ITestOutputHelper output)
     [Theory]
     [InlineData(MeteringMode.SessionReminders)]
     [InlineData(MeteringMode.Shards)]
+    [Trait("Rule", "R-LEDGER-2")]
     public async Task Random_orchestrators_under_faults_never_break_the_metering_invariants(MeteringMode mode)
     {
         int steps = Setting("QUBRID_SIM_STEPS", 20);

@@ -15,6 +15,7 @@ public class SpendControlGrainTests
     };
 
     [Fact]
+    [Trait("Rule", "R-HOLD-5")]
     public async Task A_hold_on_an_idle_wallet_expires_by_itself_at_its_expiry_and_raises_hold_expired()
     {
         await using var cluster = await BillingCluster.StartAsync(1, Fast);
@@ -37,6 +38,7 @@ public class SpendControlGrainTests
     }
 
     [Fact]
+    [Trait("Rule", "R-AUTO-1")]
     public async Task Thirty_two_concurrent_debits_crossing_the_threshold_start_exactly_one_auto_top_up()
     {
         await using var cluster = await BillingCluster.StartAsync(2, Fast);
@@ -58,6 +60,7 @@ public class SpendControlGrainTests
     }
 
     [Fact]
+    [Trait("Rule", "R-AUTO-2")]
     public async Task Killing_the_silo_charging_an_auto_top_up_still_charges_and_credits_it_exactly_once()
     {
         var gates = new GatedGateways();
@@ -115,13 +118,14 @@ public class SpendControlGrainTests
     }
 }
 
-/// <summary>The wallet's own events (SPEC.md events): credits_expiring 7 days and 1 day before, balance_depleted and balance_recovered.</summary>
+/// <summary>The wallet's own events (docs/rules.md#R-EVENT-2): credits_expiring 7 days and 1 day before, balance_depleted and balance_recovered.</summary>
 public class WalletEventTests
 {
     private static Task<long> EventsAsync(BillingCluster cluster, string walletId, string kind) =>
         TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_events WHERE wallet_id = $1 AND kind = $2", walletId, kind);
 
     [Fact]
+    [Trait("Rule", "R-EVENT-2")]
     public async Task A_promotional_lot_raises_credits_expiring_seven_days_and_one_day_before_its_expiry_once_each_on_an_idle_wallet()
     {
         await using var cluster = await BillingCluster.StartAsync(1, new Dictionary<string, string?> { ["Qubrid:SignupBonus:Amount"] = "0" });
@@ -150,6 +154,7 @@ public class WalletEventTests
     }
 
     [Fact]
+    [Trait("Rule", "R-EVENT-2")]
     public async Task Spending_the_last_credit_raises_balance_depleted_and_a_top_up_raises_balance_recovered_once_each()
     {
         await using var cluster = await BillingCluster.StartAsync(1);

@@ -11,6 +11,7 @@ namespace Qubrid.Tests.Statements;
 public class ReceiptTests(ITestOutputHelper output)
 {
     [Fact]
+    [Trait("Rule", "R-RCPT-1")]
     public async Task Receipts_of_32_concurrent_topups_are_numbered_without_gaps_and_name_the_card_and_lot()
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 2);
@@ -38,6 +39,7 @@ public class ReceiptTests(ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait("Rule", "R-RCPT-1")]
     public async Task Receipt_numbers_stay_gap_free_when_a_silo_dies_during_concurrent_topups()
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 3);

@@ -13,6 +13,7 @@ public class StatementTests
     [InlineData(2)]
     [InlineData(3)]
     [InlineData(4)]
+    [Trait("Rule", "R-STMT-1")]
     public async Task A_statement_equals_the_ledger_for_a_random_history_across_month_boundaries(int seed)
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 1);

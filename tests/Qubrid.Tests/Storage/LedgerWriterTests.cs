@@ -26,6 +26,7 @@ public sealed class LedgerWriterTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Rule", "R-LEDGER-3")]
     public async Task Batches_of_several_wallets_written_together_commit_in_one_transaction()
     {
         var books = await CreateWalletsAsync("a", "b", "c");
@@ -154,6 +155,7 @@ public sealed class LedgerWriterTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Rule", "R-LEDGER-4")]
     public async Task Reconcile_names_the_wallet_of_a_lot_movement_whose_entry_does_not_exist()
     {
         var book = (await CreateWalletsAsync("orphan"))[0];

@@ -8,6 +8,7 @@ namespace Qubrid.Tests.Storage;
 public class OverdueExpiryReconcileTests
 {
     [Fact]
+    [Trait("Rule", "R-EXP-3")]
     public async Task A_lot_past_its_expiry_with_credits_left_beyond_the_grace_is_reported()
     {
         await using var db = NpgsqlDataSource.Create(await TestDatabase.CreateAsync("overdue"));

@@ -8,6 +8,7 @@ namespace Qubrid.Tests.Storage;
 public class ReconcileTests(BillingCluster cluster)
 {
     [Fact]
+    [Trait("Rule", "R-LEDGER-4")]
     public async Task Reconcile_exits_1_and_names_the_wallet_whose_row_was_corrupted_in_sql()
     {
         var healthy = await cluster.NewWalletAsync("healthy");
@@ -33,6 +34,30 @@ public class ReconcileTests(BillingCluster cluster)
         {
             await TestDatabase.ExecAsync(cluster.Db, "UPDATE qubrid_lots SET remaining = remaining + 1 WHERE wallet_id = $1 AND kind = 'purchased'", id);
         }
+    }
+
+    [Fact]
+    [Trait("Rule", "R-LEDGER-1")]
+    public async Task The_ledger_and_its_lot_movements_refuse_update_and_delete()
+    {
+        var wallet = await cluster.NewWalletAsync("append-only");
+        await wallet.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(3m), "pay"));
+        var id = wallet.GetPrimaryKeyString();
+        long entries = await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1", id);
+        long movements = await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger_lots WHERE wallet_id = $1", id);
+        Assert.True(entries > 0 && movements > 0);
+        foreach (var sql in new[]
+        {
+            "UPDATE qubrid_ledger SET reference = 'changed' WHERE wallet_id = $1",
+            "DELETE FROM qubrid_ledger WHERE wallet_id = $1",
+            "UPDATE qubrid_ledger_lots SET amount = amount WHERE wallet_id = $1",
+            "DELETE FROM qubrid_ledger_lots WHERE wallet_id = $1",
+        })
+        {
+            await Assert.ThrowsAsync<Npgsql.PostgresException>(() => TestDatabase.ExecAsync(cluster.Db, sql, id));
+        }
+        Assert.Equal(entries, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND reference <> 'changed'", id));
+        Assert.Equal(movements, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger_lots WHERE wallet_id = $1", id));
     }
 
     [Fact]

@@ -6,6 +6,7 @@ namespace Qubrid.Tests.Wallets;
 public class InferenceChargeTests(BillingCluster cluster)
 {
     [Fact]
+    [Trait("Rule", "R-INF-1")]
     public async Task Inference_is_priced_exactly_from_token_counts()
     {
         var wallet = await cluster.NewWalletAsync("infer");
@@ -19,6 +20,7 @@ public class InferenceChargeTests(BillingCluster cluster)
     }
 
     [Fact]
+    [Trait("Rule", "R-INF-3")]
     public async Task An_unaffordable_query_is_refused_and_nothing_is_written()
     {
         var wallet = await cluster.NewWalletAsync("broke"); // 5 USD
@@ -30,6 +32,7 @@ public class InferenceChargeTests(BillingCluster cluster)
     }
 
     [Fact]
+    [Trait("Rule", "R-INF-1")]
     public async Task An_unknown_model_or_bad_token_count_is_a_clear_error()
     {
         var wallet = await cluster.NewWalletAsync("unknown");
@@ -40,6 +43,7 @@ public class InferenceChargeTests(BillingCluster cluster)
     }
 
     [Fact]
+    [Trait("Rule", "R-INF-6")]
     public async Task Premium_access_is_a_priced_debit_of_its_own_kind()
     {
         var wallet = await cluster.NewWalletAsync("premium");

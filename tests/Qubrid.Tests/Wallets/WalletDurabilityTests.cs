@@ -12,6 +12,7 @@ public class WalletDurabilityTests
     private static Micros Usd(decimal usd) => Micros.FromUsd(usd);
 
     [Fact]
+    [Trait("Rule", "R-IDEM-3")]
     public async Task Balances_entries_and_idempotency_keys_survive_a_whole_cluster_restart()
     {
         await using var cluster = await StartAsync();
@@ -62,6 +63,7 @@ public class WalletDurabilityTests
     }
 
     [Fact]
+    [Trait("Rule", "R-IDEM-4")]
     public async Task A_forgotten_replay_of_a_debit_the_balance_no_longer_covers_returns_the_first_result()
     {
         await using var cluster = await BillingCluster.StartAsync(settings: new() { ["Qubrid:Wallet:RecentOutcomeCacheSize"] = "0" });
@@ -83,6 +85,8 @@ public class WalletDurabilityTests
     }
 
     [Fact]
+    [Trait("Rule", "R-EXP-1")]
+    [Trait("Rule", "R-EXP-2")]
     public async Task A_read_just_after_expiry_excludes_the_lot_and_the_expiration_entry_removes_it()
     {
         await using var cluster = await StartAsync();
@@ -124,6 +128,7 @@ public class WalletDurabilityTests
     }
 
     [Fact]
+    [Trait("Rule", "R-EXP-2")]
     public async Task An_idle_wallet_writes_its_expiration_entry_when_the_reminder_fires()
     {
         await using var cluster = await StartAsync();

@@ -15,6 +15,9 @@ public class WalletGrainTests(BillingCluster cluster)
         new(key ?? Guid.NewGuid().ToString("N"), LedgerEntryKind.InferenceCharge, Usd(usd), "model-x", new UsageTags(Model: "model-x"));
 
     [Fact]
+    [Trait("Rule", "R-ADMIN-1")]
+    [Trait("Rule", "R-IDEM-5")]
+    [Trait("Rule", "R-LOT-1")]
     public async Task Creating_a_wallet_grants_the_signup_bonus_exactly_once()
     {
         var wallet = cluster.Wallet($"bonus-{Guid.NewGuid():N}");
@@ -33,6 +36,7 @@ public class WalletGrainTests(BillingCluster cluster)
     }
 
     [Fact]
+    [Trait("Rule", "R-LOT-4")]
     public async Task Thousand_concurrent_debits_on_five_hundred_credits_exactly_five_hundred_succeed()
     {
         var wallet = await cluster.NewWalletAsync("hot");
@@ -50,6 +54,9 @@ public class WalletGrainTests(BillingCluster cluster)
     }
 
     [Fact]
+    [Trait("Rule", "R-LEDGER-2")]
+    [Trait("Rule", "R-LOT-2")]
+    [Trait("Rule", "R-LOT-3")]
     public async Task A_debit_spanning_three_lots_takes_them_in_order_and_records_the_split()
     {
         var wallet = await cluster.NewWalletAsync("mixed"); // bonus: 5 USD, expires in 30 days
@@ -78,6 +85,7 @@ public class WalletGrainTests(BillingCluster cluster)
     }
 
     [Fact]
+    [Trait("Rule", "R-IDEM-3")]
     public async Task Replaying_a_key_returns_the_first_result_and_a_different_request_under_it_conflicts()
     {
         var wallet = await cluster.NewWalletAsync("idem");
@@ -109,6 +117,8 @@ public class WalletGrainTests(BillingCluster cluster)
     }
 
     [Fact]
+    [Trait("Rule", "R-ADMIN-2")]
+    [Trait("Rule", "R-IDEM-1")]
     public async Task Empty_keys_missing_reasons_and_wrong_kinds_are_refused_and_nothing_is_written()
     {
         var wallet = await cluster.NewWalletAsync("bad2");
@@ -132,6 +142,7 @@ public class WalletGrainTests(BillingCluster cluster)
     }
 
     [Fact]
+    [Trait("Rule", "R-MONEY-2")]
     public void Amounts_with_more_than_six_decimals_cannot_even_be_expressed() =>
         Assert.False(Micros.TryFromUsd(1.0000001m, out _));
 
@@ -147,6 +158,7 @@ public class WalletGrainTests(BillingCluster cluster)
     }
 
     [Fact]
+    [Trait("Rule", "R-LOT-5")]
     public async Task Session_charges_take_what_is_left_and_never_go_below_zero()
     {
         var wallet = await cluster.NewWalletAsync("partial");

@@ -30,6 +30,8 @@ public class WebhookDeliveryTests(ITestOutputHelper output)
     };
 
     [Fact]
+    [Trait("Rule", "R-HOOK-3")]
+    [Trait("Rule", "R-HOOK-5")]
     public async Task A_receiver_down_for_a_while_then_back_gets_every_event_at_least_once_in_order_each_signed()
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 2, FastWebhooks());
@@ -72,6 +74,7 @@ public class WebhookDeliveryTests(ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait("Rule", "R-HOOK-3")]
     public async Task Killing_the_silo_that_was_delivering_loses_nothing_delivery_resumes_from_the_durable_cursor()
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 3, FastWebhooks(), realTimeReminders: true); // the keep-alive reminder moves the endpoint
@@ -103,6 +106,7 @@ public class WebhookDeliveryTests(ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait("Rule", "R-HOOK-4")]
     public async Task An_endpoint_failing_past_the_give_up_time_is_disabled_with_an_event_to_the_admin_and_enable_resumes_from_the_first_undelivered_event()
     {
         await using var cluster = await BillingCluster.StartAsync(silos: 1, FastWebhooks(giveUpAfter: "00:00:01"));

@@ -25,6 +25,7 @@ export function exactUsd(n) {
   return `${sign}$${Math.abs(value).toFixed(6)}`;
 }
 
+// R-MONEY-5: shown to the cent; the exact 6-decimal value in the title.
 /** Writes a rounded amount into an element, with the exact value on hover. */
 export function setMoney(node, amount, { signed = false } = {}) {
   node.textContent = signed ? formatUsdSigned(amount) : formatUsd(amount);

@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS qubrid_idempotency (
 );
 
 -- The ledger is append-only: corrections are new entries, never edits.
+-- R-LEDGER-1: the ledger is append-only; corrections are new entries.
 CREATE OR REPLACE FUNCTION qubrid_ledger_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'the ledger is append-only (% on %)', TG_OP, TG_TABLE_NAME USING ERRCODE = 'restrict_violation';
