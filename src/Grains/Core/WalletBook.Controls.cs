@@ -7,9 +7,6 @@ namespace Qubrid.Core;
 public sealed partial class WalletBook
 {
     private readonly Dictionary<long, Hold> _holds;
-    private bool _limitHit;
-    private bool _autoTopupTrigger;
-    private bool _spentInBatch;
 
     /// <summary>The platform's rules this wallet applies (charge interval, default limits, top-up bounds).</summary>
     public WalletPolicy Policy { get; set; } = WalletPolicy.None;
@@ -111,17 +108,19 @@ public sealed partial class WalletBook
         new(Limits.EffectiveLimits(Policy.DefaultLimits), Limits.Owner, Limits.Admin,
             SpentIn(SpendPeriod.Hour, now), SpentIn(SpendPeriod.Day, now), SpentIn(SpendPeriod.Month, now));
 
+    /// <summary>As after a batch that spent and reached a limit (a caller checking a book outside a batch).</summary>
+    public void CheckSpendLimits(DateTimeOffset now) => CheckSpendLimits(BatchEffects.All, now);
+
     /// <summary>
-    /// After a batch: raises spend_limit_warning (at <see cref="WalletPolicy.WarningPercent"/>) and spend_limit_reached
-    /// once per period, and when a limit is reached ends every running session (start order) with reason spend_limit,
-    /// each charged up to what the limit still allows.
+    /// After a batch that spent or reached a limit (<paramref name="batch"/>, else nothing): raises spend_limit_warning (at
+    /// <see cref="WalletPolicy.WarningPercent"/>) and spend_limit_reached once per period, and when a limit is reached ends every
+    /// running session (start order) with reason spend_limit, each charged up to what the limit still allows.
+    /// Returns what those charges did, for the rules after this one.
     /// </summary>
-    public void CheckSpendLimits(DateTimeOffset now)
+    public BatchEffects CheckSpendLimits(BatchEffects batch, DateTimeOffset now)
     {
-        bool reached = _limitHit;
-        _limitHit = false;
-        if (!_spentInBatch && !reached) return;
-        _spentInBatch = false;
+        bool reached = batch.LimitReached;
+        if (!batch.Spent && !reached) return BatchEffects.None;
         foreach (var period in SpendPeriods.All)
         {
             if (Limits.Effective(period, Policy.DefaultLimits) is not { } limit) continue;
@@ -143,14 +142,16 @@ public sealed partial class WalletBook
             }
             reached |= atLimit;
         }
-        if (!reached || Headroom(now) is not { } headroom || headroom.IsPositive) return;
+        if (!reached || Headroom(now) is not { } headroom || headroom.IsPositive) return BatchEffects.None;
+        var effects = BatchEffects.None;
         foreach (var running in _sessions.Values.Where(x => x.State == SessionState.Running).OrderBy(x => x.StartedAt).ThenBy(x => x.SessionId).ToList())
         {
-            var result = ChargeSession(new SessionChargeRequest(running.SessionId, now, Final: false), now);
+            var (result, charged) = DecideSessionCharge(new SessionChargeRequest(running.SessionId, now, Final: false), now);
+            effects = effects.Then(charged);
             if (result.Session is { State: SessionState.Running } still)
                 Track(Terminate(still, still.ChargedThrough ?? now, EndReasons.SpendLimit, now));
         }
-        _limitHit = false;
+        return effects;
     }
 
     private BillingEvent LimitEvent(string kind, SpendPeriod period, Micros limit, Micros spent, DateTimeOffset now) =>
@@ -172,10 +173,10 @@ public sealed partial class WalletBook
         var available = Available(now);
         if (request.Amount > available)
         {
-            _autoTopupTrigger = true;
             return BookOutcome.Insufficient(available) with
             {
                 Detail = $"The wallet has {available.ToUsd():0.######} USD available, less than the {request.Amount.ToUsd():0.######} USD to hold.",
+                Effects = BatchEffects.AutoTopupCheck,
             };
         }
         var coveredAtExpiry = Allocator.Available(_lots.Values, request.ExpiresAt) - ExplicitHeld(now);
@@ -186,16 +187,10 @@ public sealed partial class WalletBook
                 Detail = $"Credits still valid at {request.ExpiresAt:O} cover {(coveredAtExpiry.IsNegative ? Micros.Zero : coveredAtExpiry).ToUsd():0.######} USD beside the other holds, less than {request.Amount.ToUsd():0.######} USD.",
             };
         }
-        if (OverLimit(request.Amount, now) is { } overLimit)
-        {
-            _limitHit = true;
-            return BookOutcome.OverLimit(available, overLimit);
-        }
+        if (OverLimit(request.Amount, now) is { } overLimit) return BookOutcome.OverLimit(available, overLimit);
         var hold = new Hold(NextHoldNumber++, request.Amount, Micros.Zero, HoldState.Active, now, request.ExpiresAt, request.Reference);
         TrackHold(hold);
-        _spentInBatch = true;
-        _autoTopupTrigger = true;
-        return new BookOutcome(WalletOpStatus.Applied, null, hold.Number, Available(now));
+        return new BookOutcome(WalletOpStatus.Applied, null, hold.Number, Available(now), Effects: BatchEffects.Spending);
     }
 
     /// <summary>Captures at most the held amount (a hold_capture debit in consumption order; the rest released; 0 voids), or voids it.</summary>
@@ -227,25 +222,20 @@ public sealed partial class WalletBook
             var available = Available(now);
             if (excess > available)
             {
-                _autoTopupTrigger = true;
                 return BookOutcome.Insufficient(available) with
                 {
                     Detail = $"The query costs {charge.Amount.ToUsd():0.######} USD: {excess.ToUsd():0.######} USD above its hold, and {available.ToUsd():0.######} USD is available.",
+                    Effects = BatchEffects.AutoTopupCheck,
                 };
             }
-            if (OverLimit(excess, now) is { } overLimit)
-            {
-                _limitHit = true;
-                return BookOutcome.OverLimit(available, overLimit);
-            }
+            if (OverLimit(excess, now) is { } overLimit) return BookOutcome.OverLimit(available, overLimit);
         }
         var captured = Micros.Min(charge.Amount, hold.Amount);
         TrackHold(hold with { State = captured.IsPositive ? HoldState.Captured : HoldState.Voided, Captured = captured });
         if (!charge.Amount.IsPositive) return new BookOutcome(WalletOpStatus.Applied, null, null, Available(now));
         var outcome = DebitWithin(charge, now, SessionSpendable(now));
         Invariant.Check(outcome.Status == WalletOpStatus.Applied, "a charge within a hold, its excess checked, is always covered");
-        _autoTopupTrigger = true;
-        return outcome;
+        return outcome with { Effects = outcome.Effects.Then(BatchEffects.AutoTopupCheck) };
     }
 
     private BookOutcome? FindActiveHold(long number, DateTimeOffset now, out Hold? hold)
@@ -311,15 +301,18 @@ public sealed partial class WalletBook
             a.InFlight is not null, a.Configured);
     }
 
+    /// <summary>As after a batch in which a debit happened (a caller checking a book outside a batch).</summary>
+    public void MaybeStartAutoTopup(DateTimeOffset now) => MaybeStartAutoTopup(BatchEffects.All, now);
+
     /// <summary>
-    /// After a batch in which a debit, a hold or an insufficient-credits refusal happened: when available is below the threshold
-    /// and no attempt is in flight (nor waiting after a failure), decides the next attempt: max(target − available, minimum top-up),
-    /// within the maximum top-up and what the month's cap leaves. It is started once the batch is durable.
+    /// After a batch in which a debit, a hold or an insufficient-credits refusal happened (<paramref name="batch"/>, else nothing):
+    /// when available is below the threshold and no attempt is in flight (nor waiting after a failure), decides the next attempt:
+    /// max(target − available, minimum top-up), within the maximum top-up and what the month's cap leaves, in
+    /// <see cref="BookChanges.AutoTopupStarted"/>. It is started once the batch is durable.
     /// </summary>
-    public void MaybeStartAutoTopup(DateTimeOffset now)
+    public void MaybeStartAutoTopup(BatchEffects batch, DateTimeOffset now)
     {
-        if (!_autoTopupTrigger) return;
-        _autoTopupTrigger = false;
+        if (!batch.AutoTopupTrigger) return;
         var a = AutoTopup;
         if (!a.Enabled || a.InFlight is not null || a.PaymentToken is null) return;
         if (a.RetryAt is { } retryAt && now < retryAt) return;
