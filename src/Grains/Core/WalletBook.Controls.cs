@@ -119,29 +119,12 @@ public sealed partial class WalletBook
     /// </summary>
     public BatchEffects CheckSpendLimits(BatchEffects batch, DateTimeOffset now)
     {
-        bool reached = batch.LimitReached;
-        if (!batch.Spent && !reached) return BatchEffects.None;
-        foreach (var period in SpendPeriods.All)
-        {
-            if (Limits.Effective(period, Policy.DefaultLimits) is not { } limit) continue;
-            var spent = SpentIn(period, now);
-            var start = SpendPeriods.StartOf(period, now);
-            bool atLimit = spent >= limit;
-            bool warn = spent.Value * 100 >= limit.Value * Policy.WarningPercent;
-            if (warn && Limits.Warned.Get(period) != start)
-            {
-                Limits = Limits with { Warned = Limits.Warned.Set(period, start) };
-                Changes.ControlsChanged = true;
-                Changes.Events.Add(LimitEvent(EventKinds.SpendLimitWarning, period, limit, spent, now));
-            }
-            if (atLimit && Limits.Reached.Get(period) != start)
-            {
-                Limits = Limits with { Reached = Limits.Reached.Set(period, start) };
-                Changes.ControlsChanged = true;
-                Changes.Events.Add(LimitEvent(EventKinds.SpendLimitReached, period, limit, spent, now));
-            }
-            reached |= atLimit;
-        }
+        if (!batch.Spent && !batch.LimitReached) return BatchEffects.None;
+        var (raised, atLimit, limits) = LimitSettings.DecideEvents(Limits, period => SpentIn(period, now), Policy, now);
+        Limits = limits;
+        foreach (var crossing in raised) Changes.Events.Add(LimitEvent(crossing, now));
+        if (raised.Count > 0) Changes.ControlsChanged = true;
+        bool reached = batch.LimitReached || atLimit;
         if (!reached || Headroom(now) is not { } headroom || headroom.IsPositive) return BatchEffects.None;
         var effects = BatchEffects.None;
         foreach (var running in _sessions.Values.Where(x => x.State == SessionState.Running).OrderBy(x => x.StartedAt).ThenBy(x => x.SessionId).ToList())
@@ -154,9 +137,9 @@ public sealed partial class WalletBook
         return effects;
     }
 
-    private BillingEvent LimitEvent(string kind, SpendPeriod period, Micros limit, Micros spent, DateTimeOffset now) =>
-        new(0, now, kind, WalletId, null, null, Balance, null,
-            EventData.Of(("period", period.ToWire()), ("limit", limit), ("spent", spent), ("periodStart", SpendPeriods.StartOf(period, now))));
+    private BillingEvent LimitEvent(LimitCrossing c, DateTimeOffset now) =>
+        new(0, now, c.Kind, WalletId, null, null, Balance, null,
+            EventData.Of(("period", c.Period.ToWire()), ("limit", c.Limit), ("spent", c.Spent), ("periodStart", SpendPeriods.StartOf(c.Period, now))));
 
     // ---- Holds -----------------------------------------------------------------------------------------------
 
@@ -281,16 +264,7 @@ public sealed partial class WalletBook
     /// <summary>Sets the auto top-up (validated by the caller). Turning it on clears past failures.</summary>
     public void ConfigureAutoTopup(AutoTopupSettings settings)
     {
-        var a = AutoTopup with
-        {
-            Enabled = settings.Enabled,
-            Threshold = settings.Threshold,
-            Target = settings.Target,
-            PaymentToken = settings.PaymentToken,
-            MonthlyCap = settings.MonthlyCap,
-        };
-        if (settings.Enabled) a = a with { ConsecutiveFailures = 0, DisabledReason = null, RetryAt = null };
-        AutoTopup = a;
+        AutoTopup = AutoTopupState.Configure(AutoTopup, settings);
         Changes.ControlsChanged = true;
     }
 
@@ -305,28 +279,17 @@ public sealed partial class WalletBook
     public void MaybeStartAutoTopup(DateTimeOffset now) => MaybeStartAutoTopup(BatchEffects.All, now);
 
     /// <summary>
-    /// After a batch in which a debit, a hold or an insufficient-credits refusal happened (<paramref name="batch"/>, else nothing):
-    /// when available is below the threshold and no attempt is in flight (nor waiting after a failure), decides the next attempt:
-    /// max(target − available, minimum top-up), within the maximum top-up and what the month's cap leaves, in
-    /// <see cref="BookChanges.AutoTopupStarted"/>. It is started once the batch is durable.
+    /// After a batch (<paramref name="batch"/>: what its decisions did): the attempt <see cref="AutoTopupState.DecideStart"/> decides,
+    /// if any, in <see cref="BookChanges.AutoTopupStarted"/>. It is started once the batch is durable.
     /// </summary>
     public void MaybeStartAutoTopup(BatchEffects batch, DateTimeOffset now)
     {
-        if (!batch.AutoTopupTrigger) return;
-        var a = AutoTopup;
-        if (!a.Enabled || a.InFlight is not null || a.PaymentToken is null) return;
-        if (a.RetryAt is { } retryAt && now < retryAt) return;
-        var available = Available(now);
-        if (available >= a.Threshold) return;
-        var amount = a.Target - available;
-        if (amount < Policy.MinTopup) amount = Policy.MinTopup;
-        if (amount > Policy.MaxTopup) amount = Policy.MaxTopup;
-        var capLeft = a.MonthlyCap - a.SpentIn(now);
-        if (amount > capLeft) amount = capLeft;
-        if (!amount.IsPositive) return;
-        AutoTopup = a with { InFlight = a.NextAttempt, NextAttempt = a.NextAttempt + 1, InFlightAmount = amount };
+        if (!batch.AutoTopupTrigger) return; // available is not even computed
+        var (started, next) = AutoTopupState.DecideStart(AutoTopup, batch, Available(now), Policy, now);
+        if (started is null) return;
+        AutoTopup = next;
         Changes.ControlsChanged = true;
-        Changes.AutoTopupStarted = new AutoTopupAttempt(a.NextAttempt, amount, a.PaymentToken);
+        Changes.AutoTopupStarted = started;
     }
 
     /// <summary>The attempt in flight, to resume after a crash; null when none is.</summary>
@@ -340,26 +303,14 @@ public sealed partial class WalletBook
     /// </summary>
     public void SettleAutoTopup(long attempt, bool succeeded, string? failure, DateTimeOffset now)
     {
-        var a = AutoTopup;
-        if (a.InFlight != attempt) return;
-        if (succeeded)
-        {
-            var month = SpendPeriods.StartOf(SpendPeriod.Month, now);
-            var spent = a.MonthStart == month ? a.SpentThisMonth : Micros.Zero;
-            AutoTopup = a with { InFlight = null, InFlightAmount = Micros.Zero, ConsecutiveFailures = 0, RetryAt = null, MonthStart = month, SpentThisMonth = spent + a.InFlightAmount };
-        }
-        else
-        {
-            int failures = a.ConsecutiveFailures + 1;
-            a = a with { InFlight = null, InFlightAmount = Micros.Zero, ConsecutiveFailures = failures, RetryAt = now + Policy.AutoTopupRetryAfter };
-            if (failures >= Policy.AutoTopupMaxFailures)
-            {
-                a = a with { Enabled = false, DisabledReason = "payment_failed" };
-                Changes.Events.Add(new BillingEvent(0, now, EventKinds.AutoTopupDisabled, WalletId, null, "payment_failed", Balance, null,
-                    EventData.Of(("consecutiveFailures", failures), ("lastFailure", failure))));
-            }
-            AutoTopup = a;
-        }
+        if (AutoTopupState.DecideSettlement(AutoTopup, attempt, succeeded, Policy, now) is not { } settled) return;
+        var (next, disabled) = settled;
+        AutoTopup = next;
         Changes.ControlsChanged = true;
+        if (disabled)
+        {
+            Changes.Events.Add(new BillingEvent(0, now, EventKinds.AutoTopupDisabled, WalletId, null, "payment_failed", Balance, null,
+                EventData.Of(("consecutiveFailures", next.ConsecutiveFailures), ("lastFailure", failure))));
+        }
     }
 }
