@@ -26,14 +26,15 @@ public sealed class BookChanges
         && Holds.Count == 0 && !ControlsChanged;
 }
 
-/// <summary>The outcome of applying one operation to a book.</summary>
-public readonly record struct BookOutcome(WalletOpStatus Status, LedgerEntryView? Entry, long? LotId, Micros Available, string? ErrorCode = null, string? Detail = null)
+/// <summary>The outcome of applying one operation to a book, with what it did that the batch-end rules need (<see cref="Effects"/>).</summary>
+public readonly record struct BookOutcome(WalletOpStatus Status, LedgerEntryView? Entry, long? LotId, Micros Available, string? ErrorCode = null, string? Detail = null,
+    BatchEffects Effects = default)
 {
     public static BookOutcome Insufficient(Micros available) => new(WalletOpStatus.InsufficientCredits, null, null, available, ErrorCodes.InsufficientCredits);
 
     /// <summary>A 402 spend_limit_exceeded: recorded under its key like an insufficient-credits refusal.</summary>
     public static BookOutcome OverLimit(Micros available, string detail) =>
-        new(WalletOpStatus.InsufficientCredits, null, null, available, ErrorCodes.SpendLimitExceeded, detail);
+        new(WalletOpStatus.InsufficientCredits, null, null, available, ErrorCodes.SpendLimitExceeded, detail, BatchEffects.AtLimit);
 
     /// <summary>A refusal that is not recorded under the key (404 hold_not_found, 409 hold_not_active, …).</summary>
     public static BookOutcome Refused(string code, string detail) => new(WalletOpStatus.Invalid, null, null, Micros.Zero, code, detail);

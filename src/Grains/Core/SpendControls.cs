@@ -116,7 +116,42 @@ public sealed record LimitSettings(SpendLimits Owner, SpendLimits Admin, PeriodM
 
     public SpendLimits EffectiveLimits(SpendLimits platformDefault) =>
         new(Effective(SpendPeriod.Hour, platformDefault), Effective(SpendPeriod.Day, platformDefault), Effective(SpendPeriod.Month, platformDefault));
+
+    // R-LIMIT-3: spend_limit_warning and spend_limit_reached once per period.
+    /// <summary>
+    /// After a batch that spent or reached a limit: the spend_limit_warning (at <see cref="WalletPolicy.WarningPercent"/>)
+    /// and spend_limit_reached events not yet raised in their period, period by period, whether some limit is reached, and the
+    /// settings with those events marked.
+    /// </summary>
+    public static (IReadOnlyList<LimitCrossing> Raised, bool AtLimit, LimitSettings Next) DecideEvents(
+        LimitSettings limits, Func<SpendPeriod, Micros> spentIn, WalletPolicy policy, DateTimeOffset now)
+    {
+        var raised = new List<LimitCrossing>();
+        bool atAny = false;
+        foreach (var period in SpendPeriods.All)
+        {
+            if (limits.Effective(period, policy.DefaultLimits) is not { } limit) continue;
+            var spent = spentIn(period);
+            var start = SpendPeriods.StartOf(period, now);
+            bool atLimit = spent >= limit;
+            if (spent.Value * 100 >= limit.Value * policy.WarningPercent && limits.Warned.Get(period) != start)
+            {
+                limits = limits with { Warned = limits.Warned.Set(period, start) };
+                raised.Add(new LimitCrossing(EventKinds.SpendLimitWarning, period, limit, spent));
+            }
+            if (atLimit && limits.Reached.Get(period) != start)
+            {
+                limits = limits with { Reached = limits.Reached.Set(period, start) };
+                raised.Add(new LimitCrossing(EventKinds.SpendLimitReached, period, limit, spent));
+            }
+            atAny |= atLimit;
+        }
+        return (raised, atAny, limits);
+    }
 }
+
+/// <summary>A limit event to raise: spend_limit_warning or spend_limit_reached, for a period, with its limit and what the period spent.</summary>
+public readonly record struct LimitCrossing(string Kind, SpendPeriod Period, Micros Limit, Micros Spent);
 
 /// <summary>
 /// The auto top-up's configuration and where it stands: at most one attempt in flight (<c>InFlight</c>, its number and
@@ -143,6 +178,64 @@ public sealed record AutoTopupState(
 
     public Micros SpentIn(DateTimeOffset now) =>
         MonthStart == SpendPeriods.StartOf(SpendPeriod.Month, now) ? SpentThisMonth : Micros.Zero;
+
+    /// <summary>The state with <paramref name="settings"/> (validated by the caller). Turning it on clears past failures.</summary>
+    public static AutoTopupState Configure(AutoTopupState a, AutoTopupSettings settings)
+    {
+        a = a with
+        {
+            Enabled = settings.Enabled,
+            Threshold = settings.Threshold,
+            Target = settings.Target,
+            PaymentToken = settings.PaymentToken,
+            MonthlyCap = settings.MonthlyCap,
+        };
+        return settings.Enabled ? a with { ConsecutiveFailures = 0, DisabledReason = null, RetryAt = null } : a;
+    }
+
+    // R-AUTO-1: when an attempt starts, and its amount.
+    /// <summary>
+    /// After a batch in which a debit, a hold or an insufficient-credits refusal happened (<paramref name="batch"/>, else none):
+    /// when <paramref name="available"/> is below the threshold and no attempt is in flight (nor waiting after a failure), the next
+    /// attempt: max(target − available, minimum top-up), within the maximum top-up and what the month's cap leaves;
+    /// with the state that has it in flight. Null and the same state when none starts.
+    /// </summary>
+    public static (AutoTopupAttempt? Started, AutoTopupState Next) DecideStart(
+        AutoTopupState a, BatchEffects batch, Micros available, WalletPolicy policy, DateTimeOffset now)
+    {
+        if (!batch.AutoTopupTrigger || !a.Enabled || a.InFlight is not null || a.PaymentToken is null) return (null, a);
+        if (a.RetryAt is { } retryAt && now < retryAt) return (null, a);
+        if (available >= a.Threshold) return (null, a);
+        var amount = a.Target - available;
+        if (amount < policy.MinTopup) amount = policy.MinTopup;
+        if (amount > policy.MaxTopup) amount = policy.MaxTopup;
+        var capLeft = a.MonthlyCap - a.SpentIn(now);
+        if (amount > capLeft) amount = capLeft;
+        if (!amount.IsPositive) return (null, a);
+        var next = a with { InFlight = a.NextAttempt, NextAttempt = a.NextAttempt + 1, InFlightAmount = amount };
+        return (new AutoTopupAttempt(a.NextAttempt, amount, a.PaymentToken), next);
+    }
+
+    /// <summary>
+    /// How attempt <paramref name="attempt"/> ended (R-AUTO-2): a success counts against the month's cap; a failure waits
+    /// <see cref="WalletPolicy.AutoTopupRetryAfter"/>, and the last of <see cref="WalletPolicy.AutoTopupMaxFailures"/> in a row turns
+    /// the auto top-up off (<c>Disabled</c>: auto_topup_disabled is raised). Null when the report is not about the attempt in flight.
+    /// </summary>
+    public static (AutoTopupState Next, bool Disabled)? DecideSettlement(
+        AutoTopupState a, long attempt, bool succeeded, WalletPolicy policy, DateTimeOffset now)
+    {
+        if (a.InFlight != attempt) return null;
+        if (succeeded)
+        {
+            var month = SpendPeriods.StartOf(SpendPeriod.Month, now);
+            var spent = a.MonthStart == month ? a.SpentThisMonth : Micros.Zero;
+            return (a with { InFlight = null, InFlightAmount = Micros.Zero, ConsecutiveFailures = 0, RetryAt = null, MonthStart = month, SpentThisMonth = spent + a.InFlightAmount }, false);
+        }
+        int failures = a.ConsecutiveFailures + 1;
+        a = a with { InFlight = null, InFlightAmount = Micros.Zero, ConsecutiveFailures = failures, RetryAt = now + policy.AutoTopupRetryAfter };
+        if (failures < policy.AutoTopupMaxFailures) return (a, false);
+        return (a with { Enabled = false, DisabledReason = "payment_failed" }, true);
+    }
 }
 
 /// <summary>The platform's rules a wallet applies, from configuration (set by the grain on the book it loads).</summary>

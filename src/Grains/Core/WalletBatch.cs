@@ -48,6 +48,7 @@ public static class WalletBatch
         var outcomes = new List<StoredOutcome>();
         var decided = new Dictionary<string, StoredOutcome>(StringComparer.Ordinal);
         bool created = false;
+        var effects = BatchEffects.None; // what the decisions did that the batch-end rules need, folded in arrival order
 
         for (int i = 0; i < operations.Count; i++)
         {
@@ -66,7 +67,8 @@ public static class WalletBatch
             }
             if (DecideUnkeyed(work, operation, now) is { } unkeyed)
             {
-                results[i] = unkeyed;
+                (results[i], var unkeyedEffects) = unkeyed;
+                effects = effects.Then(unkeyedEffects);
                 continue;
             }
 
@@ -79,10 +81,11 @@ public static class WalletBatch
                 continue;
             }
             if (DecideNewKey(work, operation, context, outcomes, decided) is not { } answer) return BatchDecision.LookUpKeysFirst;
-            results[i] = answer;
+            (results[i], var keyedEffects) = answer;
+            effects = effects.Then(keyedEffects);
         }
 
-        if (work is not null) Conclude(work, balanceBefore, context);
+        if (work is not null) Conclude(work, balanceBefore, effects, context);
         return new BatchDecision(work, work?.TakeChanges() ?? new BookChanges(), outcomes, results, created);
     }
 
@@ -94,12 +97,15 @@ public static class WalletBatch
         work.NoticeExpiringLots(now);
     }
 
-    /// <summary>After the operations: what the batch as a whole crossed (limits, auto top-up, low balance, depletion).</summary>
-    private static void Conclude(WalletBook work, Micros? balanceBefore, BatchContext context)
+    /// <summary>
+    /// After the operations: what the batch as a whole crossed (limits, auto top-up, low balance, depletion), given what its
+    /// decisions did (<paramref name="effects"/>) and, for the auto top-up, what ending sessions at a limit did.
+    /// </summary>
+    private static void Conclude(WalletBook work, Micros? balanceBefore, BatchEffects effects, BatchContext context)
     {
         var now = context.Now;
-        work.CheckSpendLimits(now);
-        work.MaybeStartAutoTopup(now);
+        var endedAtLimit = work.CheckSpendLimits(effects, now);
+        work.MaybeStartAutoTopup(effects.Then(endedAtLimit), now);
         work.CheckLowBalance(context.LowBalanceRunway, now);
         if (balanceBefore is { } before) work.CheckDepletion(before, now);
     }
@@ -109,7 +115,7 @@ public static class WalletBatch
     /// A keyed operation whose key is not known yet: applied, or refused. Null when a refusal must wait for the keys to be looked up.
     /// What must be recorded under the key goes to <paramref name="outcomes"/> and <paramref name="decided"/>.
     /// </summary>
-    private static OperationResult? DecideNewKey(WalletBook work, WalletOperation operation, BatchContext context, List<StoredOutcome> outcomes,
+    private static Decided<OperationResult>? DecideNewKey(WalletBook work, WalletOperation operation, BatchContext context, List<StoredOutcome> outcomes,
         Dictionary<string, StoredOutcome> decided)
     {
         string key = operation.Key!;
@@ -121,12 +127,12 @@ public static class WalletBatch
             // replay, not be refused), and a 402 is recorded: a retry under the key gets the same refusal.
             if (!context.KeysLookedUp) return null;
             if (outcome.Status == WalletOpStatus.Invalid)
-                return WalletOpResult.Invalid(outcome.ErrorCode ?? ErrorCodes.InvalidRequest, outcome.Detail ?? "The operation was refused.");
+                return new(WalletOpResult.Invalid(outcome.ErrorCode ?? ErrorCodes.InvalidRequest, outcome.Detail ?? "The operation was refused."), outcome.Effects);
             var refusal = Refusal(outcome, operation);
             var refused = StoredOutcome.Refused(key, operation.Fingerprint!, refusal);
             outcomes.Add(refused);
             decided[key] = refused;
-            return refusal;
+            return new(refusal, outcome.Effects);
         }
         var taken = outcome.Entry is { } e ? new Micros(Math.Abs(e.Amount.Value)) : Micros.Zero;
         var record = new StoredOutcome(key, operation.Fingerprint!, outcome.Entry?.Seq, taken, outcome.Entry?.BalanceAfter ?? work.Balance, outcome.LotId);
@@ -135,7 +141,7 @@ public static class WalletBatch
             outcomes.Add(record);
             decided[key] = record;
         }
-        return WithHold(record.ToResult(replayed: false), operation, work);
+        return new(WithHold(record.ToResult(replayed: false), operation, work), outcome.Effects);
     }
 
     // R-ADMIN-1: a new wallet gets its sign-up bonus in the same batch.
@@ -158,12 +164,12 @@ public static class WalletBatch
 
     // R-IDEM-5: session charges are idempotent by the session's state, not by a key.
     /// <summary>Operations without an idempotency key, decided on the book directly; null for a keyed one.</summary>
-    private static OperationResult? DecideUnkeyed(WalletBook work, WalletOperation operation, DateTimeOffset now) => operation switch
+    private static Decided<OperationResult>? DecideUnkeyed(WalletBook work, WalletOperation operation, DateTimeOffset now) => operation switch
     {
-        Settle => new WalletOpResult(WalletOpStatus.Applied),
-        OpenSessionOperation open => work.OpenSession(open.Request, now),
-        ChargeSessionOperation charge => work.ChargeSession(charge.Request, now),
-        ChargeRunningSessionsOperation all => work.ChargeRunningSessions(all.At, now),
+        Settle => Done(() => { }),
+        OpenSessionOperation open => Widen(work.DecideOpenSession(open.Request, now)),
+        ChargeSessionOperation charge => Widen(work.DecideSessionCharge(charge.Request, now)),
+        ChargeRunningSessionsOperation all => Widen(work.DecideRunningSessionsCharge(all.At, now)),
         SetLimitsOperation limits => Done(() => work.SetLimits(limits.Scope, limits.Limits)),
         ConfigureAutoTopupOperation auto => Done(() => work.ConfigureAutoTopup(auto.Settings)),
         AutoTopupSettledOperation settled => Done(() => work.SettleAutoTopup(settled.Attempt, settled.Succeeded, settled.Failure, now)),
@@ -176,11 +182,16 @@ public static class WalletBatch
             ? new OperationResult(result, null, hold.ToView(work.WalletId))
             : result;
 
-    private static OperationResult? Done(Action change)
+    /// <summary>A change with no effect on the batch-end rules (settings, an attempt's report).</summary>
+    private static Decided<OperationResult> Done(Action change)
     {
         change();
-        return new WalletOpResult(WalletOpStatus.Applied);
+        return new(new WalletOpResult(WalletOpStatus.Applied), BatchEffects.None);
     }
+
+    private static Decided<OperationResult> Widen(Decided<SessionOpResult> d) => new(d.Result, d.Effects);
+
+    private static Decided<OperationResult> Widen(Decided<RunningSessionsCharge> d) => new(d.Result, d.Effects);
 
     private static BookOutcome Apply(WalletBook work, WalletOperation operation, DateTimeOffset now)
     {

@@ -7,9 +7,6 @@ namespace Qubrid.Core;
 public sealed partial class WalletBook
 {
     private readonly Dictionary<long, Hold> _holds;
-    private bool _limitHit;
-    private bool _autoTopupTrigger;
-    private bool _spentInBatch;
 
     /// <summary>The platform's rules this wallet applies (charge interval, default limits, top-up bounds).</summary>
     public WalletPolicy Policy { get; set; } = WalletPolicy.None;
@@ -114,52 +111,38 @@ public sealed partial class WalletBook
         new(Limits.EffectiveLimits(Policy.DefaultLimits), Limits.Owner, Limits.Admin,
             SpentIn(SpendPeriod.Hour, now), SpentIn(SpendPeriod.Day, now), SpentIn(SpendPeriod.Month, now));
 
-    // R-LIMIT-3: spend_limit_warning and spend_limit_reached once per period.
+    /// <summary>As after a batch that spent and reached a limit (a caller checking a book outside a batch).</summary>
+    public void CheckSpendLimits(DateTimeOffset now) => CheckSpendLimits(BatchEffects.All, now);
+
     /// <summary>
-    /// After a batch: raises spend_limit_warning (at <see cref="WalletPolicy.WarningPercent"/>) and spend_limit_reached
-    /// once per period, and when a limit is reached ends every running session (start order) with reason spend_limit,
-    /// each charged up to what the limit still allows.
+    /// After a batch that spent or reached a limit (<paramref name="batch"/>, else nothing): raises spend_limit_warning (at
+    /// <see cref="WalletPolicy.WarningPercent"/>) and spend_limit_reached once per period, and when a limit is reached ends every
+    /// running session (start order) with reason spend_limit, each charged up to what the limit still allows.
+    /// Returns what those charges did, for the rules after this one.
     /// </summary>
-    public void CheckSpendLimits(DateTimeOffset now)
+    public BatchEffects CheckSpendLimits(BatchEffects batch, DateTimeOffset now)
     {
-        bool reached = _limitHit;
-        _limitHit = false;
-        if (!_spentInBatch && !reached) return;
-        _spentInBatch = false;
-        foreach (var period in SpendPeriods.All)
-        {
-            if (Limits.Effective(period, Policy.DefaultLimits) is not { } limit) continue;
-            var spent = SpentIn(period, now);
-            var start = SpendPeriods.StartOf(period, now);
-            bool atLimit = spent >= limit;
-            bool warn = spent.Value * 100 >= limit.Value * Policy.WarningPercent;
-            if (warn && Limits.Warned.Get(period) != start)
-            {
-                Limits = Limits with { Warned = Limits.Warned.Set(period, start) };
-                Changes.ControlsChanged = true;
-                Changes.Events.Add(LimitEvent(EventKinds.SpendLimitWarning, period, limit, spent, now));
-            }
-            if (atLimit && Limits.Reached.Get(period) != start)
-            {
-                Limits = Limits with { Reached = Limits.Reached.Set(period, start) };
-                Changes.ControlsChanged = true;
-                Changes.Events.Add(LimitEvent(EventKinds.SpendLimitReached, period, limit, spent, now));
-            }
-            reached |= atLimit;
-        }
-        if (!reached || Headroom(now) is not { } headroom || headroom.IsPositive) return;
+        if (!batch.Spent && !batch.LimitReached) return BatchEffects.None;
+        var (raised, atLimit, limits) = LimitSettings.DecideEvents(Limits, period => SpentIn(period, now), Policy, now);
+        Limits = limits;
+        foreach (var crossing in raised) Changes.Events.Add(LimitEvent(crossing, now));
+        if (raised.Count > 0) Changes.ControlsChanged = true;
+        bool reached = batch.LimitReached || atLimit;
+        if (!reached || Headroom(now) is not { } headroom || headroom.IsPositive) return BatchEffects.None;
+        var effects = BatchEffects.None;
         foreach (var running in _sessions.Values.Where(x => x.State == SessionState.Running).OrderBy(x => x.StartedAt).ThenBy(x => x.SessionId).ToList())
         {
-            var result = ChargeSession(new SessionChargeRequest(running.SessionId, now, Final: false), now);
+            var (result, charged) = DecideSessionCharge(new SessionChargeRequest(running.SessionId, now, Final: false), now);
+            effects = effects.Then(charged);
             if (result.Session is { State: SessionState.Running } still)
                 Track(Terminate(still, still.ChargedThrough ?? now, EndReasons.SpendLimit, now));
         }
-        _limitHit = false;
+        return effects;
     }
 
-    private BillingEvent LimitEvent(string kind, SpendPeriod period, Micros limit, Micros spent, DateTimeOffset now) =>
-        new(0, now, kind, WalletId, null, null, Balance, null,
-            EventData.Of(("period", period.ToWire()), ("limit", limit), ("spent", spent), ("periodStart", SpendPeriods.StartOf(period, now))));
+    private BillingEvent LimitEvent(LimitCrossing c, DateTimeOffset now) =>
+        new(0, now, c.Kind, WalletId, null, null, Balance, null,
+            EventData.Of(("period", c.Period.ToWire()), ("limit", c.Limit), ("spent", c.Spent), ("periodStart", SpendPeriods.StartOf(c.Period, now))));
 
     // ---- Holds -----------------------------------------------------------------------------------------------
 
@@ -177,10 +160,10 @@ public sealed partial class WalletBook
         var available = Available(now);
         if (request.Amount > available)
         {
-            _autoTopupTrigger = true;
             return BookOutcome.Insufficient(available) with
             {
                 Detail = $"The wallet has {available.ToUsd():0.######} USD available, less than the {request.Amount.ToUsd():0.######} USD to hold.",
+                Effects = BatchEffects.AutoTopupCheck,
             };
         }
         var coveredAtExpiry = Allocator.Available(_lots.Values, request.ExpiresAt) - ExplicitHeld(now);
@@ -191,16 +174,10 @@ public sealed partial class WalletBook
                 Detail = $"Credits still valid at {request.ExpiresAt:O} cover {(coveredAtExpiry.IsNegative ? Micros.Zero : coveredAtExpiry).ToUsd():0.######} USD beside the other holds, less than {request.Amount.ToUsd():0.######} USD.",
             };
         }
-        if (OverLimit(request.Amount, now) is { } overLimit)
-        {
-            _limitHit = true;
-            return BookOutcome.OverLimit(available, overLimit);
-        }
+        if (OverLimit(request.Amount, now) is { } overLimit) return BookOutcome.OverLimit(available, overLimit);
         var hold = new Hold(NextHoldNumber++, request.Amount, Micros.Zero, HoldState.Active, now, request.ExpiresAt, request.Reference);
         TrackHold(hold);
-        _spentInBatch = true;
-        _autoTopupTrigger = true;
-        return new BookOutcome(WalletOpStatus.Applied, null, hold.Number, Available(now));
+        return new BookOutcome(WalletOpStatus.Applied, null, hold.Number, Available(now), Effects: BatchEffects.Spending);
     }
 
     // R-HOLD-3: capture at most the hold, release the rest; 0 voids.
@@ -234,25 +211,20 @@ public sealed partial class WalletBook
             var available = Available(now);
             if (excess > available)
             {
-                _autoTopupTrigger = true;
                 return BookOutcome.Insufficient(available) with
                 {
                     Detail = $"The query costs {charge.Amount.ToUsd():0.######} USD: {excess.ToUsd():0.######} USD above its hold, and {available.ToUsd():0.######} USD is available.",
+                    Effects = BatchEffects.AutoTopupCheck,
                 };
             }
-            if (OverLimit(excess, now) is { } overLimit)
-            {
-                _limitHit = true;
-                return BookOutcome.OverLimit(available, overLimit);
-            }
+            if (OverLimit(excess, now) is { } overLimit) return BookOutcome.OverLimit(available, overLimit);
         }
         var captured = Micros.Min(charge.Amount, hold.Amount);
         TrackHold(hold with { State = captured.IsPositive ? HoldState.Captured : HoldState.Voided, Captured = captured });
         if (!charge.Amount.IsPositive) return new BookOutcome(WalletOpStatus.Applied, null, null, Available(now));
         var outcome = DebitWithin(charge, now, SessionSpendable(now));
         Invariant.Check(outcome.Status == WalletOpStatus.Applied, "a charge within a hold, its excess checked, is always covered");
-        _autoTopupTrigger = true;
-        return outcome;
+        return outcome with { Effects = outcome.Effects.Then(BatchEffects.AutoTopupCheck) };
     }
 
     private BookOutcome? FindActiveHold(long number, DateTimeOffset now, out Hold? hold)
@@ -299,16 +271,7 @@ public sealed partial class WalletBook
     /// <summary>Sets the auto top-up (validated by the caller). Turning it on clears past failures.</summary>
     public void ConfigureAutoTopup(AutoTopupSettings settings)
     {
-        var a = AutoTopup with
-        {
-            Enabled = settings.Enabled,
-            Threshold = settings.Threshold,
-            Target = settings.Target,
-            PaymentToken = settings.PaymentToken,
-            MonthlyCap = settings.MonthlyCap,
-        };
-        if (settings.Enabled) a = a with { ConsecutiveFailures = 0, DisabledReason = null, RetryAt = null };
-        AutoTopup = a;
+        AutoTopup = AutoTopupState.Configure(AutoTopup, settings);
         Changes.ControlsChanged = true;
     }
 
@@ -319,30 +282,21 @@ public sealed partial class WalletBook
             a.InFlight is not null, a.Configured);
     }
 
-    // R-AUTO-1: when an attempt starts, and its amount.
+    /// <summary>As after a batch in which a debit happened (a caller checking a book outside a batch).</summary>
+    public void MaybeStartAutoTopup(DateTimeOffset now) => MaybeStartAutoTopup(BatchEffects.All, now);
+
     /// <summary>
-    /// After a batch in which a debit, a hold or an insufficient-credits refusal happened: when available is below the threshold
-    /// and no attempt is in flight (nor waiting after a failure), decides the next attempt: max(target − available, minimum top-up),
-    /// within the maximum top-up and what the month's cap leaves. It is started once the batch is durable.
+    /// After a batch (<paramref name="batch"/>: what its decisions did): the attempt <see cref="AutoTopupState.DecideStart"/> decides,
+    /// if any, in <see cref="BookChanges.AutoTopupStarted"/>. It is started once the batch is durable.
     /// </summary>
-    public void MaybeStartAutoTopup(DateTimeOffset now)
+    public void MaybeStartAutoTopup(BatchEffects batch, DateTimeOffset now)
     {
-        if (!_autoTopupTrigger) return;
-        _autoTopupTrigger = false;
-        var a = AutoTopup;
-        if (!a.Enabled || a.InFlight is not null || a.PaymentToken is null) return;
-        if (a.RetryAt is { } retryAt && now < retryAt) return;
-        var available = Available(now);
-        if (available >= a.Threshold) return;
-        var amount = a.Target - available;
-        if (amount < Policy.MinTopup) amount = Policy.MinTopup;
-        if (amount > Policy.MaxTopup) amount = Policy.MaxTopup;
-        var capLeft = a.MonthlyCap - a.SpentIn(now);
-        if (amount > capLeft) amount = capLeft;
-        if (!amount.IsPositive) return;
-        AutoTopup = a with { InFlight = a.NextAttempt, NextAttempt = a.NextAttempt + 1, InFlightAmount = amount };
+        if (!batch.AutoTopupTrigger) return; // available is not even computed
+        var (started, next) = AutoTopupState.DecideStart(AutoTopup, batch, Available(now), Policy, now);
+        if (started is null) return;
+        AutoTopup = next;
         Changes.ControlsChanged = true;
-        Changes.AutoTopupStarted = new AutoTopupAttempt(a.NextAttempt, amount, a.PaymentToken);
+        Changes.AutoTopupStarted = started;
     }
 
     /// <summary>The attempt in flight, to resume after a crash; null when none is.</summary>
@@ -356,26 +310,14 @@ public sealed partial class WalletBook
     /// </summary>
     public void SettleAutoTopup(long attempt, bool succeeded, string? failure, DateTimeOffset now)
     {
-        var a = AutoTopup;
-        if (a.InFlight != attempt) return;
-        if (succeeded)
-        {
-            var month = SpendPeriods.StartOf(SpendPeriod.Month, now);
-            var spent = a.MonthStart == month ? a.SpentThisMonth : Micros.Zero;
-            AutoTopup = a with { InFlight = null, InFlightAmount = Micros.Zero, ConsecutiveFailures = 0, RetryAt = null, MonthStart = month, SpentThisMonth = spent + a.InFlightAmount };
-        }
-        else
-        {
-            int failures = a.ConsecutiveFailures + 1;
-            a = a with { InFlight = null, InFlightAmount = Micros.Zero, ConsecutiveFailures = failures, RetryAt = now + Policy.AutoTopupRetryAfter };
-            if (failures >= Policy.AutoTopupMaxFailures)
-            {
-                a = a with { Enabled = false, DisabledReason = "payment_failed" };
-                Changes.Events.Add(new BillingEvent(0, now, EventKinds.AutoTopupDisabled, WalletId, null, "payment_failed", Balance, null,
-                    EventData.Of(("consecutiveFailures", failures), ("lastFailure", failure))));
-            }
-            AutoTopup = a;
-        }
+        if (AutoTopupState.DecideSettlement(AutoTopup, attempt, succeeded, Policy, now) is not { } settled) return;
+        var (next, disabled) = settled;
+        AutoTopup = next;
         Changes.ControlsChanged = true;
+        if (disabled)
+        {
+            Changes.Events.Add(new BillingEvent(0, now, EventKinds.AutoTopupDisabled, WalletId, null, "payment_failed", Balance, null,
+                EventData.Of(("consecutiveFailures", next.ConsecutiveFailures), ("lastFailure", failure))));
+        }
     }
 }

@@ -55,30 +55,34 @@ public sealed partial class WalletBook
     /// plus this one. The same request again returns the session as first opened; another request under the same
     /// id is a conflict.
     /// </summary>
-    public SessionOpResult OpenSession(OpenSessionRequest request, DateTimeOffset now)
+    public SessionOpResult OpenSession(OpenSessionRequest request, DateTimeOffset now) => DecideOpenSession(request, now).Result;
+
+    /// <summary><see cref="OpenSession"/> with its effects: a start refused for want of runway funds looks at the auto top-up.</summary>
+    public Decided<SessionOpResult> DecideOpenSession(OpenSessionRequest request, DateTimeOffset now)
     {
         if (_sessions.TryGetValue(request.SessionId, out var existing))
         {
-            return existing.InstanceType == request.InstanceType && existing.Workload == request.Workload
+            return new(existing.InstanceType == request.InstanceType && existing.Workload == request.Workload
                 ? new SessionOpResult(WalletOpStatus.Applied, existing, Existing: true)
                 : SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.SessionConflict,
-                    $"Session '{request.SessionId}' already exists with instance type {existing.InstanceType} ({existing.Workload}).");
+                    $"Session '{request.SessionId}' already exists with instance type {existing.InstanceType} ({existing.Workload})."),
+                BatchEffects.None);
         }
         var burn = BurnRatePerHour + request.UsdPerHour;
         var required = Metering.Owed(burn, now, now + request.MinimumRunway);
         var funds = RunwayFunds(now);
         if (funds < required)
         {
-            _autoTopupTrigger = true;
-            return SessionOpResult.Fail(WalletOpStatus.InsufficientCredits, ErrorCodes.InsufficientCredits,
-                $"With this {request.InstanceType} the wallet's sessions burn {burn:0.######} USD/h: a {request.MinimumRunway.TotalMinutes:0.##}-minute runway needs {required.ToUsd():0.######} USD, and {funds.ToUsd():0.######} USD is available after what running sessions owe.");
+            return new(SessionOpResult.Fail(WalletOpStatus.InsufficientCredits, ErrorCodes.InsufficientCredits,
+                $"With this {request.InstanceType} the wallet's sessions burn {burn:0.######} USD/h: a {request.MinimumRunway.TotalMinutes:0.##}-minute runway needs {required.ToUsd():0.######} USD, and {funds.ToUsd():0.######} USD is available after what running sessions owe."),
+                BatchEffects.AutoTopupCheck);
         }
         if (StartPassesLimit(burn, request.MinimumRunway, now) is { } overLimit)
-            return SessionOpResult.Fail(WalletOpStatus.InsufficientCredits, ErrorCodes.SpendLimitExceeded, overLimit);
+            return new(SessionOpResult.Fail(WalletOpStatus.InsufficientCredits, ErrorCodes.SpendLimitExceeded, overLimit), BatchEffects.None);
         var session = new SessionView(request.SessionId, WalletId, request.InstanceType, request.Workload, request.UsdPerHour,
             request.StartedAt, SessionState.Running, null, Micros.Zero, null);
         Track(session);
-        return new SessionOpResult(WalletOpStatus.Applied, session);
+        return new(new SessionOpResult(WalletOpStatus.Applied, session), BatchEffects.None);
     }
 
     // R-SESS-4: a charge debits owed − charged from the session's own record.
@@ -90,11 +94,15 @@ public sealed partial class WalletBook
     /// latest instant already charged for when its own clock is behind, and the total is exactly the formula over
     /// the recorded start and stop.
     /// </summary>
-    public SessionOpResult ChargeSession(SessionChargeRequest request, DateTimeOffset now)
+    public SessionOpResult ChargeSession(SessionChargeRequest request, DateTimeOffset now) => DecideSessionCharge(request, now).Result;
+
+    /// <summary><see cref="ChargeSession"/> with its effects: what it debited is spending; ending the session at a limit reaches it.</summary>
+    public Decided<SessionOpResult> DecideSessionCharge(SessionChargeRequest request, DateTimeOffset now)
     {
         if (!_sessions.TryGetValue(request.SessionId, out var session))
-            return SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.SessionNotFound, $"Session '{request.SessionId}' is not open on this wallet.");
-        if (session.State != SessionState.Running) return new SessionOpResult(WalletOpStatus.Applied, session);
+            return new(SessionOpResult.Fail(WalletOpStatus.Invalid, ErrorCodes.SessionNotFound, $"Session '{request.SessionId}' is not open on this wallet."), BatchEffects.None);
+        if (session.State != SessionState.Running) return new(new SessionOpResult(WalletOpStatus.Applied, session), BatchEffects.None);
+        var effects = BatchEffects.None;
 
         // R-SESS-5: never charges up to an earlier instant than one already charged for.
         var through = request.At;
@@ -114,10 +122,14 @@ public sealed partial class WalletBook
                     session.SessionId, new UsageTags(session.SessionId, session.InstanceType, null, session.Workload), AllowPartial: true);
                 var outcome = DebitWithin(debit, now, SessionSpendable(now));
                 if (outcome.Entry is { } entry) debited = -entry.Amount;
+                effects = outcome.Effects;
             }
             session = session with { Charged = session.Charged + debited, ChargedThrough = through };
             if (payable < due && debited == payable)
+            {
                 session = Terminate(session, through, EndReasons.SpendLimit, now);
+                effects = effects.Then(BatchEffects.AtLimit);
+            }
             // R-SESS-7: out of credits, the session is terminated at the instant charged through.
             // Out of credits: it could not all be paid, or nothing is left for the next interval.
             else if (debited < due || (!request.Final && !SessionSpendable(now).IsPositive))
@@ -126,7 +138,7 @@ public sealed partial class WalletBook
         if (request.Final && session.State == SessionState.Running)
             session = session with { State = SessionState.Stopped, StoppedAt = through, EndReason = EndReasons.Stopped };
         if (session != _sessions[request.SessionId]) Track(session); // a tick that owes nothing writes nothing
-        return new SessionOpResult(WalletOpStatus.Applied, session, debited);
+        return new(new SessionOpResult(WalletOpStatus.Applied, session, debited), effects);
     }
 
     // R-SESS-9: one low_balance per crossing, re-armed above the threshold.
@@ -154,7 +166,6 @@ public sealed partial class WalletBook
 
     private SessionView Terminate(SessionView session, DateTimeOffset at, string reason, DateTimeOffset now)
     {
-        if (reason == EndReasons.SpendLimit) _limitHit = true;
         Changes.Events.Add(new BillingEvent(0, now, EventKinds.SessionTerminated, WalletId, session.SessionId, reason, Balance, null));
         return session with { State = SessionState.Terminated, StoppedAt = at, EndReason = reason };
     }

@@ -167,15 +167,9 @@ public sealed partial class WalletBook
         bool spending = SpendPeriods.IsSpending(request.Kind);
         var spendable = spending ? Available(now) : SessionSpendable(now);
         if (request.Amount > spendable && !request.AllowPartial)
-        {
-            _autoTopupTrigger |= spending;
-            return BookOutcome.Insufficient(spendable);
-        }
+            return BookOutcome.Insufficient(spendable) with { Effects = spending ? BatchEffects.AutoTopupCheck : BatchEffects.None };
         if (spending && OverLimit(request.Amount, now) is { } overLimit)
-        {
-            _limitHit = true;
             return BookOutcome.OverLimit(spendable, overLimit);
-        }
         return DebitWithin(request, now, spendable);
     }
 
@@ -196,13 +190,9 @@ public sealed partial class WalletBook
             return new BookOutcome(WalletOpStatus.Applied, null, null, Micros.Zero);
         var movements = allocation.Takes.Select(t => t with { Amount = -t.Amount }).ToList();
         var entry = Append(now, request.Kind, -allocation.Taken, movements, request.Reference, request.IdempotencyKey, request.Usage);
-        if (SpendPeriods.IsSpending(request.Kind))
-        {
-            Spent = Spent.Add(allocation.Taken, now);
-            _spentInBatch = true;
-            _autoTopupTrigger = true;
-        }
-        return new BookOutcome(WalletOpStatus.Applied, entry, null, Available(now));
+        if (!SpendPeriods.IsSpending(request.Kind)) return new BookOutcome(WalletOpStatus.Applied, entry, null, Available(now));
+        Spent = Spent.Add(allocation.Taken, now);
+        return new BookOutcome(WalletOpStatus.Applied, entry, null, Available(now), Effects: BatchEffects.Spending);
     }
 
     // R-LEDGER-2: the invariants, asserted as the book changes (AssertConsistent on load).
