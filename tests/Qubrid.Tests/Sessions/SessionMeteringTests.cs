@@ -132,23 +132,13 @@ public class SessionMeteringTests
         var userId = wallet.GetPrimaryKeyString();
         var sessionId = $"sess-{Guid.NewGuid():N}";
         var session = cluster.Grains.GetGrain<ISessionGrain>(sessionId);
-        const long Barrier = 719_019;
-        await TestDatabase.ExecAsync(cluster.Db, $$"""
-            CREATE FUNCTION test_hold_open() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF NEW.session_id = '{{sessionId}}' THEN PERFORM pg_advisory_xact_lock_shared({{Barrier}}); END IF;
-                RETURN NEW;
-            END $$;
-            CREATE TRIGGER test_hold_open BEFORE INSERT ON qubrid_wallet_sessions FOR EACH ROW EXECUTE FUNCTION test_hold_open();
-            """);
-        await using (var holder = await cluster.Db.OpenConnectionAsync())
+        await using (var barrier = await InsertBarrier.HoldAsync(cluster.Db, "test_hold_open", "qubrid_wallet_sessions", $"NEW.session_id = '{sessionId}'", 719_019))
         {
-            await using (var hold = new Npgsql.NpgsqlCommand($"SELECT pg_advisory_lock({Barrier})", holder)) await hold.ExecuteNonQueryAsync();
             await Assert.ThrowsAnyAsync<TimeoutException>(() => session.Start(new StartSessionRequest(userId, "A100")));
             Assert.Equal(0, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_wallet_sessions WHERE session_id = $1", sessionId));
             // Get is asked while the open is still held: it must wait behind it, not answer 404.
             var getting = session.Get();
-            await using (var release = new Npgsql.NpgsqlCommand($"SELECT pg_advisory_unlock({Barrier})", holder)) await release.ExecuteNonQueryAsync();
+            await barrier.ReleaseAsync();
             var seen = await getting;
             Assert.NotNull(seen);
             Assert.Equal(SessionState.Running, seen.State);

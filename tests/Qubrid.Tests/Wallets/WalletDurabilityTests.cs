@@ -98,24 +98,13 @@ public class WalletDurabilityTests
 
         // The wallet's expiry reminder fires when the clock passes the expiry: its entry is held back (a barrier in
         // PostgreSQL) so that the read below certainly comes before the entry.
-        const long Barrier = 719_020;
-        await TestDatabase.ExecAsync(cluster.Db, $$"""
-            CREATE FUNCTION test_hold_expiration() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF NEW.kind = 'expiration' THEN PERFORM pg_advisory_xact_lock_shared({{Barrier}}); END IF;
-                RETURN NEW;
-            END $$;
-            CREATE TRIGGER test_hold_expiration BEFORE INSERT ON qubrid_ledger FOR EACH ROW EXECUTE FUNCTION test_hold_expiration();
-            """);
-        await using (var holder = await cluster.Db.OpenConnectionAsync())
+        await using (var barrier = await InsertBarrier.HoldAsync(cluster.Db, "test_hold_expiration", "qubrid_ledger", "NEW.kind = 'expiration'", 719_020))
         {
-            await using (var hold = new Npgsql.NpgsqlCommand($"SELECT pg_advisory_lock({Barrier})", holder)) await hold.ExecuteNonQueryAsync();
             cluster.Clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromSeconds(1));
 
             var read = await wallet.GetBalance();
             Assert.Equal(Usd(6m), read!.Total); // bonus (30 days) + purchase; the 2 USD promotion is gone
             Assert.Equal(0, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'expiration'", wallet.GetPrimaryKeyString()));
-            await using (var release = new Npgsql.NpgsqlCommand($"SELECT pg_advisory_unlock({Barrier})", holder)) await release.ExecuteNonQueryAsync();
         }
 
         await wallet.ExpireDueLots(); // what the expiry reminder calls (behind the reminder's own, if it came first: one entry either way)
