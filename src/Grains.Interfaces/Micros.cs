@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Qubrid;
 
-// R-MONEY-1: money is a long of micro-credits everywhere; no double or float touches it.
+// R-MONEY-1: money is a long of micro-credits everywhere; binary floating point never touches it.
 /// <summary>An exact amount of USD credits in integer micro-credits (1e-6 USD).</summary>
 [GenerateSerializer, Immutable, Alias("qubrid.Micros")]
 public readonly record struct Micros([property: Id(0)] long Value) : IComparable<Micros>
