@@ -95,7 +95,7 @@ public class SpendControlProperties
             Assert.All(spentByHour.Values, v => Assert.True(v <= limits.PerHour.Value.Value));
             Assert.All(spentByDay.Values, v => Assert.True(v <= limits.PerDay.Value.Value));
             Assert.Equal(new Micros(spentByHour.GetValueOrDefault(SpendPeriods.StartOf(SpendPeriod.Hour, now))), book.SpentIn(SpendPeriod.Hour, now));
-            book.CheckSpendLimits(now);
+            book.CheckSpendLimits(BatchEffects.All, now);
             book.TakeChanges();
         }
     }
@@ -125,13 +125,13 @@ public class SpendControlProperties
         book.OpenSession(new OpenSessionRequest("s", "A100", Workloads.Instance, 1.69m, Start.AddSeconds(1), TimeSpan.Zero), Start.AddSeconds(1));
         var first = book.Debit(new DebitRequest("q", LedgerEntryKind.PremiumAccess, Micros.FromUsd(0.9m), "m"), Start.AddSeconds(2));
         Assert.Equal(WalletOpStatus.Applied, first.Status);
-        book.CheckSpendLimits(Start.AddSeconds(2));
+        book.CheckSpendLimits(BatchEffects.All, Start.AddSeconds(2));
         Assert.Single(book.Changes.Events, e => e.Kind == EventKinds.SpendLimitWarning);
         var tick = book.ChargeSession(new SessionChargeRequest("s", Start.AddMinutes(10), false), Start.AddMinutes(10)); // owes 0.28, 0.1 left
         Assert.Equal(Micros.FromUsd(0.1m), tick.Debited);
         Assert.Equal(EndReasons.SpendLimit, tick.Session!.EndReason);
-        book.CheckSpendLimits(Start.AddMinutes(10));
-        book.CheckSpendLimits(Start.AddMinutes(11));
+        book.CheckSpendLimits(BatchEffects.All, Start.AddMinutes(10));
+        book.CheckSpendLimits(BatchEffects.All, Start.AddMinutes(11));
         Assert.Single(book.Changes.Events, e => e.Kind == EventKinds.SpendLimitReached);
         Assert.Single(book.Changes.Events, e => e.Kind == EventKinds.SpendLimitWarning);
         // The next hour is a new period: the limit applies afresh.
@@ -147,15 +147,15 @@ public class SpendControlProperties
         book.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(10m), "p"), LotKind.Purchased, Start);
         book.ConfigureAutoTopup(new AutoTopupSettings(true, Micros.FromUsd(5m), Micros.FromUsd(20m), "tok_visa", Micros.FromUsd(30m)));
         book.Debit(new DebitRequest("d1", LedgerEntryKind.InferenceCharge, Micros.FromUsd(4m), "m"), Start);
-        book.MaybeStartAutoTopup(Start);
+        book.MaybeStartAutoTopup(BatchEffects.All, Start);
         Assert.Null(book.Changes.AutoTopupStarted); // 6 USD left: not below 5
         book.Debit(new DebitRequest("d2", LedgerEntryKind.InferenceCharge, Micros.FromUsd(2m), "m"), Start);
-        book.MaybeStartAutoTopup(Start);
+        book.MaybeStartAutoTopup(BatchEffects.All, Start);
         var attempt = book.Changes.AutoTopupStarted!;
         Assert.Equal(Micros.FromUsd(16m), attempt.Amount); // target 20 − available 4
         book.TakeChanges();
         book.Debit(new DebitRequest("d3", LedgerEntryKind.InferenceCharge, Micros.FromUsd(1m), "m"), Start);
-        book.MaybeStartAutoTopup(Start);
+        book.MaybeStartAutoTopup(BatchEffects.All, Start);
         Assert.Null(book.Changes.AutoTopupStarted); // one in flight at a time
         book.SettleAutoTopup(attempt.Attempt, succeeded: true, null, Start);
         Assert.Equal(Micros.FromUsd(16m), book.AutoTopup.SpentIn(Start));
@@ -164,7 +164,7 @@ public class SpendControlProperties
             var at = Start.AddMinutes(10 * failure);
             book.TakeChanges();
             book.Debit(new DebitRequest($"f{failure}", LedgerEntryKind.InferenceCharge, new Micros(1), "m"), at);
-            book.MaybeStartAutoTopup(at);
+            book.MaybeStartAutoTopup(BatchEffects.All, at);
             var next = book.Changes.AutoTopupStarted!;
             Assert.Equal(Micros.FromUsd(14m), next.Amount); // what the 30 USD cap leaves after 16
             book.SettleAutoTopup(next.Attempt, succeeded: false, "declined", at);

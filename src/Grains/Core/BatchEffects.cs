@@ -21,7 +21,7 @@ public readonly record struct BatchEffects(bool Spent, bool LimitReached, bool A
     /// <summary>A request refused at a limit, or a session ended at one.</summary>
     public static BatchEffects AtLimit => new(Spent: false, LimitReached: true, AutoTopupTrigger: false);
 
-    /// <summary>For a caller that checks a book outside a batch: as after a batch that spent and reached a limit.</summary>
+    /// <summary>As after a batch that spent and reached a limit (tests that check a book outside a batch).</summary>
     public static BatchEffects All => new(Spent: true, LimitReached: true, AutoTopupTrigger: true);
 
     /// <summary>These effects followed by <paramref name="next"/>'s.</summary>

@@ -111,9 +111,6 @@ public sealed partial class WalletBook
         new(Limits.EffectiveLimits(Policy.DefaultLimits), Limits.Owner, Limits.Admin,
             SpentIn(SpendPeriod.Hour, now), SpentIn(SpendPeriod.Day, now), SpentIn(SpendPeriod.Month, now));
 
-    /// <summary>As after a batch that spent and reached a limit (a caller checking a book outside a batch).</summary>
-    public void CheckSpendLimits(DateTimeOffset now) => CheckSpendLimits(BatchEffects.All, now);
-
     /// <summary>
     /// After a batch that spent or reached a limit (<paramref name="batch"/>, else nothing): raises spend_limit_warning (at
     /// <see cref="WalletPolicy.WarningPercent"/>) and spend_limit_reached once per period, and when a limit is reached ends every
@@ -281,9 +278,6 @@ public sealed partial class WalletBook
         return new AutoTopupView(a.Enabled, a.Threshold, a.Target, a.MonthlyCap, a.SpentIn(now), a.ConsecutiveFailures, a.DisabledReason,
             a.InFlight is not null, a.Configured);
     }
-
-    /// <summary>As after a batch in which a debit happened (a caller checking a book outside a batch).</summary>
-    public void MaybeStartAutoTopup(DateTimeOffset now) => MaybeStartAutoTopup(BatchEffects.All, now);
 
     /// <summary>
     /// After a batch (<paramref name="batch"/>: what its decisions did): the attempt <see cref="AutoTopupState.DecideStart"/> decides,
