@@ -18,7 +18,7 @@ validating_proxy_start() { # validating_proxy_start BASE_URL LOG
   VALIDATING_PROXY_PID=$!
   local _
   for _ in $(seq 1 240); do # npm ci on a fresh folder, then Prism's start: bounded, 2 minutes
-    grep -q 'Prism is listening' "$VALIDATING_PROXY_LOG" && { VALIDATING_PROXY_URL="http://127.0.0.1:$port"; return 0; }
+    grep -qs 'Prism is listening' "$VALIDATING_PROXY_LOG" && { VALIDATING_PROXY_URL="http://127.0.0.1:$port"; return 0; }
     kill -0 "$VALIDATING_PROXY_PID" 2>/dev/null || break
     sleep 0.5
   done
