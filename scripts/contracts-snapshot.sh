@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Writes docs/contracts/previous-release.txt: the grain contract shapes (messages, state, interfaces) of a release, which
-# the test command's contract-shape check (tests/Qubrid.Core.Tests/ContractShapeTests.cs) compares this build with.
+# Writes docs/contracts/previous-release.txt, the grain contract shapes (messages, state, interfaces) of a release, which
+# the test command's contract-shape check (tests/Qubrid.Core.Tests/ContractShapeTests.cs) compares this build with, and
+# docs/contracts/previous-release-migrations.txt, its schema migrations (newer ones may only expand: MigrationRulesTests).
 #   scripts/contracts-snapshot.sh [REF]    REF defaults to the commit named in .ci/previous-release
 # Builds REF's grains in a temporary git worktree and reads its dlls with this tree's dumper (tests/Qubrid.Contracts),
 # so a release older than the dumper can be read too. Run when a release is cut (docs/design.md#versioned-contracts).
@@ -21,4 +22,9 @@ mkdir -p docs/contracts
   echo "# Release $sha ($(git log -1 --format=%cs "$sha")), written by scripts/contracts-snapshot.sh; do not edit by hand."
   dotnet tests/Qubrid.Contracts/bin/Release/net10.0/Qubrid.Contracts.dll dump "$tmp/src/src/Grains/bin/Release/net10.0" | tail -n +2
 } > docs/contracts/previous-release.txt
+{
+  echo "# The schema migrations of release $sha, written by scripts/contracts-snapshot.sh: later ones may only expand."
+  git ls-tree --name-only "$sha" src/Grains/Storage/Migrations/ | sed 's#.*/##' | grep '\.sql$'
+} > docs/contracts/previous-release-migrations.txt
 echo "docs/contracts/previous-release.txt: $(grep -c '^[a-z]' docs/contracts/previous-release.txt) shapes of $sha"
+echo "docs/contracts/previous-release-migrations.txt: $(grep -c '\.sql$' docs/contracts/previous-release-migrations.txt) migrations"
