@@ -81,6 +81,7 @@ work=$(mktemp -d /tmp/qubrid-test.XXXXXX)
 chmod 755 "$work"
 port=$(pg_free_port)
 cleanup() {
+  if declare -F validating_proxy_stop >/dev/null; then validating_proxy_stop; fi
   pg_stop "$work/pg"
   # scripts/test.sh --repeat keeps each run's logs (the suite's and each end-to-end check's).
   if [ -n "${QUBRID_TEST_KEEP_LOGS:-}" ]; then mkdir -p "$QUBRID_TEST_KEEP_LOGS"; cp "$work"/*.log "$QUBRID_TEST_KEEP_LOGS/" 2>/dev/null || true; fi
