@@ -1,3 +1,4 @@
+using Orleans.CodeGeneration;
 using Orleans.Concurrency;
 
 namespace Qubrid;
@@ -40,6 +41,7 @@ public sealed record BillingEvent(
 
 /// <summary>Events after a cursor, oldest first; ids only grow in commit order, so a cursor never skips one.</summary>
 [Alias("qubrid.IEventFeedGrain")]
+[Version(0)]
 public interface IEventFeedGrain : IGrainWithIntegerKey
 {
     [Alias("Read"), ReadOnly] Task<IReadOnlyList<BillingEvent>> Read(long afterId, int limit);

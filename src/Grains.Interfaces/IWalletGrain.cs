@@ -1,9 +1,11 @@
+using Orleans.CodeGeneration;
 using Orleans.Concurrency;
 
 namespace Qubrid;
 
 /// <summary>One user's credit wallet. Key: the user id. Serializes every change of its balance.</summary>
 [Alias("qubrid.IWalletGrain")]
+[Version(0)]
 public interface IWalletGrain : IGrainWithStringKey
 {
     /// <summary>Creates the wallet and grants the sign-up bonus exactly once; a repeat changes nothing.</summary>

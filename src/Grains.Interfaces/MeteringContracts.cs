@@ -1,3 +1,4 @@
+using Orleans.CodeGeneration;
 using Orleans.Concurrency;
 
 namespace Qubrid;
@@ -34,6 +35,7 @@ public sealed record ShardPass(
 /// reads from the ledger's session table the wallets with running sessions in the bucket and has each charge all of them.
 /// </summary>
 [Alias("qubrid.IMeteringShardGrain")]
+[Version(0)]
 public interface IMeteringShardGrain : IGrainWithIntegerKey
 {
     /// <summary>Makes sure the shard's reminder exists (idempotent); a session start calls it before the wallet opens the session.</summary>

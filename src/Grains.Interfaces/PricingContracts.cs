@@ -1,3 +1,4 @@
+using Orleans.CodeGeneration;
 using Orleans.Concurrency;
 
 namespace Qubrid;
@@ -29,6 +30,7 @@ public sealed record RateChangeResult(
 
 /// <summary>The on-demand rate card (USD per hour per instance type). One grain, key 0.</summary>
 [Alias("qubrid.IRateCardGrain")]
+[Version(0)]
 public interface IRateCardGrain : IGrainWithIntegerKey
 {
     [Alias("GetRates"), ReadOnly] Task<IReadOnlyList<InstanceRate>> GetRates();
@@ -42,6 +44,7 @@ public interface IRateCardGrain : IGrainWithIntegerKey
 
 /// <summary>Model and premium prices from the silo's configuration.</summary>
 [Alias("qubrid.IPriceListGrain")]
+[Version(0)]
 public interface IPriceListGrain : IGrainWithIntegerKey
 {
     [Alias("GetPriceList"), ReadOnly] Task<PriceList> GetPriceList();

@@ -1,3 +1,4 @@
+using Orleans.CodeGeneration;
 using Orleans.Concurrency;
 
 namespace Qubrid;
@@ -109,6 +110,7 @@ public sealed record StartSessionRequest(
 
 /// <summary>One GPU (or CPU) session, keyed by the orchestrator's session id. Its reminder charges the wallet every interval.</summary>
 [Alias("qubrid.ISessionGrain")]
+[Version(0)]
 public interface ISessionGrain : IGrainWithStringKey
 {
     /// <summary>Locks the rate and starts metering. Repeating the same start is harmless; a different one is a conflict.</summary>
@@ -147,6 +149,7 @@ public sealed record SessionPage([property: Id(0)] IReadOnlyList<SessionView> It
 
 /// <summary>Every session as the wallets record them, for orchestrators that reconcile what runs with what is billed.</summary>
 [Alias("qubrid.ISessionCatalogGrain")]
+[Version(0)]
 public interface ISessionCatalogGrain : IGrainWithIntegerKey
 {
     [Alias("List"), ReadOnly] Task<SessionPage> List(SessionQuery query);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Orleans.CodeGeneration;
 
 namespace Qubrid;
 
@@ -150,6 +151,7 @@ public sealed record AutoTopupAttempt([property: Id(0)] long Attempt, [property:
 
 /// <summary>Runs a wallet's automatic recharges: charges the saved card once per attempt and credits the wallet. Key: the user id.</summary>
 [Alias("qubrid.IAutoTopupGrain")]
+[Version(0)]
 public interface IAutoTopupGrain : IGrainWithStringKey
 {
     /// <summary>Starts (or resumes) the attempt; returns at once. Safe to repeat: one attempt is charged at most once.</summary>

@@ -1,9 +1,11 @@
+using Orleans.CodeGeneration;
 using Orleans.Concurrency;
 
 namespace Qubrid;
 
 /// <summary>Receipts and monthly statements, read from the ledger's tables.</summary>
 [Alias("qubrid.IStatementGrain")]
+[Version(0)]
 public interface IStatementGrain : IGrainWithIntegerKey
 {
     [Alias("Receipts"), ReadOnly] Task<IReadOnlyList<Receipt>> Receipts(string userId, int limit);

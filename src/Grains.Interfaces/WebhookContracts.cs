@@ -1,3 +1,4 @@
+using Orleans.CodeGeneration;
 using Orleans.Concurrency;
 
 namespace Qubrid;
@@ -76,6 +77,7 @@ public sealed record WebhookDeliveryPage(
 /// its durable cursor over qubrid_events says where delivery resumes.
 /// </summary>
 [Alias("qubrid.IWebhookEndpointGrain")]
+[Version(0)]
 public interface IWebhookEndpointGrain : IGrainWithStringKey
 {
     /// <summary>Makes sure the keep-alive reminder exists and the loop runs (after a create or an enable).</summary>
@@ -97,6 +99,7 @@ public interface IWebhookEndpointGrain : IGrainWithStringKey
 
 /// <summary>Creates and lists endpoints (the endpoint grain is keyed by an id that does not exist before).</summary>
 [Alias("qubrid.IWebhookRegistryGrain")]
+[Version(0)]
 public interface IWebhookRegistryGrain : IGrainWithIntegerKey
 {
     [Alias("Create")] Task<CreateWebhookResult> Create(CreateWebhookRequest request);

@@ -160,6 +160,14 @@ public static class SiloHostingExtensions
             o.ClusterId = options.ClusterId;
             o.ServiceId = options.ServiceId;
         });
+        // Two releases share the cluster during a rolling upgrade (docs/design.md#versioned-contracts): a call of interface
+        // version V may go to an activation of version V or later, and new activations go to any compatible silo.
+        // Orleans' defaults, said here so that a change of them is a visible decision.
+        silo.Configure<GrainVersioningOptions>(o =>
+        {
+            o.DefaultCompatibilityStrategy = nameof(Orleans.Versions.Compatibility.BackwardCompatible);
+            o.DefaultVersionSelectorStrategy = nameof(Orleans.Versions.Selector.AllCompatibleVersions);
+        });
         silo.ConfigureEndpoints(System.Net.IPAddress.Parse(options.AdvertisedIPAddress), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: options.ListenOnAnyHostAddress);
         return silo;
     }

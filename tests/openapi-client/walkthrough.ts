@@ -84,4 +84,62 @@ step("6. A refusal is typed too: another user's wallet is not found");
 const other = await api.GET("/v1/wallets/{userId}", { params: { path: { userId: `${userId}-other` } }, headers: bearer(userKey.key) });
 check(other.response.status === 404 && other.error?.code === "wallet_not_found", `another user's wallet: ${other.response.status} ${other.error?.code}`);
 
+step("7. The top-up's receipt and this month's statement (user): JSON, a printable page, CSV");
+const receipts = await api.GET("/v1/wallets/{userId}/receipts", { params: { path: { userId } }, headers: bearer(userKey.key) });
+check(receipts.data !== undefined && receipts.data.items.length === 1, `receipts: ${receipts.response.status}`);
+const receiptNumber = receipts.data.items[0]!.number;
+const receiptPath = { params: { path: { userId, number: receiptNumber } } } as const;
+const receipt = await api.GET("/v1/wallets/{userId}/receipts/{number}", { ...receiptPath, headers: bearer(userKey.key) });
+// The document declares the JSON answer beside the printable page (text/html): without an Accept, JSON.
+check(typeof receipt.data === "object" && same(receipt.data.amount, 25), `receipt ${receiptNumber}: ${receipt.response.status}`);
+const receiptPage = await api.GET("/v1/wallets/{userId}/receipts/{number}", {
+  ...receiptPath, headers: { ...bearer(userKey.key), Accept: "text/html" }, parseAs: "text",
+});
+check(receiptPage.response.headers.get("content-type")?.startsWith("text/html") === true && String(receiptPage.data).includes(receiptNumber),
+  `printable receipt: ${receiptPage.response.status}`);
+const month = receipts.data.items[0]!.at.slice(0, 7); // yyyy-MM of the top-up, UTC
+const monthPath = { params: { path: { userId, month } } } as const;
+const statement = await api.GET("/v1/wallets/{userId}/statements/{month}", { ...monthPath, headers: bearer(userKey.key) });
+check(typeof statement.data === "object" && same(statement.data.closing, balance.total), `statement ${month}: ${statement.response.status}`);
+const statementPage = await api.GET("/v1/wallets/{userId}/statements/{month}", {
+  ...monthPath, headers: { ...bearer(userKey.key), Accept: "text/html" }, parseAs: "text",
+});
+check(statementPage.response.headers.get("content-type")?.startsWith("text/html") === true, `printable statement: ${statementPage.response.status}`);
+const statementCsv = await api.GET("/v1/wallets/{userId}/statements/{month}.csv", { ...monthPath, headers: bearer(userKey.key), parseAs: "text" });
+check(statementCsv.response.status === 200 && String(statementCsv.data).startsWith("line,kind,key,count,amount"), `statement CSV: ${statementCsv.response.status}`);
+const negotiatedCsv = await api.GET("/v1/wallets/{userId}/statements/{month}", {
+  ...monthPath, headers: { ...bearer(userKey.key), Accept: "text/csv" }, parseAs: "text",
+});
+check(negotiatedCsv.data === statementCsv.data, "'Accept: text/csv' answers the statement's CSV");
+const ledgerCsv = await api.GET("/v1/wallets/{userId}/ledger.csv", { params: { path: { userId } }, headers: bearer(userKey.key), parseAs: "text" });
+check(ledgerCsv.response.status === 200 && String(ledgerCsv.data).startsWith("seq,"), `ledger CSV: ${ledgerCsv.response.status}`);
+
+step("8. A webhook endpoint (admin): created, read, its deliveries; then deleted, and each refusal typed");
+const hookAnswer = await api.POST("/v1/webhooks", {
+  headers: bearer(adminKey), body: { url: "http://127.0.0.1:9/qubrid-walkthrough", events: ["hold_expired"] },
+});
+check(hookAnswer.response.status === 201 && hookAnswer.data !== undefined, `create webhook: ${hookAnswer.response.status}`);
+const hookId = hookAnswer.data.id;
+const hookPath = { params: { path: { id: hookId } } } as const;
+const hook = await api.GET("/v1/webhooks/{id}", { ...hookPath, headers: bearer(adminKey) });
+check(hook.data?.id === hookId && hook.data.events.join() === "hold_expired", `webhook: ${hook.response.status}`);
+const deliveries = await api.GET("/v1/webhooks/{id}/deliveries", { ...hookPath, headers: bearer(adminKey) });
+check(deliveries.data !== undefined, `deliveries: ${deliveries.response.status}`);
+const noDelivery = await api.POST("/v1/webhooks/{id}/deliveries/{deliveryId}/replay", {
+  params: { path: { id: hookId, deliveryId: "999999999" } }, headers: bearer(adminKey),
+});
+check(noDelivery.response.status === 404 && noDelivery.error?.code === "delivery_not_found", `replay of no delivery: ${noDelivery.error?.code}`);
+const othersHook = await api.GET("/v1/webhooks/{id}", { ...hookPath, headers: bearer(userKey.key) });
+check(othersHook.response.status === 404 && othersHook.error?.code === "webhook_not_found", `a user reads the admin's endpoint: ${othersHook.error?.code}`);
+const deleted = await api.DELETE("/v1/webhooks/{id}", { ...hookPath, headers: bearer(adminKey) });
+check(deleted.response.status === 204, `delete webhook: ${deleted.response.status}`);
+for (const [what, answer] of [
+  ["read", await api.GET("/v1/webhooks/{id}", { ...hookPath, headers: bearer(adminKey) })],
+  ["enable", await api.POST("/v1/webhooks/{id}/enable", { ...hookPath, headers: bearer(adminKey) })],
+  ["deliveries", await api.GET("/v1/webhooks/{id}/deliveries", { ...hookPath, headers: bearer(adminKey) })],
+  ["delete", await api.DELETE("/v1/webhooks/{id}", { ...hookPath, headers: bearer(adminKey) })],
+] as const) {
+  check(answer.response.status === 404 && answer.error?.code === "webhook_not_found", `${what} of a deleted endpoint: ${answer.response.status} ${answer.error?.code}`);
+}
+
 console.log(`openapi: generated client walk-through OK: ${userId} paid ${session.charged} USD for ${sessionId}; balance ${balance.total} USD`);

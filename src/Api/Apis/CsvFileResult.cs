@@ -23,6 +23,9 @@ public sealed class CsvFileResult(Func<Stream, CancellationToken, Task> write, s
         await write(response.Body, httpContext.RequestAborted);
     }
 
+    public const string MediaType = "text/csv";
+
+    /// <summary>Declares text/csv beside any JSON answer the endpoint also gives (a ProducesResponseType for 200 would replace it).</summary>
     public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
-        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(string), ["text/csv"]));
+        builder.Metadata.Add(new Extensions.AlternativeContentMetadata(MediaType));
 }

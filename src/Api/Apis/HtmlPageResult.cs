@@ -5,15 +5,19 @@ using Microsoft.AspNetCore.Http.Metadata;
 
 namespace Qubrid.Api.Apis;
 
-/// <summary>A printable HTML page (receipts, statements); declares its 200 text/html response for the OpenAPI document.</summary>
+/// <summary>A printable HTML page (receipts, statements); declares its 200 text/html response for the OpenAPI document
+/// beside the endpoint's JSON one.</summary>
 public sealed class HtmlPageResult(string title, string bodyHtml) : IResult, IEndpointMetadataProvider
 {
     public const string MediaType = "text/html";
 
     /// <summary>True when the caller asked for HTML first (a browser, or <c>Accept: text/html</c>).</summary>
-    public static bool Wanted(HttpRequest request) =>
+    public static bool Wanted(HttpRequest request) => Prefers(request, MediaType);
+
+    /// <summary>True when <paramref name="mediaType"/> is the caller's first choice in <c>Accept</c>.</summary>
+    public static bool Prefers(HttpRequest request, string mediaType) =>
         request.GetTypedHeaders().Accept is { Count: > 0 } accept
-        && accept.OrderByDescending(a => a.Quality ?? 1).First().MediaType.Equals(MediaType, StringComparison.OrdinalIgnoreCase);
+        && accept.OrderByDescending(a => a.Quality ?? 1).First().MediaType.Equals(mediaType, StringComparison.OrdinalIgnoreCase);
 
     public static string E(string? text) => WebUtility.HtmlEncode(text ?? "");
 
@@ -41,6 +45,7 @@ public sealed class HtmlPageResult(string title, string bodyHtml) : IResult, IEn
         await response.WriteAsync(page, Encoding.UTF8, httpContext.RequestAborted);
     }
 
+    /// <summary>Declares text/html beside the endpoint's JSON answer (a ProducesResponseType for 200 would replace it).</summary>
     public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
-        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(string), [MediaType]));
+        builder.Metadata.Add(new Extensions.AlternativeContentMetadata(MediaType));
 }

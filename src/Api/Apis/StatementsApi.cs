@@ -40,7 +40,7 @@ public static class StatementsApi
         wallets.MapGet("/statements/{month}.csv", GetStatementCsv).WithName("GetStatementCsv")
             .WithSummary("The monthly statement (yyyy-MM, UTC) as CSV.").Refuses(Read);
         wallets.MapGet("/statements/{month}", GetStatement).WithName("GetStatement")
-            .WithSummary("The monthly statement (yyyy-MM, UTC): opening, lines by kind and instance type or model, closing; 'Accept: text/html' for a printable page.")
+            .WithSummary("The monthly statement (yyyy-MM, UTC): opening, lines by kind and instance type or model, closing; 'Accept: text/html' for a printable page, 'Accept: text/csv' for the CSV.")
             .Refuses(Read);
         return app;
     }
@@ -80,7 +80,7 @@ public static class StatementsApi
         return new HtmlPageResult($"Receipt {dto.Number}", html);
     }
 
-    private static async Task<Results<Ok<StatementDto>, HtmlPageResult, ProblemHttpResult>> GetStatement(
+    private static async Task<Results<Ok<StatementDto>, HtmlPageResult, CsvFileResult, ProblemHttpResult>> GetStatement(
         string userId, string month, ClaimsPrincipal caller, HttpRequest request, IClusterClient cluster)
     {
         if (WalletsApi.Access(caller, userId) is { } denied) return denied;
@@ -88,6 +88,9 @@ public static class StatementsApi
         var statement = await cluster.GetGrain<IStatementGrain>(0).Statement(userId, year, m);
         if (!statement.WalletExists) return ApiProblems.WalletNotFound(userId);
         var dto = StatementDto.From(statement);
+        // The CSV too, for 'Accept: text/csv': so the path template also describes every answer of /statements/{month}.csv,
+        // which a router that reads the document may take for this one (its {month} matches "2026-11.csv").
+        if (HtmlPageResult.Prefers(request, CsvFileResult.MediaType)) return StatementCsv(userId, dto);
         if (!HtmlPageResult.Wanted(request)) return TypedResults.Ok(dto);
         var E = HtmlPageResult.E;
         var rows = new StringBuilder();
@@ -114,7 +117,11 @@ public static class StatementsApi
         if (ParseMonth(month, out var year, out var m) is { } bad) return bad;
         var statement = await cluster.GetGrain<IStatementGrain>(0).Statement(userId, year, m);
         if (!statement.WalletExists) return ApiProblems.WalletNotFound(userId);
-        var dto = StatementDto.From(statement);
+        return StatementCsv(userId, StatementDto.From(statement));
+    }
+
+    private static CsvFileResult StatementCsv(string userId, StatementDto dto)
+    {
         var csv = new StringBuilder("line,kind,key,count,amount\r\n");
         csv.Append(CultureInfo.InvariantCulture, $"opening,,,,{Usd(dto.Opening)}\r\n");
         foreach (var line in dto.Lines)

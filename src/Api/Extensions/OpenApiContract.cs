@@ -11,6 +11,12 @@ namespace Qubrid.Api.Extensions;
 /// <summary>The problem codes an endpoint can answer besides those every endpoint of its kind answers (see <see cref="OpenApiContract"/>).</summary>
 public sealed record ProblemCodesMetadata(IReadOnlyList<string> Codes);
 
+/// <summary>
+/// A 200 answer in another media type than JSON (a printable page, a CSV file), as text: added to the operation's 200
+/// response beside what its typed results declare, not instead of it (an endpoint that negotiates answers both).
+/// </summary>
+public sealed record AlternativeContentMetadata(string MediaType);
+
 /// <summary>Marks an endpoint that refuses a call without an <c>Idempotency-Key</c> header.</summary>
 public sealed record IdempotencyKeyMetadata;
 
@@ -128,9 +134,23 @@ public static class OpenApiContract
         codes.AddRange(metadata.OfType<ProblemCodesMetadata>().SelectMany(m => m.Codes));
         if (path.StartsWith("/v1/", StringComparison.Ordinal)) codes.AddRange([ApiProblems.RateLimited, ApiProblems.Unavailable]);
         DescribeParameters(operation, path);
+        AddAlternativeContent(operation, metadata.OfType<AlternativeContentMetadata>().Select(m => m.MediaType).Distinct());
 
         AddProblemResponses(operation, codes, context.Document);
         return Task.CompletedTask;
+    }
+
+    /// <summary>The other media types of the 200 answer, each a text body, kept beside the JSON one when the endpoint has both.</summary>
+    private static void AddAlternativeContent(OpenApiOperation operation, IEnumerable<string> mediaTypes)
+    {
+        foreach (var mediaType in mediaTypes)
+        {
+            operation.Responses ??= new OpenApiResponses();
+            if (!(operation.Responses.TryGetValue("200", out var existing) && existing is OpenApiResponse ok))
+                operation.Responses["200"] = ok = new OpenApiResponse { Description = "OK" };
+            ok.Content ??= new Dictionary<string, OpenApiMediaType>();
+            ok.Content[mediaType] = new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String } };
+        }
     }
 
     /// <summary>One problem+json response per status, its <c>code</c> an enum of the codes the operation can answer with it.</summary>

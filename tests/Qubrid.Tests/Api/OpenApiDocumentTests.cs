@@ -59,6 +59,22 @@ public class OpenApiDocumentTests(ApiHost api)
     }
 
     [Theory]
+    // Endpoints that negotiate declare every media type they answer 200 with: a validating proxy (the test command's
+    // Stoplight Prism) refused the JSON receipt when the printable page's text/html had replaced it in the document.
+    [InlineData("/v1/wallets/{userId}/receipts/{number}", "application/json,text/html")]
+    [InlineData("/v1/wallets/{userId}/statements/{month}", "application/json,text/csv,text/html")]
+    [InlineData("/v1/wallets/{userId}/statements/{month}.csv", "text/csv")]
+    [InlineData("/v1/wallets/{userId}/ledger.csv", "text/csv")]
+    public async Task Each_200_declares_every_media_type_the_endpoint_answers(string path, string mediaTypes)
+    {
+        var ok = Operation(await DocumentAsync(), "get", path).GetProperty("responses").GetProperty("200").GetProperty("content");
+        Assert.Equal(mediaTypes, string.Join(',', ok.EnumerateObject().Select(c => c.Name).Order(StringComparer.Ordinal)));
+        if (ok.TryGetProperty("application/json", out var json)) Assert.True(json.GetProperty("schema").TryGetProperty("$ref", out _), $"{path}: a typed JSON answer");
+        foreach (var text in ok.EnumerateObject().Where(c => c.Name.StartsWith("text/", StringComparison.Ordinal)))
+            Assert.Equal("string", text.Value.GetProperty("schema").GetProperty("type").GetString());
+    }
+
+    [Theory]
     [InlineData("post", "/v1/wallets/{userId}/topups", "402", "payment_declined")]
     [InlineData("post", "/v1/wallets/{userId}/grants", "404", "wallet_not_found")]
     [InlineData("post", "/v1/wallets/{userId}/adjustments", "402", "insufficient_credits")]

@@ -63,6 +63,11 @@ public class ReceiptsAndStatementsApiTests(ApiHost api)
         var csvText = await csv.Content.ReadAsStringAsync();
         Assert.StartsWith("line,kind,key,count,amount", csvText);
         Assert.Contains("closing,,,,15.00", csvText);
+        var negotiated = new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{userId}/statements/{month}");
+        negotiated.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/csv"));
+        var csvByAccept = await user.SendAsync(negotiated);
+        Assert.Equal("text/csv", csvByAccept.Content.Headers.ContentType!.MediaType);
+        Assert.Equal(csvText, await csvByAccept.Content.ReadAsStringAsync());
 
         var page = new HttpRequestMessage(HttpMethod.Get, $"/v1/wallets/{userId}/statements/{month}");
         page.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/html"));
