@@ -47,7 +47,7 @@ now() { date +%s.%N; }
 plus() { awk -v t="$1" -v s="$2" 'BEGIN { printf "%.3f", t + s }'; }
 since() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.1f", a - b }'; }
 wait_load_started() { for _ in $(seq 1 120); do grep -q '^setup:' "$1" && return 0; sleep 0.5; done; echo "driver setup did not finish" >&2; return 1; }
-superuser_sql() { PGPASSWORD=$db_password "$PG_BIN/psql" -h 127.0.0.1 -p "$1" -U postgres -d postgres -X -v ON_ERROR_STOP=1 -qtAc "$2"; }
+superuser_sql() { PGOPTIONS='-c client_min_messages=warning' PGPASSWORD=$db_password "$PG_BIN/psql" -h 127.0.0.1 -p "$1" -U postgres -d postgres -X -v ON_ERROR_STOP=1 -qtAc "$2"; }
 
 # The leader as node N's REST API sees it (the other nodes' APIs answer while the primary's is stopped or dead).
 leader_seen_by_others() {
@@ -78,7 +78,7 @@ wait_rejoined() {
   local n=$1 from=$2
   for _ in $(seq 1 180); do
     if pat_members 2>/dev/null | grep -Eq "^pg$n sync_standby (running|streaming) "; then
-      echo "   pg$n rejoined as the synchronous standby $(since "$from") s after the fault"
+      echo "   pg$n is the synchronous standby again (seen $(since "$from") s after the fault, after the load and its checks)"
       return 0
     fi
     sleep 1
@@ -142,7 +142,7 @@ ha_scenario() {
     "${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$work/$name" --interval 5 --fault-at "$fault_at" || result=1
     wait_rejoined "$leader" "$fault_at" || result=1
   else
-    "${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$work/$name" --interval 5 || result=1
+    "${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$work/$name" --interval 5 --fault-at "$fault_at" || result=1
   fi
   reconcile || result=1
   after_fault=""
