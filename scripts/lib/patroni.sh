@@ -5,7 +5,7 @@
 # Everything lives under $data/ha: ports (the ports chosen on the first start, kept for every later one), etcd<N>/ (a
 # member's data), node<N>/ (patroni.yml, data/ = PGDATA, log/ = PostgreSQL's own log files, pgpass) and run/ (pid files:
 # etcd<N>.pid, patroni<N>.pid, supervise<N>.pid). Logs: $logs/etcd<N>.log and $logs/patroni<N>.log. Every process runs as
-# the unprivileged 'postgres' user. Patroni keeps the leader key in etcd (a lease of `ttl` seconds renewed every
+# the unprivileged 'postgres' user. Patroni keeps the leader key in etcd (it expires `ttl` seconds after its last renewal; renewed every
 # `loop_wait`); when the primary stops renewing it (dead, hung, or its Patroni gone) the synchronous standby takes the
 # key and promotes itself; the old primary, once its Patroni runs again, sees the key is not its own, rewinds its data
 # (pg_rewind) and follows the new primary as a standby. synchronous_mode_strict keeps `synchronous_standby_names` set
