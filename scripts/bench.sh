@@ -11,7 +11,8 @@
 # the metering scenarios (docs/metering-scale.md). QUBRID_BENCH_ONLY=metering-failover (never in the full run; ~6 minutes
 # a scenario) meters sessions on 2 silo processes and kills one with SIGKILL; QUBRID_BENCH_FAILOVER="sessions:interval:wallets:mode;...".
 # `scripts/bench.sh replication` (about 2 minutes) runs only the synchronous-replication comparison: the server gets a
-# streaming standby, and debits/s with and without synchronous_standby_names = '*' go into docs/benchmarks.md.
+# streaming standby, and debits/s with and without synchronous_standby_names = '*' go into docs/benchmarks.md; then the
+# same debits on the --ha shape (Patroni, scripts/lib/patroni.sh) against one PostgreSQL, 32 callers (about 3 more minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
@@ -39,6 +40,15 @@ if [ "${1:-}" = replication ]; then
   cleanup() { kill_silos; pg_stop "$work/pg"; pg_stop "$work/standby"; rm -rf "$work"; }
   export QUBRID_BENCH_PG_STANDBY=1
   echo "benchmark standby on 127.0.0.1:$standby_port" >&2
+  # The --ha shape (scripts/lib/patroni.sh: three etcd members, two PostgreSQL nodes under Patroni), for --ha vs one PostgreSQL.
+  data=$work/ha-system logs=$work/ha-system/logs run=$work/ha-system/run
+  mkdir -p "$logs" "$run"; chmod 755 "$data"
+  db_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  source scripts/lib/patroni.sh
+  cleanup() { kill_silos; patroni_stop_all; pg_stop "$work/pg"; pg_stop "$work/standby"; rm -rf "$work"; }
+  patroni_up >&2
+  export QUBRID_BENCH_PG_HA="$(patroni_connection_string | sed 's/Database=qubrid;Username=qubrid/Database=postgres;Username=postgres/')"
+  echo "benchmark --ha cluster: $(patroni_connection_string | sed 's/;Target.*//')" >&2
 fi
 export QUBRID_BENCH_PG="Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
 export QUBRID_BENCH_PG_VERSION="$("$PG_BIN/postgres" --version)"

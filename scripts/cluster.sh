@@ -6,10 +6,15 @@
 # With `--standby` (or QUBRID_STANDBY=1) PostgreSQL runs as a primary and a synchronous standby (scripts/lib/replication.sh):
 # `failover` promotes the standby (the silos and the API follow by themselves), `standby` makes a new standby,
 # `backup` takes a base backup, `restore TIME [PORT]` restores it with the WAL archive into a new server up to TIME.
+# With `--ha` (or QUBRID_HA=1) three etcd members and two PostgreSQL nodes run under Patroni (scripts/lib/patroni.sh),
+# which promotes the synchronous standby by itself; `status` shows the nodes, `switchover [NODE]` hands the primary
+# over on purpose, `failover` forces a promotion (patronictl), `patronictl ARGS` runs any other patronictl command.
 set -euo pipefail
 args=()
 for arg in "$@"; do
-  if [ "$arg" = --standby ]; then export QUBRID_STANDBY=1; else args+=("$arg"); fi
+  if [ "$arg" = --standby ]; then export QUBRID_STANDBY=1
+  elif [ "$arg" = --ha ]; then export QUBRID_HA=1
+  else args+=("$arg"); fi
 done
 set -- "${args[@]+"${args[@]}"}"
 source "$(dirname "$0")/lib/system.sh"
@@ -43,7 +48,27 @@ case "${1:-}" in
     ;;
   failover)
     db_password=$(sed -n 's/^db_password=//p' "$data/secrets")
-    ha_failover
+    if patroni_enabled; then
+      # Patroni promotes by itself; this forces it now (to the synchronous standby, or to NODE).
+      pat_load_ports
+      leader=$(pat_leader)
+      candidate=${2:-$(pat_members | awk '$2 == "sync_standby" { print $1; exit }')}
+      [ -n "$candidate" ] || { echo "No synchronous standby to promote." >&2; exit 1; }
+      patroni_ctl failover ${leader:+--leader "pg$leader"} --candidate "$candidate" --force
+    else
+      ha_failover
+    fi
+    ;;
+  switchover)
+    patroni_enabled || { echo "switchover needs the --ha mode (Patroni)." >&2; exit 1; }
+    pat_load_ports
+    leader=$(pat_leader)
+    [ -n "$leader" ] || { echo "No leader: see scripts/cluster.sh status." >&2; exit 1; }
+    candidate=${2:-$(pat_members | awk '$2 == "sync_standby" { print $1; exit }')}
+    patroni_ctl switchover --leader "pg$leader" ${candidate:+--candidate "$candidate"} --force
+    ;;
+  patronictl)
+    shift; patroni_ctl "$@"
     ;;
   standby)
     db_password=$(sed -n 's/^db_password=//p' "$data/secrets")
@@ -71,7 +96,9 @@ case "${1:-}" in
       [ -f "$pidfile" ] || continue
       printf '%s pid %s %s\n' "$(basename "$pidfile" .pid)" "$(cat "$pidfile")" "$(kill -0 "$(cat "$pidfile")" 2>/dev/null && echo running || echo gone)"
     done
-    if ha_enabled; then
+    if patroni_enabled; then
+      patroni_status
+    elif ha_enabled; then
       for node in "$(primary_node)" "$(standby_node)"; do
         [ -d "$data/$node" ] || continue
         role=primary; [ -f "$data/$node/standby.signal" ] && role=standby
@@ -80,5 +107,5 @@ case "${1:-}" in
     fi
     ;;
   *)
-    echo "usage: scripts/cluster.sh up [N] [--standby] | add | kill N | down | status | failover | standby | backup | restore TIME [PORT]" >&2; exit 2 ;;
+    echo "usage: scripts/cluster.sh up [N] [--standby | --ha] | add | kill N | down | status | failover [NODE] | switchover [NODE] | patronictl ARGS | standby | backup | restore TIME [PORT]" >&2; exit 2 ;;
 esac

@@ -8,7 +8,9 @@
 # Qubrid__Metering__ChargeInterval=00:00:10, Qubrid__Tls__CaPath=...).
 set -euo pipefail
 # --standby (or QUBRID_STANDBY=1): PostgreSQL as a primary and a synchronous standby, with WAL archiving (see README).
+# --ha (or QUBRID_HA=1): three etcd members and two PostgreSQL nodes under Patroni, which fails over by itself (see README).
 if [ "${1:-}" = --standby ]; then export QUBRID_STANDBY=1; shift; fi
+if [ "${1:-}" = --ha ]; then export QUBRID_HA=1; shift; fi
 source "$(dirname "$0")/lib/system.sh"
 
 if [ "${1:-}" = stop ]; then stop_all; echo "stopped"; exit 0; fi
@@ -22,7 +24,7 @@ wait_ready
 cat <<MSG
 Qubrid is running.
   API and billing page: ${api_urls%%;*}/   (API reference: ${api_urls%%;*}/scalar)
-  PostgreSQL:           127.0.0.1:$(node_port "$(primary_node)"), database qubrid (password in $data/secrets)$(ha_enabled && echo "; synchronous standby on 127.0.0.1:$(node_port "$(standby_node)")")
+  PostgreSQL:           $(if patroni_enabled; then echo "Patroni nodes $(patroni_connection_string | sed 's/;.*//; s/^Host=//') (scripts/cluster.sh status)"; else echo "127.0.0.1:$(node_port "$(primary_node)")"; fi), database qubrid (password in $data/secrets)$(ha_enabled && echo "; synchronous standby on 127.0.0.1:$(node_port "$(standby_node)")")
   cluster TLS:          ${Qubrid__Tls__CertificatePath:-off} (CA ${Qubrid__Tls__CaPath:-none})
   admin API key:        $admin_key
   logs:                 $logs/

@@ -100,7 +100,8 @@ dotnet test Qubrid.Orleans.sln -c Release --logger "console;verbosity=normal" "$
 # walk-through, the OpenAPI checks and the browser tests against it (what a newcomer opens), the same against `scripts/cluster.sh up 2`,
 # the processes started in the wrong order from another folder, and the fault test (kill -9 a silo, restart
 # PostgreSQL, kill -9 the PostgreSQL primary and promote its standby, a point-in-time restore drill, kill -9 a silo with
-# metering shards, under load).
+# metering shards, under load), and the --ha fault test (Patroni: kill -9 the primary's postmaster, hang the primary
+# node, kill -9 its Patroni, kill -9 an etcd member, under load, no promotion command).
 # Skipped on filtered runs.
 e2e_passed=0; e2e_failed=0
 run_e2e() { # run_e2e NAME COMMAND...
@@ -193,6 +194,7 @@ if [ "$status" = 0 ] && [ "${QUBRID_SKIP_WALKTHROUGH:-}" != 1 ]; then
   run_e2e cluster-up-2 cluster_smoke
   run_e2e start-in-any-order start_in_any_order
   run_e2e fault-test bash scripts/fault-test.sh
+  run_e2e fault-test-ha bash scripts/fault-test-ha.sh
 fi
 
 # With the console logger at normal verbosity, dotnet test closes each test run with

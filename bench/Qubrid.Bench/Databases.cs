@@ -15,15 +15,17 @@ public static class Databases
             ? cs
             : throw new InvalidOperationException($"{ServerVariable} is not set: run the benchmark with scripts/bench.sh.");
 
-    /// <summary>Creates an empty database (migrated unless told otherwise) and returns its connection string.</summary>
-    public static async Task<string> CreateAsync(string name, bool migrate = true, int maxPoolSize = 100)
+    /// <summary>Creates an empty database (migrated unless told otherwise) on the benchmark server, or on the server of
+    /// <paramref name="serverConnectionString"/>, and returns its connection string.</summary>
+    public static async Task<string> CreateAsync(string name, bool migrate = true, int maxPoolSize = 100, string? serverConnectionString = null)
     {
-        await using (var server = NpgsqlDataSource.Create(Server))
+        var serverCs = serverConnectionString ?? Server;
+        await using (var server = NpgsqlDataSource.Create(serverCs))
         await using (var cmd = server.CreateCommand($"CREATE DATABASE \"bench_{name}\""))
         {
             await cmd.ExecuteNonQueryAsync();
         }
-        var cs = new NpgsqlConnectionStringBuilder(Server) { Database = $"bench_{name}", MaxPoolSize = maxPoolSize }.ConnectionString;
+        var cs = new NpgsqlConnectionStringBuilder(serverCs) { Database = $"bench_{name}", MaxPoolSize = maxPoolSize }.ConnectionString;
         if (migrate)
         {
             await using var db = NpgsqlDataSource.Create(cs);

@@ -17,6 +17,10 @@ public static class ReplicationBench
     public const string SectionStart = "<!-- replication: written by `scripts/bench.sh replication` -->";
     public const string SectionEnd = "<!-- /replication -->";
     private static readonly int[] Callers = [1, 32];
+    private static readonly int[] HaCallers = [32];
+    public const string HaVariable = "QUBRID_BENCH_PG_HA";
+    private const string HaTarget = "--ha (Patroni)";
+    private const string SingleTarget = "one PostgreSQL";
 
     public static async Task<int> RunAsync(BenchSettings settings, string outDir)
     {
@@ -42,13 +46,41 @@ public static class ReplicationBench
         long acknowledged = results.Sum(r => r.Measured);
         long rows = await Databases.ScalarAsync(cs, "SELECT count(*) FROM qubrid_ledger WHERE kind = 'inference_charge'");
         Console.WriteLine($"  ledger rows {rows:N0} ≥ debits measured {acknowledged:N0} (warm-ups write too)");
+        bool rowsOk = rows >= acknowledged;
 
-        var section = Section(settings, results);
+        // --ha against one PostgreSQL: the same workloads on the Patroni cluster that scripts/bench.sh replication starts
+        // (QUBRID_BENCH_PG_HA: its superuser, every node, Target Session Attributes=primary) and on the benchmark server
+        // with synchronous_standby_names = '' (one server's commits), in the order single, ha, ha, single.
+        var haResults = new List<RunResult>();
+        if (Environment.GetEnvironmentVariable(HaVariable) is { Length: > 0 } haServer)
+        {
+            Console.WriteLine("== --ha (Patroni, synchronous_mode_strict) vs one PostgreSQL (order single, ha, ha, single)");
+            var haCs = await Databases.CreateAsync("replication_ha", serverConnectionString: haServer);
+            var single = await Databases.CreateAsync("replication_single");
+            var funded = new HashSet<string>(StringComparer.Ordinal);
+            int pass = 0;
+            await SetSynchronousAsync(false);
+            foreach (var ha in new[] { false, true, true, false })
+            {
+                var db = ha ? haCs : single;
+                var target = ha ? HaTarget : SingleTarget;
+                await using var host = await SystemHost.StartAsync(db, new Dictionary<string, string?>());
+                if (funded.Add(db)) await host.FundAsync([WalletWorkloads.HotWallet, .. WalletWorkloads.ManyWallets(settings.ManyWallets)]);
+                var runs = await WalletWorkloads.RunAsync($"{target} {pass++}", settings, host.ChargeAsync, callers: HaCallers, profile: false);
+                haResults.AddRange(runs.Select(run => run with { Target = target }));
+            }
+            long haAcknowledged = haResults.Where(r => r.Target == HaTarget).Sum(r => r.Measured);
+            long haRows = await Databases.ScalarAsync(haCs, "SELECT count(*) FROM qubrid_ledger WHERE kind = 'inference_charge'");
+            Console.WriteLine($"  --ha ledger rows {haRows:N0} ≥ debits measured {haAcknowledged:N0}");
+            rowsOk &= haRows >= haAcknowledged;
+        }
+
+        var section = Section(settings, results, haResults);
         Directory.CreateDirectory(outDir);
         var main = Path.Combine(outDir, "benchmarks.md");
         await File.WriteAllTextAsync(main, File.Exists(main) ? WithSection(await File.ReadAllTextAsync(main), section) : section);
         Console.WriteLine($"  wrote its section of {main}");
-        return rows >= acknowledged ? 0 : 1;
+        return rowsOk ? 0 : 1;
     }
 
     /// <summary><paramref name="markdown"/> with its replication section replaced by (or ended with) <paramref name="section"/>.</summary>
@@ -84,7 +116,7 @@ public static class ReplicationBench
         throw new InvalidOperationException($"The standby is not streaming as {wanted} after 10 s.");
     }
 
-    private static string Section(BenchSettings settings, List<RunResult> results)
+    private static string Section(BenchSettings settings, List<RunResult> results, List<RunResult> haResults)
     {
         var inv = CultureInfo.InvariantCulture;
         var md = new StringBuilder();
@@ -109,6 +141,28 @@ public static class ReplicationBench
                 double other = results.Where(r => r.Workload == workload && r.Callers == callers).Average(r => r.OtherCores);
                 md.AppendLine(string.Create(inv,
                     $"| {workload} | {callers} | {async:N0} | {sync:N0} | {sync / async:0.00} | {Mean("asynchronous standby", r => r.P99Ms):0.00} | {Mean("synchronous standby", r => r.P99Ms):0.00} | {other:0.00} |"));
+            }
+        }
+        if (haResults.Count > 0)
+        {
+            md.AppendLine().AppendLine("### --ha (Patroni) vs one PostgreSQL").AppendLine();
+            md.AppendLine("The same debits on the `--ha` shape that `scripts/bench.sh replication` starts (scripts/lib/patroni.sh: three etcd ");
+            md.AppendLine("members, two PostgreSQL nodes under Patroni, `synchronous_mode_strict`, the silo's connection string names both nodes ");
+            md.AppendLine("with `Target Session Attributes=primary`) and on one PostgreSQL (the benchmark server, `synchronous_standby_names = ''`), ");
+            md.AppendLine("order single, ha, ha, single, each with its own silo host; means of the two windows. Everything shares the 2 cores.").AppendLine();
+            md.AppendLine("| workload | callers | one PostgreSQL debits/s | --ha debits/s | --ha / one | p99 one (ms) | p99 --ha (ms) | other CPU (cores) |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var workload in new[] { WalletWorkloads.HotWorkload, WalletWorkloads.ManyWorkload })
+            {
+                foreach (var callers in HaCallers)
+                {
+                    double Mean(string target, Func<RunResult, double> f) =>
+                        haResults.Where(r => r.Target == target && r.Workload == workload && r.Callers == callers).Average(f);
+                    double one = Mean(SingleTarget, r => r.DebitsPerSecond), ha = Mean(HaTarget, r => r.DebitsPerSecond);
+                    double other = haResults.Where(r => r.Workload == workload && r.Callers == callers).Average(r => r.OtherCores);
+                    md.AppendLine(string.Create(inv,
+                        $"| {workload} | {callers} | {one:N0} | {ha:N0} | {ha / one:0.00} | {Mean(SingleTarget, r => r.P99Ms):0.00} | {Mean(HaTarget, r => r.P99Ms):0.00} | {other:0.00} |"));
+                }
             }
         }
         md.AppendLine().AppendLine(SectionEnd);

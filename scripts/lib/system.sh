@@ -9,6 +9,7 @@ api_urls=${ASPNETCORE_URLS:-http://127.0.0.1:5080}
 run=$data/run
 logs=$data/logs
 source "$(dirname "${BASH_SOURCE[0]}")/replication.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/patroni.sh"
 
 # Installs what is missing, creates and starts PostgreSQL (once), the role and database, builds, exports the settings.
 system_prepare() {
@@ -27,6 +28,23 @@ system_prepare() {
   fi
   db_password=$(sed -n 's/^db_password=//p' "$data/secrets")
   admin_key=${Qubrid__BootstrapAdminKey:-$(sed -n 's/^admin_key=//p' "$data/secrets")}
+  if patroni_enabled; then
+    if ha_enabled; then echo "$data has a hand-run standby (--standby): --ha needs another data folder." >&2; return 1; fi
+    patroni_up
+    system_create_database "$(pat_leader_port)"
+  else
+    system_prepare_postgres
+  fi
+  export_connection_string
+  export Qubrid__BootstrapAdminKey=$admin_key
+  export DOTNET_ENVIRONMENT=${DOTNET_ENVIRONMENT:-Production}
+  echo "Building ..."
+  (cd "$root" && dotnet build -c Release -v quiet -nologo Qubrid.Orleans.sln >/dev/null)
+  tls_settings create
+}
+
+# One PostgreSQL, or a hand-run primary and synchronous standby (replication.sh).
+system_prepare_postgres() {
   # With a standby (QUBRID_STANDBY=1, or once a data folder has one) the primary may be either folder (see replication.sh).
   local primary=pg
   ha_enabled && primary=$(primary_node)
@@ -44,24 +62,25 @@ system_prepare() {
     if pg_port_in_use "$primary_port"; then echo "Port $primary_port is taken by another program: set QUBRID_PG_PORT to a free one." >&2; return 1; fi
     pg_start "$data/$primary" "$primary_port" "$logs/postgres.log"
   fi
-  local psql=("$PG_BIN/psql" -h 127.0.0.1 -p "$primary_port" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtAc)
+  system_create_database "$primary_port"
+  if ha_enabled; then ha_start_standby; fi
+}
+
+# The role and database 'qubrid' on the primary at PORT, unless they exist.
+system_create_database() {
+  local psql=("$PG_BIN/psql" -h 127.0.0.1 -p "$1" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtAc)
   [ -n "$(PGPASSWORD=$db_password "${psql[@]}" "SELECT 1 FROM pg_roles WHERE rolname = 'qubrid'")" ] \
     || PGPASSWORD=$db_password "${psql[@]}" "CREATE ROLE qubrid LOGIN PASSWORD '$db_password'"
   [ -n "$(PGPASSWORD=$db_password "${psql[@]}" "SELECT 1 FROM pg_database WHERE datname = 'qubrid'")" ] \
     || PGPASSWORD=$db_password "${psql[@]}" "CREATE DATABASE qubrid OWNER qubrid"
-
-  ha_enabled && ha_start_standby
-  export_connection_string
-  export Qubrid__BootstrapAdminKey=$admin_key
-  export DOTNET_ENVIRONMENT=${DOTNET_ENVIRONMENT:-Production}
-  echo "Building ..."
-  (cd "$root" && dotnet build -c Release -v quiet -nologo Qubrid.Orleans.sln >/dev/null)
-  tls_settings create
 }
 
 # ConnectionStrings__Qubrid for the silos, the API and reconcile: one server, or the primary of two.
 export_connection_string() {
-  if ha_enabled; then
+  if patroni_enabled; then
+    pat_load_ports
+    export ConnectionStrings__Qubrid="$(patroni_connection_string)"
+  elif ha_enabled; then
     export ConnectionStrings__Qubrid="$(ha_connection_string)"
   else
     export ConnectionStrings__Qubrid="Host=127.0.0.1;Port=$pg_port;Database=qubrid;Username=qubrid;Password=$db_password"
@@ -135,6 +154,7 @@ stop_all() {
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$pidfile"
   done
+  patroni_stop_all
   local dir
   for dir in "$data"/pg "$data"/pg2 "$data"/restore-*; do [ -d "$dir" ] && pg_stop "$dir"; done
   return 0

@@ -138,6 +138,30 @@ public static class VerifyCommand
             if (double.IsNaN(writesBack)) failures.Add("no write was acknowledged after the failover");
             else if (delays.Count == 0 || worst > limit) failures.Add($"charging resumed {worst:0.0} s after the failover, more than two intervals after writes came back");
         }
+        if (o.Seconds("fault-at") is { } faultAt)
+        {
+            // A fault with no command after it (the --ha mode): writes are unavailable for the longest stretch, from the
+            // fault on, with no acknowledged write; a killed postmaster's orphaned backends may still acknowledge a few
+            // (synchronously replicated) commits on their connections first, so "the first write after the fault" says
+            // nothing here. Every running session must be charged again within two intervals of the writes' return.
+            var answered = ops.Where(r => r.Acknowledged && r.AnsweredAt >= faultAt).Select(r => r.AnsweredAt).Order().Prepend(faultAt).ToList();
+            double gapFrom = faultAt, gapTo = double.NaN;
+            for (int i = 1; i < answered.Count; i++)
+            {
+                if (double.IsNaN(gapTo) || answered[i] - answered[i - 1] > gapTo - gapFrom) { gapFrom = answered[i - 1]; gapTo = answered[i]; }
+            }
+            var delays = charges.Where(c => c.Value.Any(t => t < faultAt) && c.Value.Any(t => t > faultAt))
+                .Select(c => c.Value.First(t => t > faultAt) - faultAt).ToList();
+            double worst = delays.DefaultIfEmpty(double.MaxValue).Max();
+            int unavailable = ops.Count(r => r.Status == 503 && r.SentAt >= faultAt);
+            double limit = (gapTo - faultAt) + 2 * interval;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"fault: no write acknowledged from {gapFrom - faultAt:0.0} s to {gapTo - faultAt:0.0} s after the fault: writes unavailable {gapTo - gapFrom:0.0} s, " +
+                $"acknowledged again {gapTo - faultAt:0.0} s after the fault ({unavailable} answers 503 after the fault); all {delays.Count} running sessions " +
+                $"charged again within {worst:0.0} s of the fault (limit {limit:0.0} s: two intervals after the writes' return)"));
+            if (double.IsNaN(gapTo)) failures.Add("no write was acknowledged after the fault");
+            else if (delays.Count == 0 || worst > limit) failures.Add($"charging resumed {worst:0.0} s after the fault, more than two intervals after writes came back");
+        }
         if (o.Seconds("outage-to") is { } outageEnd)
         {
             int unavailable = ops.Count(r => r.Status == 503);
