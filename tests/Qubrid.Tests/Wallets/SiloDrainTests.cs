@@ -1,7 +1,7 @@
 using Qubrid.Storage;
 using Qubrid.Tests.Infrastructure;
 
-namespace Qubrid.Tests.Deployment;
+namespace Qubrid.Tests.Wallets;
 
 /// <summary>
 /// Graceful drain (a silo stopped as on SIGTERM, during a rolling upgrade): the wallet's batch in flight finishes before
