@@ -185,6 +185,7 @@ if [ "$status" = 0 ] && [ "${QUBRID_SKIP_WALKTHROUGH:-}" != 1 ]; then
   run_e2e cluster-up-2 cluster_smoke
   run_e2e start-in-any-order start_in_any_order
   run_e2e fault-test bash scripts/fault-test.sh
+  run_e2e upgrade-test bash scripts/upgrade-test.sh
 fi
 
 # With the console logger at normal verbosity, dotnet test closes each test run with

@@ -23,15 +23,23 @@ api_slot_port() { echo $(( api_port_base + $1 )); }
 
 # A problem+json body (one line, single-quote free) for HAProxy's `string` argument.
 haproxy_problem() { # status code title detail
-  printf '{"type":"https://docs.qubrid.dev/errors/%s","title":"%s","status":%s,"code":"%s","detail":"%s"}' "$2" "$3" "$1" "$2" "$4"
+  printf '{"type":"https://qubrid.ai/problems/%s","title":"%s","status":%s,"code":"%s","detail":"%s"}' "$2" "$3" "$1" "$2" "$4"
 }
 
 # Writes $data/haproxy.cfg: the front on $api_urls' host:port, one backend with $haproxy_slots slots.
 haproxy_write_config() {
-  local front="${api_urls%%;*}"; front=${front#http://}
-  local cfg="$data/haproxy.cfg" n
+  local front="${api_urls%%;*}" n servers=()
+  for n in $(seq 1 "$haproxy_slots"); do servers+=("api$n=127.0.0.1:$(api_slot_port "$n")"); done
+  haproxy_config "${front#http://}" "${servers[@]}" > "$data/haproxy.cfg"
+  haproxy -c -q -f "$data/haproxy.cfg"
+}
+
+# haproxy_config BIND NAME=HOST:PORT...: the configuration (also the one in docker-compose.yml: `haproxy_config :5080
+# api=api:8080 api2=api2:8080`).
+haproxy_config() {
+  local front=$1 server; shift
   {
-    echo "# Written by scripts/lib/haproxy.sh; regenerated on every start."
+    echo "# Written by scripts/lib/haproxy.sh (haproxy_config)."
     echo "global"
     echo "  log stdout format raw local0 notice"
     echo "  maxconn 4096"
@@ -61,7 +69,7 @@ haproxy_write_config() {
     echo "  balance roundrobin"
     echo "  option httpchk GET /health/ready"
     echo "  http-check expect status 200"
-    echo "  default-server inter 500ms fall 2 rise 2"
+    echo "  default-server inter 500ms fall 2 rise 2 init-addr libc,none"
     # What Kestrel refuses before the app (URI too long 414, headers too large 431, a bad request 400) comes with an
     # empty body: give it a problem+json body; the app's own problem+json answers pass through untouched.
     local status code title detail
@@ -73,9 +81,8 @@ haproxy_write_config() {
       IFS='|' read -r status code title detail <<< "$spec"
       echo "  http-response return status $status content-type application/problem+json string '$(haproxy_problem "$status" "$code" "$title" "$detail")' if { status $status } !{ res.hdr(content-type) -m found }"
     done
-    for n in $(seq 1 "$haproxy_slots"); do echo "  server api$n 127.0.0.1:$(api_slot_port "$n") check"; done
-  } > "$cfg"
-  haproxy -c -q -f "$cfg"
+    for server in "$@"; do echo "  server ${server%%=*} ${server#*=} check"; done
+  }
 }
 
 haproxy_start() {
