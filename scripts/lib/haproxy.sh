@@ -42,7 +42,11 @@ haproxy_config() {
     echo "# Written by scripts/lib/haproxy.sh (haproxy_config)."
     echo "global"
     echo "  log stdout format raw local0 notice"
-    echo "  maxconn 4096"
+    echo "  maxconn 1024"
+    # Buffers larger than what Kestrel accepts (request line 8 KB, headers 32 KB): an oversized request then reaches
+    # Kestrel, whose empty-body 414/431 becomes problem+json below. HAProxy 2.6's own parse-time 400 (beyond 64 KB)
+    # keeps its built-in HTML body: its early errors do not use http-error or errorfile.
+    echo "  tune.bufsize 65536"
     echo "defaults"
     echo "  mode http"
     echo "  log global"
