@@ -9,12 +9,20 @@
 # With `--ha` (or QUBRID_HA=1) three etcd members and two PostgreSQL nodes run under Patroni (scripts/lib/patroni.sh),
 # which promotes the synchronous standby by itself; `status` shows the nodes, `switchover [NODE]` hands the primary
 # over on purpose, `failover` forces a promotion (patronictl), `patronictl ARGS` runs any other patronictl command.
+# With `--apis K` (`up 3 --apis 2`) K API processes run behind HAProxy on the API's address (scripts/lib/haproxy.sh).
+# `upgrade REF` builds the commit REF in its own folder and replaces the silos one at a time, then the API processes
+# (scripts/lib/upgrade.sh): under load, with --apis 2, clients see at most retryable 503s.
 set -euo pipefail
 args=()
-for arg in "$@"; do
-  if [ "$arg" = --standby ]; then export QUBRID_STANDBY=1
-  elif [ "$arg" = --ha ]; then export QUBRID_HA=1
-  else args+=("$arg"); fi
+apis=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --standby) export QUBRID_STANDBY=1 ;;
+    --ha) export QUBRID_HA=1 ;;
+    --apis) apis=${2:?--apis needs a count}; shift ;;
+    *) args+=("$1") ;;
+  esac
+  shift
 done
 set -- "${args[@]+"${args[@]}"}"
 source "$(dirname "$0")/lib/system.sh"
@@ -25,9 +33,16 @@ case "${1:-}" in
   up)
     n=${2:-2}
     system_prepare
+    bin_root=$root; rm -f "$data/bin-root" # the build system_prepare just made
     echo "Starting $n silos and the API ..."
     for i in $(seq 1 "$n"); do start_silo "$i"; done
-    start_api
+    if [ "$apis" -gt 0 ]; then
+      [ "$apis" -lt "$haproxy_slots" ] || { echo "--apis must be less than QUBRID_API_SLOTS ($haproxy_slots), to leave a slot for upgrades" >&2; exit 2; }
+      haproxy_start
+      for i in $(seq 1 "$apis"); do start_api "$i"; done
+    else
+      start_api
+    fi
     wait_ready
     echo "Cluster up: $n silos, API on ${api_urls%%;*}/ (admin key in $data/secrets). Stop with: scripts/cluster.sh down"
     ;;
@@ -37,6 +52,16 @@ case "${1:-}" in
     export_connection_string
     tls_settings
     start_silo "$next"
+    ;;
+  upgrade)
+    ref=${2:?usage: scripts/cluster.sh upgrade REF}
+    db_password=$(sed -n 's/^db_password=//p' "$data/secrets")
+    export_connection_string
+    export Qubrid__BootstrapAdminKey=$(sed -n 's/^admin_key=//p' "$data/secrets") DOTNET_ENVIRONMENT=${DOTNET_ENVIRONMENT:-Production}
+    tls_settings
+    dir=$(upgrade_build "$ref")
+    echo "Rolling the cluster to $ref ($dir) ..."
+    upgrade_roll "$dir"
     ;;
   kill)
     pidfile="$run/silo${2:?which silo}.pid"
@@ -107,5 +132,5 @@ case "${1:-}" in
     fi
     ;;
   *)
-    echo "usage: scripts/cluster.sh up [N] [--standby | --ha] | add | kill N | down | status | failover [NODE] | switchover [NODE] | patronictl ARGS | standby | backup | restore TIME [PORT]" >&2; exit 2 ;;
+    echo "usage: scripts/cluster.sh up [N] [--standby | --ha] [--apis K] | upgrade REF | add | kill N | down | status | failover [NODE] | switchover [NODE] | patronictl ARGS | standby | backup | restore TIME [PORT]" >&2; exit 2 ;;
 esac

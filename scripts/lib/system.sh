@@ -10,6 +10,10 @@ run=$data/run
 logs=$data/logs
 source "$(dirname "${BASH_SOURCE[0]}")/replication.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/patroni.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/haproxy.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/upgrade.sh"
+# The folder whose build the processes run (scripts/cluster.sh upgrade points it at another release's build).
+bin_root=${QUBRID_BIN_ROOT:-$( [ -f "$data/bin-root" ] && cat "$data/bin-root" || echo "$root")}
 
 # Installs what is missing, creates and starts PostgreSQL (once), the role and database, builds, exports the settings.
 system_prepare() {
@@ -107,13 +111,23 @@ start_silo() {
   local n=$1
   local silo_port=$(( ${QUBRID_SILO_PORT_BASE:-11110} + n )) gateway_port=$(( ${QUBRID_GATEWAY_PORT_BASE:-29999} + n )) http_port=$(( ${QUBRID_HTTP_PORT_BASE:-8080} + n ))
   (cd "$root" && exec env -u ASPNETCORE_URLS Qubrid__Silo__SiloPort=$silo_port Qubrid__Silo__GatewayPort=$gateway_port Qubrid__Silo__HttpPort=$http_port \
-     dotnet src/Silo/bin/Release/net10.0/Qubrid.Silo.dll) >> "$logs/silo$n.log" 2>&1 &
+     dotnet "$bin_root/src/Silo/bin/Release/net10.0/Qubrid.Silo.dll") >> "$logs/silo$n.log" 2>&1 &
   echo $! > "$run/silo$n.pid"
   echo "  silo $n: pid $!, silo port $silo_port, gateway $gateway_port, http://127.0.0.1:$http_port/metrics"
 }
 
+# start_api: the API on $api_urls. start_api N: API process N behind the load balancer (scripts/lib/haproxy.sh), on its
+# slot's port, serving for Qubrid:Api:DrainDelay (3 s unless set) after SIGTERM so that HAProxy takes it out first.
 start_api() {
-  (cd "$root" && exec env ASPNETCORE_URLS="$api_urls" dotnet src/Api/bin/Release/net10.0/Qubrid.Api.dll) > "$logs/api.log" 2>&1 &
+  if [ -n "${1:-}" ]; then
+    local n=$1
+    (cd "$root" && exec env ASPNETCORE_URLS="http://127.0.0.1:$(api_slot_port "$n")" Qubrid__Api__DrainDelay="${Qubrid__Api__DrainDelay:-00:00:03}" \
+       dotnet "$bin_root/src/Api/bin/Release/net10.0/Qubrid.Api.dll") >> "$logs/api$n.log" 2>&1 &
+    echo $! > "$run/api$n.pid"
+    echo "  API $n: pid $!, http://127.0.0.1:$(api_slot_port "$n")/ (behind ${api_urls%%;*})"
+    return 0
+  fi
+  (cd "$root" && exec env ASPNETCORE_URLS="$api_urls" dotnet "$bin_root/src/Api/bin/Release/net10.0/Qubrid.Api.dll") > "$logs/api.log" 2>&1 &
   echo $! > "$run/api.pid"
 }
 
@@ -146,7 +160,7 @@ wait_ready() {
 
 # Stops every process this system started (pid files), then PostgreSQL: the primary, the standby, restored copies.
 stop_all() {
-  for pidfile in "$run"/api.pid "$run"/silo*.pid; do
+  for pidfile in "$run"/api*.pid "$run"/silo*.pid "$run"/haproxy.pid; do
     [ -f "$pidfile" ] || continue
     local pid; pid=$(cat "$pidfile")
     kill "$pid" 2>/dev/null || true

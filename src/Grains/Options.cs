@@ -73,6 +73,12 @@ public sealed class MeteringOptions
     /// <summary>How often a running session charges its wallet.</summary>
     public TimeSpan ChargeInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// A running session whose silo stops gracefully charges up to that moment before its activation goes (its reminder's
+    /// next tick comes from another silo, and one tick may fall in the handover); this bounds that last charge.
+    /// </summary>
+    public TimeSpan ShutdownChargeTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>A session starts only if the wallet covers this long at the session's rate.</summary>
     public TimeSpan MinimumRunway { get; set; } = TimeSpan.FromMinutes(10);
 

@@ -47,11 +47,27 @@ public sealed partial class SessionGrain(
         return Task.CompletedTask;
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         CountAsRunning(false);
-        return Task.CompletedTask;
+        // Graceful drain (a rolling upgrade): the reminder's next tick comes from the silo that takes the reminder over, and
+        // a tick due during the handover is dropped. Charging up to now here keeps the session's charges at most one
+        // interval plus the handover apart. Charges are cumulative (owed(now)), so an extra one changes no total.
+        if (reason.ReasonCode != DeactivationReasonCode.ShuttingDown || ShardMode || !Exists || S.State != SessionState.Running) return;
+        try
+        {
+            await Wallet(S.UserId!).ChargeSession(new SessionChargeRequest(SessionId, clock.UtcNow, Final: false))
+                .WaitAsync(meteringOptions.Value.ShutdownChargeTimeout, cancellationToken);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Best effort: the next tick charges whatever this did not.
+            LogShutdownChargeFailed(logger, e, SessionId);
+        }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: the charge at the silo's graceful stop did not complete; the next tick charges it")]
+    private static partial void LogShutdownChargeFailed(ILogger logger, Exception exception, string sessionId);
 
     /// <summary>Keeps this activation's share of the running-sessions gauge in step with its state, on every path.</summary>
     private void CountAsRunning(bool running)

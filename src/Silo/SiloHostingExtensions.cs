@@ -30,6 +30,13 @@ public sealed class SiloOptions
 
     /// <summary>Serve the Orleans Dashboard at /dashboard on <see cref="HttpPort"/>.</summary>
     public bool Dashboard { get; set; }
+
+    /// <summary>
+    /// The bound on a graceful stop (SIGTERM): the silo stops taking new activations, its wallets finish the batches in
+    /// flight, its activations and reminders move to the other silos, and it leaves the membership table; past this the
+    /// process exits anyway (the rest is then recovered as after a crash).
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>The wiring of a Qubrid silo, shared by the silo host and the test clusters.</summary>
@@ -201,7 +208,14 @@ public static class SiloHostingExtensions
             o.NumMissedProbesLimit = 3;
         });
         builder.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Qubrid:Membership"));
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        if (siloOptions.ShutdownTimeout <= TimeSpan.Zero || siloOptions.ShutdownTimeout > TimeSpan.FromMinutes(10))
+            throw new InvalidOperationException("Qubrid:Silo:ShutdownTimeout must be more than 0 and at most 10 minutes.");
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = siloOptions.ShutdownTimeout);
+        // Each activation's deactivation (a wallet finishing its batches) fits within the stop's bound.
+        builder.Services.Configure<GrainCollectionOptions>(o =>
+        {
+            if (o.DeactivationTimeout > siloOptions.ShutdownTimeout) o.DeactivationTimeout = siloOptions.ShutdownTimeout;
+        });
         return builder;
     }
 

@@ -25,6 +25,8 @@ public static class LoadCommand
         int seconds = o.Int("seconds", 40), walletCount = o.Int("wallets", 20), sessionCount = o.Int("sessions", 60), workers = o.Int("workers", 16);
         using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, MaxConnectionsPerServer = 256 }) { BaseAddress = url, Timeout = TimeSpan.FromSeconds(15) };
         var admin = o.Get("admin-key");
+        // Stops early once this file exists (a scenario that ends the load when its steps are done), within --seconds.
+        var stopFile = o.Find("stop-file");
 
         // Setup: wallets funded by an admin adjustment, one user key each, one orchestrator key; then the sessions.
         var orchestrator = await IssueKeyAsync(http, admin, "orchestrator", null);
@@ -54,7 +56,7 @@ public static class LoadCommand
         await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
         {
             var random = new Random(w * 7919 + 1);
-            while (stopAt.Elapsed < TimeSpan.FromSeconds(seconds) && Interlocked.Increment(ref issued) <= MaxOperations)
+            while (stopAt.Elapsed < TimeSpan.FromSeconds(seconds) && (stopFile is null || !File.Exists(stopFile)) && Interlocked.Increment(ref issued) <= MaxOperations)
             {
                 var wallet = wallets[random.Next(wallets.Count)];
                 var key = $"op-{Guid.NewGuid():N}";
@@ -101,7 +103,7 @@ public static class LoadCommand
         await File.WriteAllLinesAsync(Path.Combine(outDir, "ops.jsonl"), records.OrderBy(r => r.SentAt).Select(r => JsonSerializer.Serialize(r)));
         await File.WriteAllTextAsync(Path.Combine(outDir, "sessions.json"), JsonSerializer.Serialize(sessions));
         var all = records.ToList();
-        Console.WriteLine($"load: {all.Count} operations in {seconds} s, {all.Count(r => r.Acknowledged)} acknowledged, " +
+        Console.WriteLine($"load: {all.Count} operations in {stopAt.Elapsed.TotalSeconds:0} s, {all.Count(r => r.Acknowledged)} acknowledged, " +
             $"{all.Count(r => r.Status == 503)} answered 503, {all.Count(r => r.Status == 0)} unanswered, {all.Count(r => r.Status is 402)} refused 402; " +
             $"{sessions.Count(s => s.Stopped)}/{sessions.Count(s => s.Started)} sessions stopped");
         return 0;
@@ -116,7 +118,8 @@ public static class LoadCommand
         string? Str(string name) => body.ValueKind == JsonValueKind.Object && body.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
         long? Long(string name) => body.ValueKind == JsonValueKind.Object && body.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt64() : null;
         decimal? Dec(string name) => body.ValueKind == JsonValueKind.Object && body.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDecimal() : null;
-        return new OpRecord(kind, walletId, key, status, Str("code"), problem, Long("seq"), Dec("amount"), Str("paymentId"), sent, Now());
+        var retryAfter = response.Headers.RetryAfter?.ToString();
+        return new OpRecord(kind, walletId, key, status, Str("code"), problem, Long("seq"), Dec("amount"), Str("paymentId"), sent, Now(), retryAfter);
     }
 
     private static async Task<string> IssueKeyAsync(HttpClient http, string admin, string role, string? userId)

@@ -12,7 +12,8 @@ public sealed record OpRecord(
     decimal? Amount,        // acknowledged amount (USD)
     string? PaymentId,      // top-up: the payment acknowledged
     double SentAt,          // unix seconds
-    double AnsweredAt)
+    double AnsweredAt,
+    string? RetryAfter = null) // the Retry-After header of an answer that has one
 {
     public bool Acknowledged => Status is >= 200 and < 300;
 }

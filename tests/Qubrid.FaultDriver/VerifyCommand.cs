@@ -173,6 +173,26 @@ public static class VerifyCommand
             if (okAfter == 0) failures.Add("nothing succeeded after the database came back");
         }
 
+        if (o.Find("upgrade") is not null)
+        {
+            // A rolling upgrade: no answer other than a retryable 503 because of it. Every 5xx is a 503 with Retry-After and a
+            // problem+json code, and every operation got an answer (the load balancer keeps the address).
+            var fiveXx = ops.Where(r => r.Status >= 500).ToList();
+            var bad = fiveXx.Where(r => r.Status != 503 || !r.ProblemJson || string.IsNullOrEmpty(r.RetryAfter)
+                || r.Code is not ("service_unavailable" or "wallet_busy")).ToList();
+            int unanswered = ops.Count(r => r.Status == 0);
+            double longestWait = ops.Select(r => r.AnsweredAt - r.SentAt).DefaultIfEmpty(0).Max();
+            string longestRetryAfter = fiveXx.Select(r => int.TryParse(r.RetryAfter, NumberStyles.None, CultureInfo.InvariantCulture, out var s) ? s : -1)
+                .DefaultIfEmpty(0).Max().ToString(CultureInfo.InvariantCulture);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"upgrade: {fiveXx.Count} answers 5xx, {fiveXx.Count - bad.Count} of them 503 problem+json with Retry-After (longest Retry-After {longestRetryAfter} s); " +
+                $"{unanswered} unanswered; longest wait for an answer {longestWait:0.00} s"));
+            foreach (var r in bad.Take(5)) failures.Add($"{r.Kind} {r.IdempotencyKey}: {r.Status} code {r.Code ?? "none"} problem+json {r.ProblemJson} Retry-After {r.RetryAfter ?? "none"}");
+            if (unanswered > 0) failures.Add($"{unanswered} operations got no answer at all");
+        }
+        if (o.Seconds("max-gap") is { } maxGap && longestGap > maxGap)
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"a session went {longestGap:0.0} s without a charge, more than {maxGap:0.#} s"));
+
         Console.WriteLine($"operations: {ops.Count} sent, {acknowledged} acknowledged, {found} found, {lost} lost, {doubled} doubled; " +
             $"{unacknowledged} unacknowledged ({unackPresent} of them complete in the ledger, the rest absent)");
         Console.WriteLine($"sessions: {sessionsChecked} checked, {sessionsExact} exactly equal to the formula, total drift {driftMicros} µ; longest pause between charges {longestGap.ToString("0.0", CultureInfo.InvariantCulture)} s");

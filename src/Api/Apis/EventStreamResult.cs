@@ -27,6 +27,14 @@ public sealed class EventStreamResult(IEventFeedGrain feed, long after, TimeSpan
 
     public async Task ExecuteAsync(HttpContext context)
     {
+        var drain = context.RequestServices.GetRequiredService<ApiDrain>();
+        if (drain.IsDraining)
+        {
+            // This process is stopping: the client reconnects (through the load balancer) to one that is not.
+            context.Response.Headers.RetryAfter = "1";
+            await ApiProblems.Write(context, ApiProblems.Unavailable, "This API process is stopping; reconnect.");
+            return;
+        }
         var gate = context.RequestServices.GetRequiredService<EventStreamGate>();
         if (!gate.TryEnter(keyId, maxStreamsPerKey))
         {
@@ -37,7 +45,7 @@ public sealed class EventStreamResult(IEventFeedGrain feed, long after, TimeSpan
         }
         try
         {
-            await StreamAsync(context);
+            await StreamAsync(context, drain);
         }
         finally
         {
@@ -45,10 +53,13 @@ public sealed class EventStreamResult(IEventFeedGrain feed, long after, TimeSpan
         }
     }
 
-    private async Task StreamAsync(HttpContext context)
+    private async Task StreamAsync(HttpContext context, ApiDrain drain)
     {
         var response = context.Response;
-        var ct = context.RequestAborted;
+        var aborted = context.RequestAborted;
+        // A graceful stop ends the stream (with a reconnection hint) instead of holding the process open until its bound.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, drain.Stopping);
+        var ct = linked.Token;
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache,no-store";
         response.Headers.Pragma = "no-cache";
@@ -89,7 +100,21 @@ public sealed class EventStreamResult(IEventFeedGrain feed, long after, TimeSpan
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            // The orchestrator went away; it resumes with Last-Event-ID.
+            // The orchestrator went away, or this process is stopping; it resumes with Last-Event-ID.
+        }
+        if (drain.IsDraining && !aborted.IsCancellationRequested)
+        {
+            // SSE's retry field: reconnect after this many milliseconds (to another process, through the load balancer).
+            var retry = (long)context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.EventStreamRetryAfterStop.TotalMilliseconds;
+            try
+            {
+                await response.WriteAsync($": this API process is stopping; reconnect with Last-Event-ID\nretry: {retry.ToString(CultureInfo.InvariantCulture)}\n\n", aborted);
+                await response.Body.FlushAsync(aborted);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException)
+            {
+                // The client went away meanwhile.
+            }
         }
     }
 

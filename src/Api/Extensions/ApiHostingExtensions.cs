@@ -53,6 +53,18 @@ public sealed class ApiOptions
 
     /// <summary>How often the event stream looks for new events.</summary>
     public TimeSpan EventPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// Graceful stop (SIGTERM): how long the process keeps serving, while /health/ready already answers 503, so that a
+    /// load balancer takes it out before it stops listening (0 without one). See <see cref="ApiDrain"/>.
+    /// </summary>
+    public TimeSpan DrainDelay { get; set; } = TimeSpan.Zero;
+
+    /// <summary>The bound on a graceful stop: the drain delay, then the requests in flight finishing.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The reconnection delay an event stream ended by a graceful stop asks of its client (the SSE <c>retry:</c> field).</summary>
+    public TimeSpan EventStreamRetryAfterStop { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 public static class ApiHostingExtensions
@@ -64,7 +76,9 @@ public static class ApiHostingExtensions
             .Validate(o => o.MaxBodyBytes is > 0 and <= 10_000_000 && o.RequestsPerSecondPerKey > 0 && o.BurstPerKey > 0
                 && o.AnonymousRequestsPerSecondPerAddress > 0 && o.AnonymousBurstPerAddress > 0
                 && o.UnknownKeyLookupBurstPerAddress > 0 && o.UnknownKeyLookupsPerSecondPerAddress > 0
-                && o.KeyCacheSeconds is > 0 and <= 300 && o.UnknownKeyCacheSeconds is > 0 and <= 3600 && o.MaxEventStreamsPerKey > 0,
+                && o.KeyCacheSeconds is > 0 and <= 300 && o.UnknownKeyCacheSeconds is > 0 and <= 3600 && o.MaxEventStreamsPerKey > 0
+                && o.DrainDelay >= TimeSpan.Zero && o.ShutdownTimeout > o.DrainDelay && o.ShutdownTimeout <= TimeSpan.FromMinutes(10)
+                && o.EventStreamRetryAfterStop > TimeSpan.Zero,
                 "Qubrid:Api settings out of range.")
             .ValidateOnStart();
         services.AddOptions<TopupOptions>().Bind(builder.Configuration.GetSection(TopupOptions.Section))
@@ -72,6 +86,9 @@ public static class ApiHostingExtensions
             .ValidateOnStart();
         var api = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = api.MaxBodyBytes);
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = api.ShutdownTimeout);
+        services.AddSingleton<ApiDrain>();
+        services.AddHostedService(sp => sp.GetRequiredService<ApiDrain>());
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddMemoryCache();
@@ -82,7 +99,7 @@ public static class ApiHostingExtensions
         services.AddSingleton<IPaymentGateway, SandboxPaymentGateway>();
         services.AddSingleton<TopupService>();
         services.AddHostedService<PaymentRecovery>();
-        services.AddQubridHealthChecks().AddCheck<ActiveSiloHealthCheck>("cluster");
+        services.AddQubridHealthChecks().AddCheck<ActiveSiloHealthCheck>("cluster").AddCheck<ApiDrain>("drain");
 
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);

@@ -66,6 +66,16 @@ public sealed partial class WalletBatchEngine(string walletId, IWalletBatchHost 
         return pending.Completion.Task;
     }
 
+    /// <summary>
+    /// Completes once every operation queued so far (and any queued while it waits) has been committed or failed and its
+    /// caller answered: the wallet's graceful deactivation (a silo draining on SIGTERM) waits on it, so no batch in flight
+    /// is cut off. The token bounds the wait (Orleans' deactivation timeout); on it the wait ends, the loop goes on.
+    /// </summary>
+    public async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        while (_flushing is { } loop) await loop.WaitAsync(cancellationToken);
+    }
+
     /// <summary>Loads the book from the host and forgets every remembered outcome.</summary>
     public async Task ReloadAsync(CancellationToken cancellationToken)
     {

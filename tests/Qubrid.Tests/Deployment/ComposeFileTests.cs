@@ -135,12 +135,40 @@ public class ComposeFileTests
     }
 
     [Fact]
-    public void Api_PublishesPort5080ToItsListeningPort8080()
+    public void TheLoadBalancer_Publishes5080AndSendsToBothApiProcessesOnTheirPort8080()
     {
-        var ports = Assert.IsType<YamlSequenceNode>(Child(Service("api"), "ports")).Children.Select(PortMapping).ToList();
+        var ports = Assert.IsType<YamlSequenceNode>(Child(Service("lb"), "ports")).Children.Select(PortMapping).ToList();
+        Assert.Contains(ports, p => p.Published == "5080" && p.Target == "5080");
+        Assert.Null(Child(Service("api"), "ports")); // clients reach the API processes only through the load balancer
+        Assert.Null(Child(Service("api2"), "ports"));
 
-        Assert.Contains(ports, p => p.Published == "5080" && p.Target == "8080");
+        var config = LoadBalancerConfig();
+        Assert.Contains("bind :5080", config);
+        Assert.Contains("option httpchk GET /health/ready", config);
+        Assert.Contains("server api api:8080 check", config);
+        Assert.Contains("server api2 api2:8080 check", config);
+        Assert.Equal(Text(Child(Service("api"), "build")!.AllNodes.OfType<YamlScalarNode>().Last()), Text(Child(Service("api2"), "build")!.AllNodes.OfType<YamlScalarNode>().Last()));
     }
+
+    [Fact]
+    public void TheLoadBalancerConfig_IsTheOneTheScriptsWrite()
+    {
+        // scripts/lib/haproxy.sh writes the configuration the local cluster runs; the compose file carries the same text.
+        var start = new System.Diagnostics.ProcessStartInfo("bash", ["-c", "source scripts/lib/haproxy.sh && haproxy_config :5080 api=api:8080 api2=api2:8080"])
+        {
+            WorkingDirectory = Root, RedirectStandardOutput = true, UseShellExecute = false,
+        };
+        using var bash = System.Diagnostics.Process.Start(start)!;
+        var written = bash.StandardOutput.ReadToEnd();
+        bash.WaitForExit();
+        Assert.Equal(0, bash.ExitCode);
+
+        static IEnumerable<string> Lines(string text) => text.Split('\n').Where(l => l.Length > 0 && !l.StartsWith('#')).Select(l => l.TrimEnd());
+        Assert.Equal(Lines(written), Lines(LoadBalancerConfig()));
+    }
+
+    private static string LoadBalancerConfig() =>
+        Text(Child(Assert.IsType<YamlMappingNode>(Child(Assert.IsType<YamlMappingNode>(Child(Compose(), "configs")), "haproxy-cfg")), "content")!);
 
     [Fact]
     public void Api_ListensOn8080OnEveryInterface()
