@@ -33,7 +33,8 @@ internal static partial class CommitStatements
 
     /// <summary>
     /// A key is recorded in the entry it wrote (lean) or in qubrid_idempotency, and each place's unique index sees only
-    /// itself: the commit refuses (QB002) a key that the other place holds already. Not against a database before 0040.
+    /// itself: the commit refuses (QB002) a key that the other place holds already (each key is looked up in the place
+    /// it does not go to). Not against a database before 0040.
     /// </summary>
     private static void AddKeyCheck(NpgsqlBatch batch, Columns keys, LedgerRowShape shape)
     {
@@ -41,10 +42,11 @@ internal static partial class CommitStatements
         batch.BatchCommands.Add(keys.Command(
             """
             SELECT qubrid_expect_new_keys((
-                SELECT count(*) FROM unnest($1::text[], $2::text[]) AS u(wallet_id, idempotency_key)
-                WHERE EXISTS (SELECT 1 FROM qubrid_idempotency i WHERE i.wallet_id = u.wallet_id AND i.idempotency_key = u.idempotency_key)
-                   OR EXISTS (SELECT 1 FROM qubrid_ledger e
-                              WHERE e.wallet_id = u.wallet_id AND e.idempotency_key = u.idempotency_key AND e.fingerprint IS NOT NULL)))
+                SELECT count(*) FROM unnest($1::text[], $2::text[], $3::boolean[]) AS u(wallet_id, idempotency_key, inline)
+                WHERE CASE WHEN u.inline
+                      THEN EXISTS (SELECT 1 FROM qubrid_idempotency i WHERE i.wallet_id = u.wallet_id AND i.idempotency_key = u.idempotency_key)
+                      ELSE EXISTS (SELECT 1 FROM qubrid_ledger e
+                                   WHERE e.wallet_id = u.wallet_id AND e.idempotency_key = u.idempotency_key AND e.fingerprint IS NOT NULL) END))
             """));
     }
 
@@ -62,11 +64,12 @@ internal static partial class CommitStatements
             var inline = new Dictionary<long, StoredOutcome>();
             foreach (var o in commit.Outcomes)
             {
-                if (shape != LedgerRowShape.Previous) Keys.Add(walletId, o.Key);
                 var entry = lean && o.Seq is { } seq ? commit.Changes.Entries.FirstOrDefault(e => e.Seq == seq) : null;
-                if (entry is not null && EntryShape.Answers(entry, o))
+                bool inEntry = entry is not null && EntryShape.Answers(entry, o);
+                if (shape != LedgerRowShape.Previous) Keys.Add(walletId, o.Key, inEntry);
+                if (inEntry)
                 {
-                    inline[entry.Seq] = o;
+                    inline[entry!.Seq] = o;
                     continue;
                 }
                 Outcomes.Add(walletId, o.Key, o.Fingerprint, o.Seq, o.Amount.Value, o.BalanceAfter.Value, o.LotId, commit.Now.UtcDateTime,

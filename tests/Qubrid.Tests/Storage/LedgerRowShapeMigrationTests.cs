@@ -127,6 +127,45 @@ public sealed class LedgerRowShapeMigrationTests
         Assert.Equal(LedgerRowShape.Lean, ClusterVersion.ShapeOf(await ClusterVersion.ReadAsync(db)));
     }
 
+    [Fact]
+    [Trait("Rule", "R-IDEM-2")]
+    public async Task A_key_recorded_in_one_shape_refuses_a_commit_that_would_record_it_in_the_other()
+    {
+        await using var db = NpgsqlDataSource.Create(await TestDatabase.CreateAsync("rowshape_keys"));
+        await using var writer = new LedgerWriter(db, new LedgerOptions { Writers = 1, ClusterVersionRefresh = TimeSpan.Zero }, NullLogger.Instance);
+        var now = DateTimeOffset.UtcNow;
+        var book = WalletBook.New($"keys-{Guid.NewGuid():N}");
+        book.Credit(new CreditRequest("fund", LedgerEntryKind.Topup, Micros.FromUsd(10m), "pay"), LotKind.Purchased, now);
+        book.Version = await writer.CommitAsync(new WalletCommit(book, book.TakeChanges(), [], now));
+
+        book = await DebitAsync(writer, book, "lean-key", now); // finalized (a fresh database): recorded in its entry
+        Assert.Equal(1, await TestDatabase.ScalarAsync(db, "SELECT count(*) FROM qubrid_ledger WHERE idempotency_key = 'lean-key' AND fingerprint IS NOT NULL"));
+        // A writer that still sees version 1 (the lean writer's view is final once lean, so this one starts after the change).
+        await TestDatabase.ExecAsync(db, "UPDATE qubrid_cluster_version SET version = 1");
+        await using var stale = new LedgerWriter(db, new LedgerOptions { Writers = 1, ClusterVersionRefresh = TimeSpan.Zero }, NullLogger.Instance);
+        await Assert.ThrowsAsync<IdempotencyKeyTakenException>(() => DebitAsync(stale, book, "lean-key", now));
+
+        book = await DebitAsync(stale, book, "previous-key", now); // recorded in qubrid_idempotency
+        Assert.Equal(1, await TestDatabase.ScalarAsync(db, "SELECT count(*) FROM qubrid_idempotency WHERE idempotency_key = 'previous-key'"));
+        Assert.Equal(0, await TestDatabase.ScalarAsync(db, "SELECT count(*) FROM qubrid_ledger WHERE idempotency_key = 'previous-key' AND (fingerprint IS NOT NULL OR lot_id IS NOT NULL)"));
+        await TestDatabase.ExecAsync(db, "UPDATE qubrid_cluster_version SET version = 2");
+        await Assert.ThrowsAsync<IdempotencyKeyTakenException>(() => DebitAsync(writer, book, "previous-key", now));
+
+        Assert.Equal(3, await TestDatabase.ScalarAsync(db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1", book.WalletId));
+        await AssertCleanAsync(db);
+    }
+
+    /// <summary>A 1 USD debit under <paramref name="key"/> decided on a copy of <paramref name="book"/> and committed; the book after it.</summary>
+    private static async Task<WalletBook> DebitAsync(LedgerWriter writer, WalletBook book, string key, DateTimeOffset now)
+    {
+        var work = book.Clone();
+        var request = new DebitRequest(key, LedgerEntryKind.InferenceCharge, Micros.FromUsd(1m), "model-x");
+        var entry = work.Debit(request, now).Entry!;
+        var record = new StoredOutcome(key, RequestRules.Fingerprint(request), entry.Seq, Micros.FromUsd(1m), entry.BalanceAfter, null);
+        work.Version = await writer.CommitAsync(new WalletCommit(work, work.TakeChanges(), [record], now));
+        return work;
+    }
+
     private static readonly DebitRequest D2 = new("d2", LedgerEntryKind.InferenceCharge, Micros.FromUsd(5m), "model-y", new UsageTags(Model: "model-y"));
 
     /// <summary>Grants, a top-up, single- and multi-lot debits, a recorded refusal, a hold and its capture, an inference charge.</summary>
