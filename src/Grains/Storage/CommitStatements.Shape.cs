@@ -61,10 +61,11 @@ internal static partial class CommitStatements
         {
             string walletId = commit.Book.WalletId;
             bool lean = shape == LedgerRowShape.Lean;
+            var bySeq = lean && commit.Outcomes.Count > 0 ? commit.Changes.Entries.ToDictionary(e => e.Seq) : null;
             var inline = new Dictionary<long, StoredOutcome>();
             foreach (var o in commit.Outcomes)
             {
-                var entry = lean && o.Seq is { } seq ? commit.Changes.Entries.FirstOrDefault(e => e.Seq == seq) : null;
+                var entry = bySeq is not null && o.Seq is { } seq ? bySeq.GetValueOrDefault(seq) : null;
                 bool inEntry = entry is not null && EntryShape.Answers(entry, o);
                 if (shape != LedgerRowShape.Previous) Keys.Add(walletId, o.Key, inEntry);
                 if (inEntry)
