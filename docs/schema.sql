@@ -1,6 +1,6 @@
 -- Qubrid Credits: the database schema, in one file.
 --
--- This is what the migrations in src/Grains/Storage/Migrations (0001..0006, applied in order by
+-- This is what the migrations in src/Grains/Storage/Migrations (0001..0040, applied in order by
 -- src/Grains/Storage/Migrator.cs) leave in a database, written out once so that it can be read top to bottom.
 -- The migrations stay the source: this file is documentation. tests/Qubrid.Tests/Storage/SchemaDocumentTests.cs
 -- applies it to an empty database and compares that database's catalog (tables, columns, constraints,
@@ -16,7 +16,7 @@
 --   Part 1, Qubrid
 --     Wallets and the ledger   qubrid_wallets, qubrid_lots, qubrid_ledger, qubrid_ledger_lots,
 --                              qubrid_idempotency, qubrid_inference_carry, qubrid_holds,
---                              qubrid_wallet_controls
+--                              qubrid_wallet_controls, qubrid_cluster_version
 --     Sessions and events      qubrid_wallet_sessions, qubrid_events
 --     API                      qubrid_api_keys, qubrid_payments, qubrid_sandbox_charges
 --     Webhooks and receipts    qubrid_webhook_endpoints, qubrid_webhook_deliveries, qubrid_receipt_counters,
@@ -78,13 +78,22 @@ CREATE TABLE qubrid_ledger (
     instance_type    text        NULL,
     model            text        NULL,
     workload         text        NULL,
-    PRIMARY KEY (wallet_id, seq)
+    -- Lean rows (migration 0040, written once the upgrade is finalized, see qubrid_cluster_version): one row per entry
+    -- in the common case. lot_id: the one lot the entry moved, by its whole amount (else its movements are in
+    -- qubrid_ledger_lots). fingerprint: the entry is the idempotency record of the request under idempotency_key;
+    -- the outcome is (seq, |amount|, balance_after, lot_id for a credit), else it is in qubrid_idempotency.
+    lot_id           bigint      NULL,
+    fingerprint      text        NULL,
+    PRIMARY KEY (wallet_id, seq),
+    CONSTRAINT qubrid_ledger_fingerprint_has_key CHECK (fingerprint IS NULL OR idempotency_key IS NOT NULL)
 );
-CREATE INDEX qubrid_ledger_at ON qubrid_ledger (wallet_id, at);
-CREATE INDEX qubrid_ledger_session ON qubrid_ledger (wallet_id, session_id) WHERE session_id IS NOT NULL;
+CREATE INDEX qubrid_ledger_at ON qubrid_ledger (wallet_id, at);             -- date ranges: history from/to, statements, the spend limits' tally, usage
 CREATE INDEX qubrid_ledger_kind ON qubrid_ledger (wallet_id, kind, seq);     -- the history's kind filter, newest first
+-- A key recorded by an entry, once per wallet; the commit also checks it against qubrid_idempotency (qubrid_expect_new_keys).
+CREATE UNIQUE INDEX qubrid_ledger_idempotency ON qubrid_ledger (wallet_id, idempotency_key) WHERE fingerprint IS NOT NULL;
 
--- What each entry took from or added to each lot; an entry's movements sum to its amount (R-LEDGER-2).
+-- What each entry took from or added to each lot; an entry's movements sum to its amount (R-LEDGER-2). Lean rows
+-- (migration 0040) put an entry's one lot in qubrid_ledger.lot_id: only entries that span lots have rows here.
 -- No foreign key to qubrid_ledger: migration 0005 dropped it (its per-row check cost more than the rest of a
 -- commit); the entry is written by the same transaction and reconcile checks that every movement has one.
 CREATE TABLE qubrid_ledger_lots (
@@ -94,10 +103,10 @@ CREATE TABLE qubrid_ledger_lots (
     amount     bigint NOT NULL CHECK (amount <> 0),
     PRIMARY KEY (wallet_id, seq, lot_id)
 );
-CREATE INDEX qubrid_ledger_lots_lot ON qubrid_ledger_lots (wallet_id, lot_id);
 
 -- One row per acknowledged request under an idempotency key, per wallet (R-IDEM-2..4): the same key and
--- fingerprint replays this result; another fingerprint is 409. Refusals write no row.
+-- fingerprint replays this result; another fingerprint is 409. Lean rows (migration 0040) keep here only what no
+-- entry says: recorded refusals, zero debits, holds; the rest is the entry's fingerprint.
 CREATE TABLE qubrid_idempotency (
     wallet_id        text        NOT NULL,
     idempotency_key  text        NOT NULL,
@@ -189,6 +198,25 @@ BEGIN
         RAISE EXCEPTION 'expected % rows of % to change, % did', expected, what, actual USING ERRCODE = 'QB001';
     END IF;
 END $$;
+
+-- The other check of a commit (migration 0040): a key it records must not be recorded already in the other place
+-- (an entry's fingerprint, or qubrid_idempotency); the commit passes the count it found, any raises SQLSTATE QB002.
+CREATE FUNCTION qubrid_expect_new_keys(taken bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF taken > 0 THEN
+        RAISE EXCEPTION '% idempotency keys of the commit are already recorded', taken USING ERRCODE = 'QB002';
+    END IF;
+END $$;
+
+-- The cluster version gate (migration 0040; docs/operations.md, "Upgrading to the lean ledger rows"): until the
+-- operator runs finalize-upgrade (version 2), silos write the ledger rows the previous release reads. One row.
+CREATE TABLE qubrid_cluster_version (
+    id            smallint    PRIMARY KEY CHECK (id = 1),
+    version       integer     NOT NULL CHECK (version >= 1),
+    finalized_at  timestamptz NULL
+);
+INSERT INTO qubrid_cluster_version (id, version, finalized_at) VALUES (1, 2, now()); -- an empty database starts finalized
 
 ------------------------------------------------------------------------------------------------------------
 -- Part 1, Qubrid: sessions and events

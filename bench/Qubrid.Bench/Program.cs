@@ -72,6 +72,11 @@ public static class BenchProgram
             await SpendControlsBench.RunAsync(settings); // figures on the console; the report is about the ledger
             return 0;
         }
+        if (only is ["copy"])
+        {
+            await CopyVsUnnest.RunAsync(); // figures on the console (issue 28: the ledger insert, unnest or binary COPY)
+            return 0;
+        }
         if (only is ["webhooks"])
         {
             await WebhookBench.RunAsync(); // figures on the console; the report is about the ledger
@@ -143,7 +148,11 @@ public static class BenchProgram
             await host.FundAsync([WalletWorkloads.HotWallet, .. WalletWorkloads.ManyWallets(settings.ManyWallets)]);
             Console.WriteLine($"  funded {settings.ManyWallets + 1:N0} wallets in {funding.Elapsed.TotalSeconds:0.0} s");
             await CheckpointAsync();
+            var footprint = await WriteFootprint.TakeAsync(cs);
+            long debitsBefore = LoadRunner.Totals.Of(System);
             results.Runs.AddRange(await WalletWorkloads.RunAsync(System, settings, host.ChargeAsync, listener));
+            await Task.Delay(TimeSpan.FromSeconds(1)); // the backends' statistics reach the collector at most every 500 ms
+            (await WriteFootprint.TakeAsync(cs)).PrintSince(footprint, LoadRunner.Totals.Of(System) - debitsBefore, System);
             await CheckpointAsync();
             results.Runs.AddRange(await WalletWorkloads.RunAsync(Http, settings, host.ChargeOverHttpAsync, listener));
         }

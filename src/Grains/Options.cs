@@ -63,6 +63,12 @@ public sealed class LedgerOptions
     /// </summary>
     [Range(1, 1_000_000)]
     public int MaxQueuedBatches { get; set; } = 10_000;
+
+    /// <summary>
+    /// Until the upgrade is finalized (qubrid_cluster_version), how often the writer reads the gate again: how long after
+    /// <c>finalize-upgrade</c> a silo may keep writing the previous ledger rows (harmless, only less lean).
+    /// </summary>
+    public TimeSpan ClusterVersionRefresh { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>Session metering: the rate card's defaults, the charge interval and the runway rules.</summary>

@@ -3,7 +3,7 @@ using Qubrid.ServiceDefaults;
 
 namespace Qubrid.Silo;
 
-/// <summary>The silo process: joins the cluster through PostgreSQL; also serves /health, /metrics and the dashboard. <c>reconcile</c> checks the ledger.</summary>
+/// <summary>The silo process: joins the cluster through PostgreSQL; also serves /health, /metrics and the dashboard. <c>reconcile</c> checks the ledger; <c>finalize-upgrade</c> finalizes a rolling upgrade.</summary>
 public static class SiloProgram
 {
     public static async Task<int> Main(string[] args)
@@ -12,6 +12,12 @@ public static class SiloProgram
         {
             var configuration = Host.CreateApplicationBuilder(args[1..]).Configuration;
             return await ReconcileCommand.RunAsync(configuration, Console.Out);
+        }
+
+        if (args is ["finalize-upgrade", ..])
+        {
+            var configuration = Host.CreateApplicationBuilder(args[1..]).Configuration;
+            return await FinalizeUpgradeCommand.RunAsync(configuration, Console.Out);
         }
 
         if (args is ["tls", "create", var directory, ..])

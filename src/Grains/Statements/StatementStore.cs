@@ -72,7 +72,10 @@ public sealed class StatementStore(NpgsqlDataSource db)
                 UNION ALL
                 SELECT 'expiration', lo.kind, sum(m.amount)
                 FROM qubrid_ledger l
-                JOIN qubrid_ledger_lots m ON m.wallet_id = l.wallet_id AND m.seq = l.seq
+                JOIN (SELECT wallet_id, seq, lot_id, amount FROM qubrid_ledger_lots WHERE wallet_id = $1
+                      UNION ALL SELECT wallet_id, seq, lot_id, amount FROM qubrid_ledger -- a lean expiration's one lot (issue 28)
+                      WHERE wallet_id = $1 AND kind = 'expiration' AND at >= $2 AND at < $3 AND lot_id IS NOT NULL) m
+                    ON m.wallet_id = l.wallet_id AND m.seq = l.seq
                 JOIN qubrid_lots lo ON lo.wallet_id = m.wallet_id AND lo.lot_id = m.lot_id
                 WHERE l.wallet_id = $1 AND l.at >= $2 AND l.at < $3 AND l.kind = 'expiration'
                 GROUP BY l.seq, lo.kind

@@ -4,21 +4,25 @@ using Qubrid.Core;
 
 namespace Qubrid.Storage;
 
-/// <summary>The statements of one ledger transaction over any number of wallets' batches, one per table, rows passed as arrays.</summary>
-internal static class CommitStatements
+/// <summary>
+/// The statements of one ledger transaction over any number of wallets' batches, one per table, rows passed as arrays;
+/// the ledger rows in the shape the cluster version gate calls for (CommitStatements.Shape.cs).
+/// </summary>
+internal static partial class CommitStatements
 {
     /// <summary>SQLSTATE raised by qubrid_expect_rows (migration 0005) when a wallet's version moved.</summary>
     public const string VersionMoved = "QB001";
 
-    public static void AddTo(NpgsqlBatch batch, IReadOnlyList<WalletCommit> commits)
+    public static void AddTo(NpgsqlBatch batch, IReadOnlyList<WalletCommit> commits, LedgerRowShape shape)
     {
-        var rows = new Rows();
+        var rows = new Rows(shape);
         foreach (var commit in commits) rows.Collect(commit);
         AddCreatedWallets(batch, rows.Created);
         AddMovedWallets(batch, rows.Moved);
+        AddKeyCheck(batch, rows.Keys, shape); // after the wallet rows: their locks order this wallet's commits, so the check sees every earlier one
         AddNewLots(batch, rows.NewLots);
         AddLotRemaining(batch, rows.LotRemaining);
-        AddEntries(batch, rows.Entries);
+        AddEntries(batch, rows.Entries, shape);
         AddLotMoves(batch, rows.Moves);
         AddTopupReceipts(batch, rows.TopupReceipts);
         AddSessions(batch, rows.Sessions);
@@ -75,16 +79,6 @@ internal static class CommitStatements
             UPDATE qubrid_lots l SET remaining = u.remaining, expiry_notices = coalesce(u.notices, l.expiry_notices)
             FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::smallint[]) AS u(wallet_id, lot_id, remaining, notices)
             WHERE l.wallet_id = ANY($1) AND l.wallet_id = u.wallet_id AND l.lot_id = u.lot_id
-            """));
-    }
-
-    private static void AddEntries(NpgsqlBatch batch, Columns entries)
-    {
-        if (entries.Rows == 0) return;
-        batch.BatchCommands.Add(entries.Command(
-            """
-            INSERT INTO qubrid_ledger (wallet_id, seq, at, kind, amount, balance_after, reference, idempotency_key, session_id, instance_type, model, workload)
-            SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
             """));
     }
 
@@ -211,13 +205,15 @@ internal static class CommitStatements
     }
 
     /// <summary>The rows of every table, gathered from the wallets' batches in the order they were handed over.</summary>
-    private sealed class Rows
+    private sealed partial class Rows(LedgerRowShape shape)
     {
         public Columns Created { get; } = new(typeof(string), typeof(DateTime), typeof(long), typeof(long), typeof(bool));
         public Columns Moved { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long), typeof(bool));
         public Columns NewLots { get; } = new(typeof(string), typeof(long), typeof(string), typeof(long), typeof(long), typeof(DateTime), typeof(DateTime), typeof(string));
         public Columns LotRemaining { get; } = new(typeof(string), typeof(long), typeof(long), typeof(short));
-        public Columns Entries { get; } = new(typeof(string), typeof(long), typeof(DateTime), typeof(string), typeof(long), typeof(long), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string));
+        public Columns Entries { get; } = new(typeof(string), typeof(long), typeof(DateTime), typeof(string), typeof(long), typeof(long), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string),
+            typeof(long), typeof(string));
+        public Columns Keys { get; } = new(typeof(string), typeof(string), typeof(bool));
         public Columns Moves { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long));
         public Columns TopupReceipts { get; } = new(typeof(string), typeof(long), typeof(DateTime), typeof(long), typeof(string), typeof(long));
         public Columns Sessions { get; } = new(typeof(string), typeof(string), typeof(string), typeof(string), typeof(decimal), typeof(DateTime), typeof(string), typeof(DateTime), typeof(long), typeof(string), typeof(DateTime));
@@ -242,12 +238,7 @@ internal static class CommitStatements
                 Moved.Add(walletId, book.Balance.Value, book.NextSeq, book.Version, book.LowBalanceNotified);
             CollectLots(commit);
             CollectTopupReceipts(commit);
-            foreach (var e in changes.Entries)
-            {
-                Entries.Add(walletId, e.Seq, e.At.UtcDateTime, e.Kind.ToWire(), e.Amount.Value, e.BalanceAfter.Value, e.Reference, e.IdempotencyKey,
-                    e.Usage?.SessionId, e.Usage?.InstanceType, e.Usage?.Model, e.Usage?.Workload);
-                foreach (var m in e.Lots) Moves.Add(walletId, e.Seq, m.LotId, m.Amount.Value);
-            }
+            CollectEntriesAndOutcomes(commit);
             foreach (var s in changes.Sessions.Values)
             {
                 Sessions.Add(walletId, s.SessionId, s.InstanceType, s.Workload, s.UsdPerHour, s.StartedAt.UtcDateTime, s.State.ToWire(),
@@ -259,9 +250,6 @@ internal static class CommitStatements
             if (changes.ControlsChanged) CollectControls(walletId, book.Limits, book.AutoTopup);
             foreach (var ev in changes.Events)
                 Events.Add(ev.At.UtcDateTime, ev.Kind, walletId, ev.SessionId, ev.Reason, ev.Balance.Value, ev.RunwaySeconds, ev.Data);
-            foreach (var o in commit.Outcomes)
-                Outcomes.Add(walletId, o.Key, o.Fingerprint, o.Seq, o.Amount.Value, o.BalanceAfter.Value, o.LotId, commit.Now.UtcDateTime,
-                    o.Status == WalletOpStatus.Applied ? null : o.ErrorCode, o.Status == WalletOpStatus.Applied ? null : o.Detail);
         }
 
         private void CollectControls(string walletId, LimitSettings l, AutoTopupState a)
@@ -317,10 +305,11 @@ internal static class CommitStatements
             for (int i = 0; i < row.Length; i++) _columns[i].Add(row[i]);
         }
 
-        public NpgsqlBatchCommand Command(string sql)
+        /// <summary>The statement with the first <paramref name="columns"/> columns (all by default) as its parameters $1, $2, ...</summary>
+        public NpgsqlBatchCommand Command(string sql, int? columns = null)
         {
             var command = new NpgsqlBatchCommand(sql);
-            for (int c = 0; c < _columns.Length; c++)
+            for (int c = 0; c < (columns ?? _columns.Length); c++)
             {
                 var type = types[c].IsValueType ? typeof(Nullable<>).MakeGenericType(types[c]) : types[c];
                 var array = Array.CreateInstance(type, _columns[c].Count);

@@ -35,6 +35,10 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Channel<WalletCommit> _queue;
     private readonly Task[] _loops;
+    private readonly LedgerShapeGate _gate;
+
+    /// <summary>The cluster version gate this writer follows; the store's reads follow it too.</summary>
+    public LedgerShapeGate Gate => _gate;
     private volatile bool _stopped;
 
     public LedgerWriter(NpgsqlDataSource dataSource, LedgerOptions options, ILogger logger)
@@ -43,6 +47,7 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
         _maxWallets = options.MaxWalletsPerCommit;
         _maxQueued = options.MaxQueuedBatches;
         _logger = logger;
+        _gate = new LedgerShapeGate(dataSource, options.ClusterVersionRefresh);
         _queue = Channel.CreateBounded<WalletCommit>(new BoundedChannelOptions(_maxQueued) { SingleReader = false, FullMode = BoundedChannelFullMode.Wait });
         _loops = Enumerable.Range(0, options.Writers).Select(_ => Task.Run(WriteLoopAsync)).ToArray();
     }
@@ -204,10 +209,11 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
         foreach (var c in batch) c.Completion.TrySetResult(c.Book.Version + 1);
     }
 
-    private static async Task ExecuteAsync(NpgsqlConnection connection, IReadOnlyList<WalletCommit> commits)
+    private async Task ExecuteAsync(NpgsqlConnection connection, IReadOnlyList<WalletCommit> commits)
     {
+        var shape = await _gate.CurrentAsync();
         await using var batch = new NpgsqlBatch(connection);
-        CommitStatements.AddTo(batch, commits);
+        CommitStatements.AddTo(batch, commits, shape);
         await batch.ExecuteNonQueryAsync();
     }
 
@@ -215,9 +221,10 @@ internal sealed partial class LedgerWriter : IAsyncDisposable
     {
         string walletId = commit.Book.WalletId;
         if (e.SqlState == CommitStatements.VersionMoved) return new WalletConcurrencyException(walletId);
+        if (e.SqlState == CommitStatements.KeyTaken) return new IdempotencyKeyTakenException(walletId);
         if (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
-            return e.ConstraintName == "qubrid_idempotency_pkey"
+            return e.ConstraintName is "qubrid_idempotency_pkey" or "qubrid_ledger_idempotency"
                 ? new IdempotencyKeyTakenException(walletId)
                 : new WalletConcurrencyException(walletId); // its seqs, lots or the wallet itself were written by another activation
         }

@@ -13,7 +13,11 @@ public static class Migrator
 
     public static IReadOnlyList<(int Version, string Name, string Sql)> Scripts { get; } = LoadScripts();
 
-    public static async Task<IReadOnlyList<string>> ApplyAsync(NpgsqlDataSource dataSource, CancellationToken ct = default)
+    public static Task<IReadOnlyList<string>> ApplyAsync(NpgsqlDataSource dataSource, CancellationToken ct = default) =>
+        ApplyAsync(dataSource, int.MaxValue, ct);
+
+    /// <summary>Applies the migrations up to <paramref name="upToVersion"/> (included): a test builds a database as a previous release left it.</summary>
+    public static async Task<IReadOnlyList<string>> ApplyAsync(NpgsqlDataSource dataSource, int upToVersion, CancellationToken ct = default)
     {
         var applied = new List<string>();
         await using var conn = await dataSource.OpenConnectionAsync(ct);
@@ -37,7 +41,7 @@ public static class Migrator
             }
             foreach (var (version, name, sql) in Scripts)
             {
-                if (done.Contains(version)) continue;
+                if (done.Contains(version) || version > upToVersion) continue;
                 await using var tx = await conn.BeginTransactionAsync(ct);
                 await using (var run = new NpgsqlCommand(sql, conn, tx)) await run.ExecuteNonQueryAsync(ct);
                 await using (var mark = new NpgsqlCommand("INSERT INTO qubrid_schema_migrations (version, name) VALUES (@v, @n)", conn, tx))

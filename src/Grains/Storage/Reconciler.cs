@@ -13,7 +13,7 @@ public sealed record ReconcileReport(long WalletsChecked, long EntriesChecked, I
 
 /// <summary>
 /// Proves the ledger invariants of docs/rules.md (R-LEDGER-2, R-EXP-3, R-RCPT-1) over the whole database, in SQL, from the ledger alone:
-/// Σ entries = balance; Σ open lots = balance; each entry's lot movements sum to its amount; each lot's
+/// Σ entries = balance; Σ open lots = balance; each entry's lot movements (side table or lean lot_id) sum to its amount; each lot's
 /// remaining = its amount − what entries took; balance_after is the running sum; seqs have no gaps; sessions' charged
 /// equals their entries; no expiration is overdue.
 /// </summary>
@@ -45,19 +45,19 @@ public static class Reconciler
             """),
         ("entry = sum of its lot movements", """
             SELECT e.wallet_id, format('entry %s of %s has lot movements summing to %s', e.seq, e.amount, coalesce(m.total, 0))
-            FROM qubrid_ledger e LEFT JOIN (SELECT wallet_id, seq, sum(amount) AS total FROM qubrid_ledger_lots GROUP BY wallet_id, seq) m USING (wallet_id, seq)
+            FROM qubrid_ledger e LEFT JOIN (SELECT wallet_id, seq, sum(amount) AS total FROM {movements} AS mv GROUP BY wallet_id, seq) m USING (wallet_id, seq)
             WHERE e.amount <> coalesce(m.total, 0)
             """),
         ("lot remaining = amount - taken", """
             SELECT l.wallet_id, format('lot %s: amount %s, remaining %s, ledger credits %s and takes %s', l.lot_id, l.amount, l.remaining, coalesce(m.credited, 0), coalesce(m.taken, 0))
             FROM qubrid_lots l LEFT JOIN (
                 SELECT wallet_id, lot_id, sum(amount) FILTER (WHERE amount > 0) AS credited, sum(-amount) FILTER (WHERE amount < 0) AS taken
-                FROM qubrid_ledger_lots GROUP BY wallet_id, lot_id) m USING (wallet_id, lot_id)
+                FROM {movements} AS mv GROUP BY wallet_id, lot_id) m USING (wallet_id, lot_id)
             WHERE coalesce(m.credited, 0) <> l.amount OR l.remaining <> l.amount - coalesce(m.taken, 0)
             """),
         ("movements name existing lots", """
             SELECT m.wallet_id, format('entry %s moves %s on lot %s, which does not exist', m.seq, m.amount, m.lot_id)
-            FROM qubrid_ledger_lots m LEFT JOIN qubrid_lots l USING (wallet_id, lot_id)
+            FROM {movements} m LEFT JOIN qubrid_lots l USING (wallet_id, lot_id)
             WHERE l.lot_id IS NULL
             """),
         ("movements belong to an entry", """
@@ -104,6 +104,28 @@ public static class Reconciler
     ];
 
 
+    /// <summary>
+    /// Issue 28: the lean rows' own invariants (migration 0040). An entry's movements are in one place (its lot_id or
+    /// qubrid_ledger_lots), and an idempotency key is recorded in one place (an entry's fingerprint or qubrid_idempotency).
+    /// </summary>
+    private static readonly (string Rule, string Sql)[] LeanChecks =
+    [
+        ("an entry's movements are in one place", """
+            SELECT e.wallet_id, format('entry %s holds lot %s and has %s rows in qubrid_ledger_lots', e.seq, e.lot_id, count(*))
+            FROM qubrid_ledger e JOIN qubrid_ledger_lots m USING (wallet_id, seq)
+            WHERE e.lot_id IS NOT NULL GROUP BY e.wallet_id, e.seq, e.lot_id
+            """),
+        ("a key is recorded in one place", """
+            SELECT e.wallet_id, format('key %s is recorded by entry %s and in qubrid_idempotency', e.idempotency_key, e.seq)
+            FROM qubrid_ledger e JOIN qubrid_idempotency i USING (wallet_id, idempotency_key)
+            WHERE e.fingerprint IS NOT NULL
+            """),
+    ];
+
+    /// <summary>Every lot movement: the side table's rows and, after migration 0040, the lean entries' single lots.</summary>
+    private const string LeanMovements =
+        "(SELECT wallet_id, seq, lot_id, amount FROM qubrid_ledger_lots UNION ALL SELECT wallet_id, seq, lot_id, amount FROM qubrid_ledger WHERE lot_id IS NOT NULL)";
+
     public static async Task<ReconcileReport> RunAsync(NpgsqlDataSource dataSource, CancellationToken ct = default)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
@@ -117,10 +139,16 @@ public static class Reconciler
             wallets = reader.GetInt64(0);
             entries = reader.GetInt64(1);
         }
-        var violations = new List<Violation>();
-        foreach (var (rule, sql) in Checks)
+        bool lean;
+        await using (var shape = new NpgsqlCommand("SELECT to_regclass('qubrid_cluster_version') IS NOT NULL", conn, tx))
         {
-            await using var cmd = new NpgsqlCommand($"{sql} LIMIT {MaxViolationsPerRule}", conn, tx);
+            lean = (bool)(await shape.ExecuteScalarAsync(ct))!;
+        }
+        var violations = new List<Violation>();
+        foreach (var (rule, sql) in lean ? [.. Checks, .. LeanChecks] : Checks)
+        {
+            string check = sql.Replace("{movements}", lean ? LeanMovements : "qubrid_ledger_lots", StringComparison.Ordinal);
+            await using var cmd = new NpgsqlCommand($"{check} LIMIT {MaxViolationsPerRule}", conn, tx);
             await using var reader = await cmd.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct)) violations.Add(new Violation(reader.GetString(0), rule, reader.GetString(1)));
         }

@@ -18,8 +18,9 @@ public static class SiloHosts
     }
 
     /// <param name="services">Registrations made before the production wiring, which keeps them (a test's clocks).</param>
+    /// <param name="migrate">False: the schema stays as it is (a database as a previous release left it).</param>
     public static async Task<IHost> StartAsync(string connectionString, string clusterId, IDictionary<string, string?>? settings = null,
-        Action<IServiceCollection>? services = null)
+        Action<IServiceCollection>? services = null, bool migrate = true)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -33,7 +34,7 @@ public static class SiloHosts
         services?.Invoke(builder.Services);
         builder.AddQubridSilo();
         var host = builder.Build();
-        await SiloHostingExtensions.MigrateAsync(connectionString);
+        if (migrate) await SiloHostingExtensions.MigrateAsync(connectionString);
         await host.StartAsync();
         return host;
     }

@@ -42,6 +42,8 @@ public class ReconcileTests(BillingCluster cluster)
     {
         var wallet = await cluster.NewWalletAsync("append-only");
         await wallet.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(3m), "pay"));
+        // A debit across the sign-up bonus and the top-up: its movements go to qubrid_ledger_lots (a single-lot one stays in its entry).
+        await wallet.Debit(new DebitRequest("d", LedgerEntryKind.InferenceCharge, Micros.FromUsd(BillingCluster.SignupBonusUsd + 1m), "model-x"));
         var id = wallet.GetPrimaryKeyString();
         long entries = await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1", id);
         long movements = await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger_lots WHERE wallet_id = $1", id);

@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using Npgsql;
+
+namespace Qubrid.Storage;
+
+/// <summary>Which ledger rows the silo's commits write (issue 28; docs/operations.md, "Upgrading to the lean ledger rows").</summary>
+public enum LedgerRowShape
+{
+    /// <summary>The database predates migration 0040: exactly the previous release's rows and statements.</summary>
+    Previous,
+
+    /// <summary>0040 ran but the upgrade is not finalized: the previous release's rows (which its silos read), keys checked in both places.</summary>
+    PreviousChecked,
+
+    /// <summary>Finalized: one row per single-lot entry, its movement and its idempotency record inline.</summary>
+    Lean,
+}
+
+/// <summary>
+/// The cluster version gate (qubrid_cluster_version, migration 0040), after CockroachDB's version finalization: a
+/// release that changes what it writes keeps writing what the previous release reads until the operator says every
+/// silo runs the new one (<see cref="FinalizeAsync"/>, <c>dotnet Qubrid.Silo.dll finalize-upgrade</c>).
+/// </summary>
+public static class ClusterVersion
+{
+    /// <summary>The cluster version whose ledger rows are lean (issue 28); 1 is the release before it.</summary>
+    public const int LeanLedgerRows = 2;
+
+    /// <summary>The highest version this binary can finalize.</summary>
+    public const int Current = LeanLedgerRows;
+
+    /// <summary>The finalized version, or null when migration 0040 has not run (the table does not exist).</summary>
+    public static async Task<int?> ReadAsync(NpgsqlDataSource dataSource, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand("SELECT to_regclass('qubrid_cluster_version') IS NOT NULL");
+        if (!(bool)(await cmd.ExecuteScalarAsync(ct))!) return null;
+        await using var read = dataSource.CreateCommand("SELECT coalesce(max(version), 1) FROM qubrid_cluster_version");
+        return Convert.ToInt32(await read.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Finalizes the upgrade to <see cref="Current"/>: from now on silos of this release write the lean shape. Only once
+    /// no silo of the previous release runs (they read only the previous shape). Returns the version before.
+    /// </summary>
+    public static async Task<int> FinalizeAsync(NpgsqlDataSource dataSource, CancellationToken ct = default)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            WITH before AS (SELECT version FROM qubrid_cluster_version WHERE id = 1 FOR UPDATE)
+            UPDATE qubrid_cluster_version v SET version = $1, finalized_at = coalesce(v.finalized_at, now())
+            FROM before WHERE v.id = 1 AND v.version < $1
+            RETURNING (SELECT version FROM before)
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = Current });
+        var before = await cmd.ExecuteScalarAsync(ct);
+        return before is null ? Current : Convert.ToInt32(before, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// The contract step (Storage/Contract/0041_ledger_row_shape_contract.sql), in one transaction: rewrites the rows
+    /// written in the previous shape into the lean one. Refused (SQLSTATE QB003) before <see cref="FinalizeAsync"/>.
+    /// </summary>
+    public static async Task ContractAsync(NpgsqlDataSource dataSource, CancellationToken ct = default)
+    {
+        const string resource = "Qubrid.Contract.0041_ledger_row_shape_contract.sql";
+        await using var stream = typeof(ClusterVersion).Assembly.GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"{resource} is not embedded.");
+        using var reader = new StreamReader(stream);
+        string sql = await reader.ReadToEndAsync(ct);
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using (var run = new NpgsqlCommand(sql, conn, tx)) await run.ExecuteNonQueryAsync(ct);
+        await tx.CommitAsync(ct);
+    }
+
+    /// <summary>The shape that <paramref name="version"/> (from <see cref="ReadAsync"/>) calls for.</summary>
+    public static LedgerRowShape ShapeOf(int? version) => version switch
+    {
+        null => LedgerRowShape.Previous,
+        >= LeanLedgerRows => LedgerRowShape.Lean,
+        _ => LedgerRowShape.PreviousChecked,
+    };
+}
+
+/// <summary>
+/// The ledger writer's view of the gate: read before the first commit, then again at most every
+/// <see cref="LedgerOptions.ClusterVersionRefresh"/> until it says lean, which is final (a version is never un-finalized).
+/// A stale view only delays the lean rows: the previous shape stays readable and its keys are checked either way.
+/// </summary>
+internal sealed class LedgerShapeGate(NpgsqlDataSource dataSource, TimeSpan refresh)
+{
+    private volatile int _shape = -1;
+    private long _readAt;
+
+    public async ValueTask<LedgerRowShape> CurrentAsync()
+    {
+        int shape = _shape;
+        if (shape == (int)LedgerRowShape.Lean) return LedgerRowShape.Lean;
+        if (shape >= 0 && Stopwatch.GetElapsedTime(Interlocked.Read(ref _readAt)) < refresh) return (LedgerRowShape)shape;
+        var read = ClusterVersion.ShapeOf(await ClusterVersion.ReadAsync(dataSource));
+        Interlocked.Exchange(ref _readAt, Stopwatch.GetTimestamp());
+        _shape = (int)read;
+        return read;
+    }
+}

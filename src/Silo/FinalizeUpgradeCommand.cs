@@ -1,0 +1,34 @@
+using Npgsql;
+using Qubrid.ServiceDefaults;
+using Qubrid.Storage;
+
+namespace Qubrid.Silo;
+
+/// <summary>
+/// <c>finalize-upgrade</c>: once every silo runs this release, lets them write what only this release reads (the lean
+/// ledger rows of issue 28). Applies the migrations first (as a silo's start would), so it also works on a database
+/// no silo of this release has started on. Not undone: the previous release cannot read the lean rows.
+/// </summary>
+public static class FinalizeUpgradeCommand
+{
+    public static async Task<int> RunAsync(Microsoft.Extensions.Configuration.IConfiguration configuration, TextWriter output)
+    {
+        string connectionString;
+        try
+        {
+            connectionString = configuration.RequireConnectionString();
+        }
+        catch (InvalidOperationException e)
+        {
+            await output.WriteLineAsync(e.Message);
+            return 2;
+        }
+        await SiloHostingExtensions.MigrateAsync(connectionString);
+        await using var dataSource = NpgsqlDataSource.Create(connectionString);
+        int before = await ClusterVersion.FinalizeAsync(dataSource);
+        await output.WriteLineAsync(before >= ClusterVersion.Current
+            ? $"finalize-upgrade: the cluster version was already {ClusterVersion.Current}"
+            : $"finalize-upgrade: cluster version {before} -> {ClusterVersion.Current}; silos write the lean ledger rows within Qubrid:Ledger:ClusterVersionRefresh");
+        return 0;
+    }
+}
