@@ -1,5 +1,4 @@
 using Npgsql;
-using Qubrid.ServiceDefaults;
 using Qubrid.Storage;
 
 namespace Qubrid.Silo;
@@ -13,16 +12,7 @@ public static class FinalizeUpgradeCommand
 {
     public static async Task<int> RunAsync(Microsoft.Extensions.Configuration.IConfiguration configuration, TextWriter output)
     {
-        string connectionString;
-        try
-        {
-            connectionString = configuration.RequireConnectionString();
-        }
-        catch (InvalidOperationException e)
-        {
-            await output.WriteLineAsync(e.Message);
-            return 2;
-        }
+        if (await DatabaseCommand.ConnectionStringAsync(configuration, output) is not { } connectionString) return DatabaseCommand.NotConfigured;
         await SiloHostingExtensions.MigrateAsync(connectionString);
         await using var dataSource = NpgsqlDataSource.Create(connectionString);
         int before = await ClusterVersion.FinalizeAsync(dataSource);

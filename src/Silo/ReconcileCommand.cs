@@ -1,4 +1,3 @@
-using Qubrid.ServiceDefaults;
 using Npgsql;
 using Qubrid.Storage;
 
@@ -9,16 +8,7 @@ public static class ReconcileCommand
 {
     public static async Task<int> RunAsync(Microsoft.Extensions.Configuration.IConfiguration configuration, TextWriter output)
     {
-        string connectionString;
-        try
-        {
-            connectionString = configuration.RequireConnectionString();
-        }
-        catch (InvalidOperationException e)
-        {
-            await output.WriteLineAsync(e.Message);
-            return 2;
-        }
+        if (await DatabaseCommand.ConnectionStringAsync(configuration, output) is not { } connectionString) return DatabaseCommand.NotConfigured;
         await using var dataSource = NpgsqlDataSource.Create(connectionString);
         var report = await Reconciler.RunAsync(dataSource);
         foreach (var v in report.Violations)
