@@ -59,6 +59,8 @@ haproxy_config() {
     echo "  retries 3"
     echo "  option redispatch 1"
     echo "  retry-on conn-failure empty-response junk-response"
+    # A check may wait on the cluster (/health/ready asks for a live silo): a slow answer is not a down process.
+    echo "  timeout check 3s"
     echo "  http-error status 400 content-type application/problem+json string '$(haproxy_problem 400 invalid_request 'Bad request' 'The request could not be read (malformed request line or header).')'"
     echo "  http-error status 408 content-type application/problem+json string '$(haproxy_problem 408 request_timeout 'Request timeout' 'The request did not arrive in time.')'"
     echo "  http-error status 413 content-type application/problem+json string '$(haproxy_problem 413 payload_too_large 'Request too large' 'The request line or headers are too large.')'"
@@ -74,6 +76,9 @@ haproxy_config() {
     echo "  option httpchk GET /health/ready"
     echo "  http-check expect status 200"
     echo "  default-server inter 500ms fall 2 rise 2 init-addr libc,none"
+    # A write without an Idempotency-Key (creating a webhook endpoint, rotating a key) may have been carried out by a
+    # process that closed without answering: it is retried only when the connection itself failed.
+    echo "  http-request disable-l7-retry if { method POST PATCH } !{ req.hdr(Idempotency-Key) -m found }"
     # What Kestrel refuses before the app (URI too long 414, headers too large 431, a bad request 400) comes with an
     # empty body: give it a problem+json body; the app's own problem+json answers pass through untouched.
     local status code title detail
@@ -118,7 +123,7 @@ api_free_slot() {
 api_wait_ready() {
   local n=$1 limit=${2:-120} waited=0 pidfile="$run/api$1.pid"
   while [ "$waited" -lt $((limit * 2)) ]; do
-    curl -fsS -o /dev/null "http://127.0.0.1:$(api_slot_port "$n")/health/ready" 2>/dev/null && return 0
+    curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$(api_slot_port "$n")/health/ready" 2>/dev/null && return 0
     if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo "API process $n stopped; see $logs/api$n.log" >&2; tail -20 "$logs/api$n.log" >&2; return 1; fi
     sleep 0.5; waited=$((waited + 1))
   done

@@ -17,6 +17,8 @@ public class ComposeFileTests
     private const string SolutionFileName = "Qubrid.Orleans.sln";
     private static readonly string[] Silos = ["silo1", "silo2"];
     private static readonly string[] DotnetServices = ["silo1", "silo2", "api"];
+    private static readonly string[] PostgresNodes = ["pg1", "pg2"];
+    private static readonly string[] EtcdMembers = ["etcd1", "etcd2", "etcd3"];
 
     private static readonly Lazy<string> LazyRoot = new(FindRepositoryRoot);
     private static string Root => LazyRoot.Value;
@@ -32,27 +34,31 @@ public class ComposeFileTests
     }
 
     [Fact]
-    public void ComposeFile_DefinesPostgresTwoSilosAndTheApi()
+    public void ComposeFile_DefinesThreeEtcdMembersTwoPatroniNodesTwoSilosTwoApisAndTheLoadBalancer()
     {
         var names = Services().Children.Keys.Select(Text).ToHashSet();
 
-        foreach (var expected in new[] { "postgres", "silo1", "silo2", "api" })
+        foreach (var expected in EtcdMembers.Concat(PostgresNodes).Concat(["silo1", "silo2", "api", "api2", "lb"]))
             Assert.Contains(expected, names);
     }
 
     [Fact]
-    public void Postgres_KeepsItsDataInANamedVolumeAndHasAHealthcheck()
+    public void EachPostgresNodeAndEtcdMember_KeepsItsDataInItsOwnNamedVolume_AndHasAHealthcheck()
     {
-        var postgres = Service("postgres");
         var declaredVolumes = Child(Compose(), "volumes") is YamlMappingNode m
             ? m.Children.Keys.Select(Text).ToHashSet()
             : [];
-
-        var mounts = Assert.IsType<YamlSequenceNode>(Child(postgres, "volumes")).Children.Select(VolumeMount).ToList();
-
-        Assert.Contains(mounts, v => v.Target == "/var/lib/postgresql/data" && declaredVolumes.Contains(v.Source));
-        var healthcheck = Assert.IsType<YamlMappingNode>(Child(postgres, "healthcheck"));
-        Assert.NotNull(Child(healthcheck, "test"));
+        var sources = new List<string>();
+        foreach (var (service, dataDir) in PostgresNodes.Select(n => (n, "/var/lib/postgresql/patroni")).Concat(EtcdMembers.Select(e => (e, "/etcd-data"))))
+        {
+            var mounts = Assert.IsType<YamlSequenceNode>(Child(Service(service), "volumes")).Children.Select(VolumeMount).ToList();
+            var data = Assert.Single(mounts, v => v.Target == dataDir);
+            Assert.Contains(data.Source, declaredVolumes);
+            sources.Add(data.Source);
+            var healthcheck = Assert.IsType<YamlMappingNode>(Child(Service(service), "healthcheck"));
+            Assert.NotNull(Child(healthcheck, "test"));
+        }
+        Assert.Equal(sources.Count, sources.Distinct().Count()); // no two nodes share a data folder
     }
 
     [Fact]
@@ -101,37 +107,61 @@ public class ComposeFileTests
     }
 
     [Fact]
-    public void SilosAndApi_GetTheConnectionStringToTheComposePostgres()
+    public void SilosAndApi_NameEveryPostgresNodeAndUseThePrimary()
     {
         foreach (var service in DotnetServices)
         {
             var cs = Setting(service, "ConnectionStrings__Qubrid");
 
-            // Both servers; Npgsql uses whichever is the primary, so a failover needs no restart.
-            Assert.Contains("Host=postgres,postgres-standby;", cs);
+            // Every node; Npgsql uses whichever is the primary, so a failover needs no restart.
+            Assert.Contains($"Host={string.Join(',', PostgresNodes)};", cs);
             Assert.Contains("Target Session Attributes=primary;", cs);
         }
     }
 
     [Fact]
-    public void Standby_IsMadeFromThePrimaryAndThePrimaryWaitsForIt()
+    public void PatroniNodes_ShareOneConfig_SynchronousStrictWithRewind_OnTheEtcdMembers_WithTheScriptsFailoverTiming()
     {
-        var standby = Service("postgres-standby");
-        var start = string.Join("\n", Assert.IsType<YamlSequenceNode>(Child(standby, "command")).Children.Select(Text));
-        Assert.Contains("pg_basebackup -h postgres ", start);
-        Assert.Contains(" -R ", start); // standby.signal and primary_conninfo
-        Assert.Contains("synchronous_standby_names=", start); // once promoted, it does not wait for a standby it lacks
-        Assert.Equal(Text(Child(Service("postgres"), "image")!), Text(Child(standby, "image")!));
-        Assert.Contains(Assert.IsType<YamlSequenceNode>(Child(standby, "volumes")).Children.Select(VolumeMount),
-            m => m.Target == "/var/lib/postgresql/data" && m.Source == "pgdata-standby");
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in PostgresNodes)
+        {
+            Assert.Equal(Path.Combine(Root, "deploy/patroni/Dockerfile"), DockerfileOf(node));
+            var mounted = Assert.IsType<YamlSequenceNode>(Child(Service(node), "configs")).Children.OfType<YamlMappingNode>().ToList();
+            Assert.Contains(mounted, c => Text(Child(c, "source")!) == "patroni" && Text(Child(c, "target")!) == "/etc/patroni/patroni.yml");
+            Assert.True(names.Add(Setting(node, "PATRONI_NAME")), $"{node}'s PATRONI_NAME is another node's");
+            Assert.Equal($"{node}:5432", Setting(node, "PATRONI_POSTGRESQL_CONNECT_ADDRESS"));
+        }
 
-        var init = Assert.IsType<YamlMappingNode>(Child(Assert.IsType<YamlMappingNode>(Child(Compose(), "configs")), "pg-replication-init"));
-        var script = Text(Child(init, "content")!);
-        Assert.Contains("host replication all all scram-sha-256", script);
-        Assert.Contains("ALTER SYSTEM SET synchronous_standby_names = '*'", script);
-        var mounted = Assert.IsType<YamlSequenceNode>(Child(Service("postgres"), "configs")).Children.OfType<YamlMappingNode>();
-        Assert.Contains(mounted, m => Text(Child(m, "source")!) == "pg-replication-init"
-            && Text(Child(m, "target")!).StartsWith("/docker-entrypoint-initdb.d/", StringComparison.Ordinal));
+        var config = new YamlStream();
+        config.Load(new StringReader(Text(Child(Assert.IsType<YamlMappingNode>(Child(Assert.IsType<YamlMappingNode>(Child(Compose(), "configs")), "patroni")), "content")!)));
+        var root = (YamlMappingNode)config.Documents[0].RootNode;
+        var dcs = Assert.IsType<YamlMappingNode>(Child(Assert.IsType<YamlMappingNode>(Child(root, "bootstrap")), "dcs"));
+        Assert.Equal("true", Text(Child(dcs, "synchronous_mode")!)); // only a synchronous standby is promoted
+        Assert.Equal("true", Text(Child(dcs, "synchronous_mode_strict")!)); // a commit is acknowledged on two nodes
+        Assert.Equal("0", Text(Child(dcs, "maximum_lag_on_failover")!));
+        Assert.Equal("true", Text(Child(Assert.IsType<YamlMappingNode>(Child(dcs, "postgresql")), "use_pg_rewind")!));
+
+        // The failover timing is the one scripts/lib/patroni.sh runs and docs/operations.md explains.
+        var script = File.ReadAllText(Path.Combine(Root, "scripts/lib/patroni.sh"));
+        foreach (var (key, variable) in new[] { ("ttl", "QUBRID_HA_TTL"), ("loop_wait", "QUBRID_HA_LOOP_WAIT"), ("retry_timeout", "QUBRID_HA_RETRY_TIMEOUT") })
+        {
+            var scriptDefault = Regex.Match(script, $@"\$\{{{variable}:-(\d+)\}}").Groups[1].Value;
+            Assert.Equal(scriptDefault, Text(Child(dcs, key)!));
+        }
+        int ttl = int.Parse(Text(Child(dcs, "ttl")!)), loopWait = int.Parse(Text(Child(dcs, "loop_wait")!)), retry = int.Parse(Text(Child(dcs, "retry_timeout")!));
+        Assert.True(loopWait + 2 * retry <= ttl, "Patroni needs loop_wait + 2 x retry_timeout <= ttl");
+
+        // Patroni 3.0.2 speaks etcd's v2 API (scripts/lib/patroni.sh says why): every member listed, each with v2 on.
+        var hosts = Text(Child(Assert.IsType<YamlMappingNode>(Child(root, "etcd")), "hosts")!);
+        foreach (var member in EtcdMembers)
+        {
+            Assert.Contains($"{member}:2379", hosts);
+            Assert.Contains("--enable-v2=true", Assert.IsType<YamlSequenceNode>(Child(Service(member), "command")).Children.Select(Text));
+        }
+
+        var bootstrap = Text(Child(Assert.IsType<YamlMappingNode>(Child(Assert.IsType<YamlMappingNode>(Child(Compose(), "configs")), "patroni-post-bootstrap")), "content")!);
+        Assert.Contains("CREATE ROLE qubrid LOGIN", bootstrap);
+        Assert.Contains("CREATE DATABASE qubrid OWNER qubrid", bootstrap);
     }
 
     [Fact]
@@ -282,7 +312,9 @@ public class ComposeFileTests
         Assert.Contains(secrets, v => v.Item1 == "QUBRID_ADMIN_KEY");
         foreach (var (name, rest) in secrets)
             Assert.True(rest.StartsWith(":?", StringComparison.Ordinal), $"${{{name}{rest}}} is not a required variable (${{{name}:?...}}).");
-        Assert.Equal("${QUBRID_DB_PASSWORD:?set QUBRID_DB_PASSWORD}", EnvironmentOf("postgres")["POSTGRES_PASSWORD"]);
+        foreach (var node in PostgresNodes)
+            foreach (var variable in new[] { "PATRONI_SUPERUSER_PASSWORD", "PATRONI_REPLICATION_PASSWORD", "PATRONI_REWIND_PASSWORD", "QUBRID_DB_PASSWORD" })
+                Assert.Equal("${QUBRID_DB_PASSWORD:?set QUBRID_DB_PASSWORD}", EnvironmentOf(node)[variable]);
         foreach (var service in DotnetServices)
             Assert.Contains("Password=${QUBRID_DB_PASSWORD:?", Setting(service, "ConnectionStrings__Qubrid"));
     }
