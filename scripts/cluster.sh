@@ -33,7 +33,6 @@ case "${1:-}" in
   up)
     n=${2:-2}
     system_prepare
-    bin_root=$root; rm -f "$data/bin-root" # the build system_prepare just made
     echo "Starting $n silos and the API ..."
     for i in $(seq 1 "$n"); do start_silo "$i"; done
     if [ "$apis" -gt 0 ]; then

@@ -254,7 +254,7 @@ patroni_stop_all() {
   [ -d "$pat_run" ] || return 0
   touch "$pat_dir/stopping"
   local f pid
-  for f in "$pat_run"/patroni*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  for f in "$pat_run"/patroni*.pid; do if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi; done
   for f in "$pat_run"/patroni*.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
@@ -263,7 +263,7 @@ patroni_stop_all() {
     rm -f "$f"
   done
   # A PostgreSQL whose Patroni died without stopping it.
-  for f in "$pat_dir"/node*/data; do [ -d "$f" ] && pg_stop "$f"; done
+  for f in "$pat_dir"/node*/data; do if [ -d "$f" ]; then pg_stop "$f" || true; fi; done
   for f in "$pat_run"/supervise*.pid "$pat_run"/etcd*.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f"); kill "$pid" 2>/dev/null || true

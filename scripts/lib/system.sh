@@ -45,6 +45,8 @@ system_prepare() {
   echo "Building ..."
   (cd "$root" && dotnet build -c Release -v quiet -nologo Qubrid.Orleans.sln >/dev/null)
   tls_settings create
+  # The processes run the build just made, whatever release `scripts/cluster.sh upgrade` last rolled to.
+  bin_root=${QUBRID_BIN_ROOT:-$root}; rm -f "$data/bin-root"
 }
 
 # One PostgreSQL, or a hand-run primary and synchronous standby (replication.sh).
@@ -137,10 +139,10 @@ start_api() {
 wait_ready() {
   local base="${api_urls%%;*}" waited=0 limit=${QUBRID_READY_TIMEOUT:-300}
   while [ "$waited" -lt "$limit" ]; do
-    if curl -fsS "$base/health/ready" >/dev/null 2>&1 \
-       && curl -fsS "$base/" 2>/dev/null | grep -q 'data-testid="navbar-balance"' \
-       && curl -fsS -o /dev/null "$base/js/app.js" 2>/dev/null && curl -fsS -o /dev/null "$base/css/app.css" 2>/dev/null \
-       && curl -fsSL -o /dev/null "$base/scalar" 2>/dev/null; then
+    if curl -fsS --max-time 5 "$base/health/ready" >/dev/null 2>&1 \
+       && curl -fsS --max-time 5 "$base/" 2>/dev/null | grep -q 'data-testid="navbar-balance"' \
+       && curl -fsS --max-time 5 -o /dev/null "$base/js/app.js" 2>/dev/null && curl -fsS --max-time 5 -o /dev/null "$base/css/app.css" 2>/dev/null \
+       && curl -fsSL --max-time 5 -o /dev/null "$base/scalar" 2>/dev/null; then
       return 0
     fi
     for pidfile in "$run"/*.pid; do
@@ -151,7 +153,7 @@ wait_ready() {
     done
     # Say what is missing now and then, so a slow first start does not look hung.
     if [ $((waited % 15)) = 14 ]; then
-      echo "  waiting for the system ($waited s): $(curl -sS "$base/health/ready" 2>&1 | head -c 160)" >&2
+      echo "  waiting for the system ($waited s): $(curl -sS --max-time 5 "$base/health/ready" 2>&1 | head -c 160)" >&2
     fi
     sleep 1; waited=$((waited + 1))
   done
@@ -170,6 +172,6 @@ stop_all() {
   done
   patroni_stop_all
   local dir
-  for dir in "$data"/pg "$data"/pg2 "$data"/restore-*; do [ -d "$dir" ] && pg_stop "$dir"; done
+  for dir in "$data"/pg "$data"/pg2 "$data"/restore-*; do if [ -d "$dir" ]; then pg_stop "$dir" || true; fi; done
   return 0
 }

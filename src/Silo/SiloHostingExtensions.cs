@@ -211,10 +211,13 @@ public static class SiloHostingExtensions
         if (siloOptions.ShutdownTimeout <= TimeSpan.Zero || siloOptions.ShutdownTimeout > TimeSpan.FromMinutes(10))
             throw new InvalidOperationException("Qubrid:Silo:ShutdownTimeout must be more than 0 and at most 10 minutes.");
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = siloOptions.ShutdownTimeout);
-        // Each activation's deactivation (a wallet finishing its batches) fits within the stop's bound.
+        // Each activation's deactivation (a wallet finishing its batches) fits within the stop's bound with room to spare for
+        // the stages after it (leaving the membership table, handing over the reminders): a wallet stuck in a commit must
+        // not turn a graceful stop into what the others see as a crash.
+        var deactivationBound = siloOptions.ShutdownTimeout * 0.6;
         builder.Services.Configure<GrainCollectionOptions>(o =>
         {
-            if (o.DeactivationTimeout > siloOptions.ShutdownTimeout) o.DeactivationTimeout = siloOptions.ShutdownTimeout;
+            if (o.DeactivationTimeout > deactivationBound) o.DeactivationTimeout = deactivationBound;
         });
         return builder;
     }

@@ -19,7 +19,6 @@ internal static partial class CommitStatements
         foreach (var commit in commits) rows.Collect(commit);
         AddCreatedWallets(batch, rows.Created);
         AddMovedWallets(batch, rows.Moved);
-        AddKeyCheck(batch, rows.Keys, shape); // after the wallet rows: their locks order this wallet's commits, so the check sees every earlier one
         AddNewLots(batch, rows.NewLots);
         AddLotRemaining(batch, rows.LotRemaining);
         AddEntries(batch, rows.Entries, shape);
@@ -31,6 +30,9 @@ internal static partial class CommitStatements
         AddControls(batch, rows.Controls);
         AddEvents(batch, rows.Events);
         AddOutcomes(batch, rows.Outcomes);
+        // Last: under READ COMMITTED each statement reads what was committed when it starts, so the check also sees what
+        // committed while this transaction waited on the wallet rows' locks (a concurrent commit of the wallet, the contract step).
+        AddKeyCheck(batch, rows.Keys, shape);
     }
 
     private static void AddCreatedWallets(NpgsqlBatch batch, Columns created)

@@ -16,6 +16,10 @@ BEGIN
     END IF;
 END $$;
 
+-- Every ledger commit updates its wallet row first: holding the wallets in SHARE mode orders every commit before or after
+-- this step, so a commit's key check (its last statement) sees the keys as this step leaves them.
+LOCK TABLE qubrid_wallets IN SHARE MODE;
+
 -- The ledger is append-only for the application; this one-off rewrite of its own shape is the exception.
 ALTER TABLE qubrid_ledger DISABLE TRIGGER qubrid_ledger_append_only;
 ALTER TABLE qubrid_ledger_lots DISABLE TRIGGER qubrid_ledger_lots_append_only;

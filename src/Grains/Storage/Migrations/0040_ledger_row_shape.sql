@@ -1,5 +1,7 @@
 -- Issue 28, expand: one ledger row per debit in the common case (docs/operations.md, "Upgrading to the lean ledger rows").
--- Only additions that the previous release's silos, which may still run, do not notice; no data moves here.
+-- Additions that the previous release's silos, which may still run, do not notice, and two indexes it never reads; no
+-- data moves here. The CHECK's validation and the unique index's build scan qubrid_ledger while the ALTER's exclusive
+-- lock stops its reads and writes: on a large ledger, start the first silo of this release at a quiet time.
 -- * qubrid_ledger.lot_id: the one lot an entry moved (its whole amount), instead of a qubrid_ledger_lots row.
 --   Entries that move several lots keep their movements in qubrid_ledger_lots, and so do the previous release's entries.
 -- * qubrid_ledger.fingerprint: the entry is also the idempotency record of the request that wrote it (its key is
