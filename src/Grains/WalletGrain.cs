@@ -280,26 +280,13 @@ public sealed partial class WalletGrain(
     // An acknowledged lot that expires has its expiry reminder before its caller hears of it, even if this silo dies right after.
     Task IWalletBatchHost.AfterCommitAsync() => Expiry.ScheduleAsync(Book?.NextExpiry(), walletExists: Book is not null, initial: false);
 
-    // Graceful drain (docs/operations.md, rolling upgrades): a silo stopping on SIGTERM deactivates its wallets; each first
-    // finishes the batches queued or in flight, so every caller gets its committed answer before the activation moves.
+    // Graceful drain (a silo stopping on SIGTERM): each wallet first finishes the batches queued or in flight, so every
+    // caller gets its committed answer before the activation moves.
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        try
-        {
-            if (_engine is not null) await _engine.DrainAsync(cancellationToken);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            LogDrainTimedOut(logger, WalletId, _engine?.QueueLength ?? 0);
-        }
-        finally
-        {
-            _runningSessions.Release();
-        }
+        try { if (_engine is not null) await _engine.DrainAsync(cancellationToken); }
+        finally { _runningSessions.Release(); }
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: deactivation timed out with {Queued} operations still queued; their calls time out (a retryable 503 at the API)")]
-    private static partial void LogDrainTimedOut(ILogger logger, string walletId, int queued);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: auto top-up attempt {Attempt} could not be handed over; it resumes later")]
     private static partial void LogAutoTopupStartFailed(ILogger logger, Exception exception, string walletId, long attempt);

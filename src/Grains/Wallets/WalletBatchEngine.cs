@@ -69,11 +69,18 @@ public sealed partial class WalletBatchEngine(string walletId, IWalletBatchHost 
     /// <summary>
     /// Completes once every operation queued so far (and any queued while it waits) has been committed or failed and its
     /// caller answered: the wallet's graceful deactivation (a silo draining on SIGTERM) waits on it, so no batch in flight
-    /// is cut off. The token bounds the wait (Orleans' deactivation timeout); on it the wait ends, the loop goes on.
+    /// is cut off. The token bounds the wait (Orleans' deactivation timeout); on it the wait ends (logged), the loop goes on.
     /// </summary>
     public async Task DrainAsync(CancellationToken cancellationToken)
     {
-        while (_flushing is { } loop) await loop.WaitAsync(cancellationToken);
+        try
+        {
+            while (_flushing is { } loop) await loop.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            LogDrainTimedOut(logger, walletId, _queue.Count);
+        }
     }
 
     /// <summary>Loads the book from the host and forgets every remembered outcome.</summary>
@@ -237,4 +244,7 @@ public sealed partial class WalletBatchEngine(string walletId, IWalletBatchHost 
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: the step after a commit failed (the commit stands); retrying after the next batch")]
     private static partial void LogAfterCommitFailed(ILogger logger, Exception exception, string walletId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Wallet {WalletId}: deactivation timed out with {Queued} operations still queued; their calls time out (a retryable 503 at the API)")]
+    private static partial void LogDrainTimedOut(ILogger logger, string walletId, int queued);
 }
