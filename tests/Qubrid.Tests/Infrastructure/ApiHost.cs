@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
+using Orleans.Runtime;
 using Qubrid.Api.Auth;
 
 namespace Qubrid.Tests.Infrastructure;
@@ -70,7 +71,14 @@ public sealed class ApiHost : IAsyncLifetime
             web.UseSetting("Qubrid:Silo:ClusterId", clusterId);
             web.UseSetting("Qubrid:BootstrapAdminKey", AdminKey);
             foreach (var (k, v) in Settings) web.UseSetting(k, v);
-            web.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Clock));
+            web.ConfigureTestServices(services =>
+            {
+                services.AddSingleton<TimeProvider>(Clock);
+                // The cluster client's messaging (request timeouts, the gateway list's refresh timer) keeps real time, as
+                // Orleans' TimeProviderNames advises: on the test clock a refresh would run inline in whichever test moves
+                // the clock, and a client being stopped could see it (ObjectDisposedException in GatewayManager.StopAsync).
+                services.AddKeyedSingleton<TimeProvider>(TimeProviderNames.Messaging, TimeProvider.System);
+            });
         });
         // The bootstrap key is stored in the background once the database answers: wait for it (bounded).
         await BootstrapAdminKeyStoredAsync(Factory.Services, TimeSpan.FromSeconds(15));
