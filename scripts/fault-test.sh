@@ -17,7 +17,7 @@ work=$(mktemp -d /tmp/qubrid-fault.XXXXXX)
 chmod 755 "$work"
 export QUBRID_DATA_DIR=$work/data QUBRID_PG_PORT=$(pg_free_port)
 export ASPNETCORE_URLS="http://127.0.0.1:$(pg_free_port)"
-export QUBRID_SILO_PORT_BASE=$(pg_free_port) QUBRID_GATEWAY_PORT_BASE=$(pg_free_port) QUBRID_HTTP_PORT_BASE=$(pg_free_port)
+export QUBRID_SILO_PORT_BASE=$(pg_free_port 10) QUBRID_GATEWAY_PORT_BASE=$(pg_free_port 10) QUBRID_HTTP_PORT_BASE=$(pg_free_port 10)
 # A short charge interval, quick failure detection, and no rate limit in the way of the load.
 export Qubrid__Metering__ChargeInterval=00:00:05 Qubrid__Metering__MinimumRunway=00:01:00
 export Qubrid__Membership__ProbeTimeout=00:00:01 Qubrid__Membership__NumMissedProbesLimit=2

@@ -118,7 +118,7 @@ run_e2e() { # run_e2e NAME COMMAND...
 # Each system under test gets its own data folder and free ports, exported for the scripts it runs.
 use_fresh_system() { # use_fresh_system NAME
   export QUBRID_DATA_DIR="$work/$1" QUBRID_PG_PORT=$(pg_free_port) ASPNETCORE_URLS="http://127.0.0.1:$(pg_free_port)"
-  export QUBRID_SILO_PORT_BASE=$(pg_free_port) QUBRID_GATEWAY_PORT_BASE=$(pg_free_port) QUBRID_HTTP_PORT_BASE=$(pg_free_port)
+  export QUBRID_SILO_PORT_BASE=$(pg_free_port 10) QUBRID_GATEWAY_PORT_BASE=$(pg_free_port 10) QUBRID_HTTP_PORT_BASE=$(pg_free_port 10)
   mkdir -p "$QUBRID_DATA_DIR"; chmod 755 "$QUBRID_DATA_DIR"
 }
 # The browser tests of the EndToEnd category, driving the running system at $ASPNETCORE_URLS with its admin key.

@@ -11,7 +11,7 @@ work=$(mktemp -d /tmp/qubrid-webhook-crash.XXXXXX)
 chmod 755 "$work"
 export QUBRID_DATA_DIR=$work/data QUBRID_PG_PORT=$(pg_free_port)
 export ASPNETCORE_URLS="http://127.0.0.1:$(pg_free_port)"
-export QUBRID_SILO_PORT_BASE=$(pg_free_port) QUBRID_GATEWAY_PORT_BASE=$(pg_free_port) QUBRID_HTTP_PORT_BASE=$(pg_free_port)
+export QUBRID_SILO_PORT_BASE=$(pg_free_port 10) QUBRID_GATEWAY_PORT_BASE=$(pg_free_port 10) QUBRID_HTTP_PORT_BASE=$(pg_free_port 10)
 # The receiver is on loopback (allow-listed here only); a dead silo's endpoints move on at the next 5 s keep-alive tick.
 export Qubrid__Webhooks__AllowedHosts__0=127.0.0.1 Qubrid__Webhooks__KeepAlivePeriod=00:00:05
 mkdir -p "$QUBRID_DATA_DIR"; chmod 755 "$QUBRID_DATA_DIR"

@@ -27,15 +27,39 @@ pg_owner_dir() { # mkdir + hand the folder to the server user
 
 pg_port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# A free port below Linux's ephemeral range (32768-60999 by default), where an outgoing connection's source port can
-# take a listening port between the check and the bind (a silo's gateway failing with "address already in use").
+# pg_free_port [COUNT]: the first of COUNT (default 1) consecutive free loopback ports, below Linux's ephemeral range
+# (32768-60999 by default, where an outgoing connection's source port can take a listening port between the check and the
+# bind). Callers that add an offset to the port (a silo's base port + its number) ask for the whole block.
+# Each port is also reserved machine-wide (a directory under $QUBRID_PORT_RESERVATIONS naming the calling script's pid)
+# until that process ends, so that two test runs on one machine, or one run's successive systems, never draw the same
+# port between the check and the bind. A reservation whose process is gone is taken over.
+QUBRID_PORT_RESERVATIONS=${QUBRID_PORT_RESERVATIONS:-/tmp/qubrid-port-reservations}
+pg_reserve_port() { # pg_reserve_port PORT OWNER_PID: 0 if now ours
+  local dir=$QUBRID_PORT_RESERVATIONS/$1 owner
+  if mkdir "$dir" 2>/dev/null; then echo "$2" > "$dir/owner"; return 0; fi
+  owner=$(cat "$dir/owner" 2>/dev/null || true)
+  if [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null; then return 1; fi
+  # The owner is gone (or died between mkdir and writing its pid): take it over, unless another caller just did.
+  local claim="$dir.claim.$$"
+  if mkdir "$claim" 2>/dev/null; then
+    echo "$2" > "$dir/owner"; rmdir "$claim"; return 0
+  fi
+  return 1
+}
 pg_free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$(( 20000 + RANDOM % 12000 ))
-    if ! pg_port_in_use "$p"; then echo "$p"; return 0; fi
+  local count=${1:-1} p i ok
+  mkdir -p "$QUBRID_PORT_RESERVATIONS" 2>/dev/null; chmod 1777 "$QUBRID_PORT_RESERVATIONS" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    p=$(( 20000 + RANDOM % (12000 - count) ))
+    ok=1
+    for (( i = 0; i < count; i++ )); do
+      if pg_port_in_use $(( p + i )) || ! pg_reserve_port $(( p + i )) "$$"; then ok=0; break; fi
+    done
+    if [ "$ok" = 1 ]; then echo "$p"; return 0; fi
+    # Give back what this attempt reserved.
+    for (( i = i - 1; i >= 0; i-- )); do rm -rf "${QUBRID_PORT_RESERVATIONS:?}/$(( p + i ))"; done
   done
-  echo "no free port found" >&2; return 1
+  echo "no $count free consecutive ports found" >&2; return 1
 }
 
 # pg_init DATADIR AUTH [PWFILE]: creates a cluster whose superuser is 'postgres'.
