@@ -78,7 +78,7 @@ roll_under_load() {
   cat "$work/$name.log"
   echo "rolls: both ways in $roll_seconds s (12 s of load between them included)"
     # Two intervals between a session's charges, plus 1 s for the reminder ticks' own jitter on a busy machine.
-  "${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$work/$name" --interval 5 --max-gap 11 --upgrade yes || result=1
+  "${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$work/$name" --interval 5 --max-gap 11 --upgrade yes --events "$QUBRID_DATA_DIR/upgrade-events.log" || result=1
   reconcile || result=1
 }
 

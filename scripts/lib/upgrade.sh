@@ -63,6 +63,15 @@ silo_wait_ready() {
   echo "silo $n not ready after $limit s" >&2; return 1
 }
 
+# upgrade_event WHAT PROCESS DIR: appends "<epoch seconds> WHAT PROCESS <release>" to $data/upgrade-events.log, the timeline
+# that `verify --events` lines the worst charging pauses up against (which step of a roll each pause spans).
+upgrade_event() {
+  local release
+  release=$(git -C "$3" rev-parse --short=12 HEAD 2>/dev/null || echo "?")
+  [ "$3" = "$root" ] && [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] && release="$release+wt"
+  echo "$(date +%s.%N) $1 $2 $release" >> "$data/upgrade-events.log"
+}
+
 running_silos() {
   local f
   for f in "$run"/silo*.pid; do [ -f "$f" ] && basename "$f" .pid | sed 's/^silo//'; done | sort -n
@@ -71,28 +80,37 @@ running_silos() {
 # upgrade_roll DIR: replaces every silo, then every API process, with DIR's build, one at a time. Prints one line per
 # step ("silo 1 -> 3: ready in 6.1 s, drained in 2.3 s") and the total.
 upgrade_roll() {
-  local dir=$1 started old new ready_at t drain limit
+  local dir=$1 started old new ready_at t drain limit old_dir
   started=$(date +%s.%N)
+  old_dir=$bin_root # the build the running processes were started from
   limit=$(( ${QUBRID_SHUTDOWN_BOUND:-30} + 15 ))
   bin_root=$dir; echo "$dir" > "$data/bin-root"
   for old in $(running_silos); do
     new=$(( $(running_silos | tail -1) + 1 ))
     t=$(date +%s.%N)
+    upgrade_event start "silo$new" "$dir"
     start_silo "$new" >/dev/null
     silo_wait_ready "$new" || return 1
+    upgrade_event ready "silo$new" "$dir"
     ready_at=$(awk -v a="$(date +%s.%N)" -v b="$t" 'BEGIN { printf "%.1f", a - b }')
+    upgrade_event sigterm "silo$old" "$old_dir"
     drain=$(upgrade_stop_gracefully "$run/silo$old.pid" "$limit") || return 1
+    upgrade_event exit "silo$old" "$old_dir"
     echo "  silo $old -> $new: ready in $ready_at s; silo $old drained and exited in $drain s"
   done
   if [ -n "$(api_running_slots)" ]; then
     for old in $(api_running_slots); do
       new=$(api_free_slot) || { echo "no free API slot (QUBRID_API_SLOTS=$haproxy_slots)" >&2; return 1; }
       t=$(date +%s.%N)
+      upgrade_event start "api$new" "$dir"
       start_api "$new" >/dev/null
       api_wait_ready "$new" || return 1
       sleep 1.5 # HAProxy takes a slot in after 2 good checks 0.5 s apart
+      upgrade_event ready "api$new" "$dir"
       ready_at=$(awk -v a="$(date +%s.%N)" -v b="$t" 'BEGIN { printf "%.1f", a - b }')
+      upgrade_event sigterm "api$old" "$old_dir"
       drain=$(upgrade_stop_gracefully "$run/api$old.pid" "$limit") || return 1
+      upgrade_event exit "api$old" "$old_dir"
       echo "  API $old -> $new: ready in $ready_at s; API $old drained and exited in $drain s"
     done
   elif [ -f "$run/api.pid" ]; then

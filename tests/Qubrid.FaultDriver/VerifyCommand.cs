@@ -190,6 +190,8 @@ public static class VerifyCommand
             foreach (var r in bad.Take(5)) failures.Add($"{r.Kind} {r.IdempotencyKey}: {r.Status} code {r.Code ?? "none"} problem+json {r.ProblemJson} Retry-After {r.RetryAfter ?? "none"}");
             if (unanswered > 0) failures.Add($"{unanswered} operations got no answer at all");
         }
+        if (o.Find("max-gap") is not null || o.Find("events") is not null)
+            PauseReport.Print(PauseReport.Pauses(charges), PauseReport.ReadEvents(o.Find("events")), interval, threshold: 1.5 * interval, max: 12);
         if (o.Seconds("max-gap") is { } maxGap && longestGap > maxGap)
             failures.Add(string.Create(CultureInfo.InvariantCulture, $"a session went {longestGap:0.0} s without a charge, more than {maxGap:0.#} s"));
 
