@@ -82,17 +82,19 @@ running_silos() {
 upgrade_roll() {
   local dir=$1 started old new ready_at t drain limit old_dir
   started=$(date +%s.%N)
-  old_dir=$bin_root # the build the running processes were started from
   limit=$(( ${QUBRID_SHUTDOWN_BOUND:-30} + 15 ))
+  local previous_root=$bin_root # what processes started before any roll run
   bin_root=$dir; echo "$dir" > "$data/bin-root"
   for old in $(running_silos); do
     new=$(( $(running_silos | tail -1) + 1 ))
     t=$(date +%s.%N)
     upgrade_event start "silo$new" "$dir"
+    echo "$dir" > "$run/silo$new.build" # which release each process runs, for the timeline
     start_silo "$new" >/dev/null
     silo_wait_ready "$new" || return 1
     upgrade_event ready "silo$new" "$dir"
     ready_at=$(awk -v a="$(date +%s.%N)" -v b="$t" 'BEGIN { printf "%.1f", a - b }')
+    old_dir=$(cat "$run/silo$old.build" 2>/dev/null || echo "$previous_root")
     upgrade_event sigterm "silo$old" "$old_dir"
     drain=$(upgrade_stop_gracefully "$run/silo$old.pid" "$limit") || return 1
     upgrade_event exit "silo$old" "$old_dir"
@@ -103,11 +105,13 @@ upgrade_roll() {
       new=$(api_free_slot) || { echo "no free API slot (QUBRID_API_SLOTS=$haproxy_slots)" >&2; return 1; }
       t=$(date +%s.%N)
       upgrade_event start "api$new" "$dir"
+      echo "$dir" > "$run/api$new.build"
       start_api "$new" >/dev/null
       api_wait_ready "$new" || return 1
       sleep 1.5 # HAProxy takes a slot in after 2 good checks 0.5 s apart
       upgrade_event ready "api$new" "$dir"
       ready_at=$(awk -v a="$(date +%s.%N)" -v b="$t" 'BEGIN { printf "%.1f", a - b }')
+      old_dir=$(cat "$run/api$old.build" 2>/dev/null || echo "$previous_root")
       upgrade_event sigterm "api$old" "$old_dir"
       drain=$(upgrade_stop_gracefully "$run/api$old.pid" "$limit") || return 1
       upgrade_event exit "api$old" "$old_dir"

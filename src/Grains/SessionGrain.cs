@@ -260,7 +260,8 @@ public sealed partial class SessionGrain(
     /// <summary>The charge reminder carries the wallet's id, so that a session whose state was never stored can find its record.</summary>
     private static string ReminderFor(string userId) => $"{ChargeReminder}:{userId}";
 
-    private static bool IsChargeReminder(string name) =>
+    /// <summary>The charge reminder of a session (either form: "charge" or "charge:USER").</summary>
+    public static bool IsChargeReminder(string name) =>
         name == ChargeReminder || name.StartsWith($"{ChargeReminder}:", StringComparison.Ordinal);
 
     // R-SESS-8: a session grain without state adopts the wallet's record.

@@ -197,6 +197,7 @@ public static class SiloHostingExtensions
             silo.UseQubridClustering(connectionString, siloOptions);
             silo.UseQubridTls(builder.Configuration);
             silo.UseQubridPostgres(connectionString);
+            silo.UseReminderHandover();
             silo.AddActivityPropagation();
             if (siloOptions.Dashboard) silo.AddDashboard();
         });
