@@ -46,6 +46,25 @@ public static class PauseReport
         }
     }
 
+    /// <summary>
+    /// The drains of silos that run <paramref name="previousRelease"/> (SIGTERM to exit, from the timeline). A tick dropped while
+    /// such a silo hands its part of the reminder ring to another silo of the same release is caught up by neither: both run the
+    /// previous release's code. A pause that overlaps one is checked against its own, separately reported bound.
+    /// </summary>
+    public static List<(double From, double To, string Process)> PreviousReleaseDrains(List<RollEvent> events, string previousRelease)
+    {
+        var drains = new List<(double, double, string)>();
+        foreach (var term in events.Where(e => e.What == "sigterm" && e.Process.StartsWith("silo", StringComparison.Ordinal) && Same(e.Release, previousRelease)))
+        {
+            var exit = events.FirstOrDefault(e => e.What == "exit" && e.Process == term.Process && e.At >= term.At);
+            drains.Add((term.At, exit?.At ?? double.MaxValue, term.Process));
+        }
+        return drains;
+    }
+
+    private static bool Same(string release, string sha) =>
+        release.Length >= 7 && sha.Length >= 7 && (sha.StartsWith(release, StringComparison.OrdinalIgnoreCase) || release.StartsWith(sha, StringComparison.OrdinalIgnoreCase));
+
     public static string Clock(double epoch) =>
         DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(epoch * 1000)).ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture);
 

@@ -192,6 +192,20 @@ public static class VerifyCommand
         }
         if (o.Find("max-gap") is not null || o.Find("events") is not null)
             PauseReport.Print(PauseReport.Pauses(charges), PauseReport.ReadEvents(o.Find("events")), interval, threshold: 1.5 * interval, max: 12);
+        if (o.Find("previous-release") is { } previousRelease && o.Seconds("max-gap-previous-drain") is { } drainBound)
+        {
+            // Pauses during the drain of a previous-release silo: reported and bounded on their own (PauseReport.PreviousReleaseDrains);
+            // every other pause keeps the --max-gap bound.
+            var drains = PauseReport.PreviousReleaseDrains(PauseReport.ReadEvents(o.Find("events")), previousRelease);
+            var pauses = PauseReport.Pauses(charges);
+            bool InDrain(PauseReport.Pause p) => drains.Any(d => p.From < d.To && p.To > d.From);
+            double drainLongest = pauses.Where(InDrain).Select(p => p.Length).DefaultIfEmpty(0).Max();
+            longestGap = pauses.Where(p => !InDrain(p)).Select(p => p.Length).DefaultIfEmpty(0).Max();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"pauses overlapping the drain of a previous-release silo ({string.Join(", ", drains.Select(d => d.Process))}): longest {drainLongest:0.0} s (bound {drainBound:0.#} s); longest other pause {longestGap:0.0} s"));
+            if (drainLongest > drainBound)
+                failures.Add(string.Create(CultureInfo.InvariantCulture, $"a session went {drainLongest:0.0} s without a charge during a previous-release silo's drain, more than {drainBound:0.#} s"));
+        }
         if (o.Seconds("max-gap") is { } maxGap && longestGap > maxGap)
             failures.Add(string.Create(CultureInfo.InvariantCulture, $"a session went {longestGap:0.0} s without a charge, more than {maxGap:0.#} s"));
 
