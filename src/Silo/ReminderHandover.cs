@@ -49,8 +49,9 @@ public sealed partial class ReminderHandoverService(
         await base.OnRangeChange(oldRange, newRange, increased);
         if (StoppedCancellationTokenSource.IsCancellationRequested) return;
         catchUp.Owned = newRange;
-        // Gained: the previous owner stopped its timers already; lost: the new owner ticks only from its own read on.
-        catchUp.Deliver(inRange: id => newRange.InRange(id) != oldRange.InRange(id), increased ? "taken over" : "handed over");
+        // Gained: the previous owner stopped its timers already; lost: the new owner ticks only from its own read on. (The
+        // virtual-bucket ring reports every change as an increase, so the part is not told apart here.)
+        catchUp.Deliver(inRange: id => newRange.InRange(id) != oldRange.InRange(id), "moved to or from this silo by a ring change");
     }
 }
 
