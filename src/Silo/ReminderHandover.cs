@@ -41,7 +41,7 @@ public sealed partial class ReminderHandoverService(
         await base.Start();
         catchUp.Owned = RingRange;
         // The part of the ring this silo now owns was the others' until they saw it join: their ticks due since then are gone.
-        catchUp.Deliver(inRange: RingRange.InRange, "taken over at start");
+        catchUp.Deliver([RingRange], inRange: RingRange.InRange, "taken over at start");
     }
 
     public override async Task OnRangeChange(IRingRange oldRange, IRingRange newRange, bool increased)
@@ -51,7 +51,7 @@ public sealed partial class ReminderHandoverService(
         catchUp.Owned = newRange;
         // Gained: the previous owner stopped its timers already; lost: the new owner ticks only from its own read on. (The
         // virtual-bucket ring reports every change as an increase, so the part is not told apart here.)
-        catchUp.Deliver(inRange: id => newRange.InRange(id) != oldRange.InRange(id), "moved to or from this silo by a ring change");
+        catchUp.Deliver([oldRange, newRange], inRange: id => newRange.InRange(id) != oldRange.InRange(id), "moved to or from this silo by a ring change");
     }
 }
 
@@ -79,25 +79,38 @@ public sealed partial class ReminderHandoverCatchUp(
     private async Task OnStoppingAsync(CancellationToken cancellationToken)
     {
         if (Owned is not { } owned || cancellationToken.IsCancellationRequested) return;
-        await DeliverAsync(owned.InRange, "handed over at stop", cancellationToken);
+        await DeliverAsync([owned], owned.InRange, "handed over at stop", cancellationToken);
     }
 
-    /// <summary>Delivers the ticks in the background (a range change must not wait for grain calls).</summary>
-    public void Deliver(Func<GrainId, bool> inRange, string why) =>
-        _ = Task.Run(() => DeliverAsync(inRange, why, CancellationToken.None));
+    /// <summary>The reminders that charge sessions: a session's own (SessionReminders mode) or a metering shard's (Shards mode).</summary>
+    public static bool IsMeteringReminder(string name) => SessionGrain.IsChargeReminder(name) || name == MeteringShardGrain.ChargeReminder;
 
-    private async Task DeliverAsync(Func<GrainId, bool> inRange, string why, CancellationToken cancellationToken)
+    /// <summary>Delivers the ticks in the background (a range change must not wait for grain calls).</summary>
+    public void Deliver(IReadOnlyList<IRingRange> ranges, Func<GrainId, bool> inRange, string why) =>
+        _ = Task.Run(() => DeliverAsync(ranges, inRange, why, CancellationToken.None));
+
+    /// <summary>
+    /// Reads only the parts of the reminder table under <paramref name="ranges"/> (this silo's share of the ring, before and
+    /// after a change: about 1/N of the table with N silos), the way the reminder service reads its own share, and ticks the
+    /// charge reminders among them that <paramref name="inRange"/> selects, at most <see cref="Parallelism"/> at a time.
+    /// </summary>
+    private async Task DeliverAsync(IReadOnlyList<IRingRange> ranges, Func<GrainId, bool> inRange, string why, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
         try
         {
-            // Begin == end reads the whole ring (PostgreSQL-Reminders.sql: hash > begin OR hash <= end); the table is filtered
-            // here because the ring's parts are virtual buckets spread over it.
-            var rows = await table.ReadRows(0, 0).WaitAsync(TickTimeout, cancellationToken);
-            var moved = rows.Reminders.Where(r => SessionGrain.IsChargeReminder(r.ReminderName) && inRange(r.GrainId)).ToList();
+            var moved = new Dictionary<(GrainId, string), ReminderEntry>();
+            foreach (var part in ranges.SelectMany(RangeFactory.GetSubRanges))
+            {
+                var rows = await table.ReadRows(part.Begin, part.End).WaitAsync(TickTimeout, cancellationToken);
+                foreach (var r in rows.Reminders)
+                {
+                    if (IsMeteringReminder(r.ReminderName) && inRange(r.GrainId)) moved.TryAdd((r.GrainId, r.ReminderName), r);
+                }
+            }
             if (moved.Count == 0) return;
             int failed = 0;
-            await Parallel.ForEachAsync(moved, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken }, async (r, ct) =>
+            await Parallel.ForEachAsync(moved.Values, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken }, async (r, ct) =>
             {
                 try
                 {
@@ -131,9 +144,16 @@ public static class ReminderHandoverExtensions
     /// <summary>Adds <see cref="ReminderHandoverService"/> and its stop hook to a silo.</summary>
     public static ISiloBuilder UseReminderHandover(this ISiloBuilder silo)
     {
-        silo.Services.AddSingleton<ReminderHandoverCatchUp>();
-        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ReminderHandoverCatchUp>());
-        silo.AddGrainService<ReminderHandoverService>();
+        silo.Services.AddReminderHandover();
         return silo;
+    }
+
+    /// <summary>Adds <see cref="ReminderHandoverService"/> and its stop hook to a silo's services.</summary>
+    public static IServiceCollection AddReminderHandover(this IServiceCollection services)
+    {
+        services.AddSingleton<ReminderHandoverCatchUp>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ReminderHandoverCatchUp>());
+        services.AddGrainService<ReminderHandoverService>();
+        return services;
     }
 }
