@@ -101,7 +101,8 @@ dotnet test Qubrid.Orleans.sln -c Release --logger "console;verbosity=normal" "$
 # the processes started in the wrong order from another folder, and the fault test (kill -9 a silo, restart
 # PostgreSQL, kill -9 the PostgreSQL primary and promote its standby, a point-in-time restore drill, kill -9 a silo with
 # metering shards, under load), and the --ha fault test (Patroni: kill -9 the primary's postmaster, hang the primary
-# node, kill -9 its Patroni, kill -9 an etcd member, under load, no promotion command).
+# node, kill -9 its Patroni, kill -9 an etcd member, under load, no promotion command), and the upgrade test (the previous
+# release's cluster rolled to this commit and back under load, webhooks delivering).
 # Skipped on filtered runs.
 e2e_passed=0; e2e_failed=0
 run_e2e() { # run_e2e NAME COMMAND...
@@ -113,7 +114,7 @@ run_e2e() { # run_e2e NAME COMMAND...
   else
     e2e_failed=$((e2e_failed + 1)); echo "  Failed $name [$((SECONDS - t0)) s]:"; tail -n 40 "$work/$name.log"
   fi
-  grep -E '^(operations|sessions|kill|database outage|failover|restore|reconcile|load|started|ready|openapi):' "$work/$name.log" | sed 's/^/    /' || true
+  grep -E '^(operations|sessions|kill|database outage|failover|restore|reconcile|load|started|ready|openapi|webhooks|upgrade|pauses|rolls|walk-through of [0-9a-f]*):' "$work/$name.log" | sed 's/^/    /' || true
 }
 # Each system under test gets its own data folder and free ports, exported for the scripts it runs.
 use_fresh_system() { # use_fresh_system NAME
@@ -195,6 +196,7 @@ if [ "$status" = 0 ] && [ "${QUBRID_SKIP_WALKTHROUGH:-}" != 1 ]; then
   run_e2e start-in-any-order start_in_any_order
   run_e2e fault-test bash scripts/fault-test.sh
   run_e2e fault-test-ha bash scripts/fault-test-ha.sh
+  run_e2e upgrade-test bash scripts/upgrade-test.sh
 fi
 
 # With the console logger at normal verbosity, dotnet test closes each test run with

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Rolling-upgrade test, bounded (about 5 minutes with the previous release's build), traffic only to 127.0.0.1: a throwaway
+# Rolling-upgrade test, bounded (8–14 minutes on 2 cores, 4–6 of them the previous release's build), traffic only to 127.0.0.1: a throwaway
 # PostgreSQL, 2 silos and 2 API processes behind HAProxy (as `scripts/cluster.sh up 2 --apis 2` runs them), all on the
 # previous release (.ci/previous-release, built in its own git worktree under the test's temporary folder). Under the fault
 # test's HTTP load (top-ups, inference charges, 60 sessions charged every 5 s) the cluster is rolled to this commit with
 # scripts/lib/upgrade.sh (each silo replaced by a new one, then SIGTERM: it drains; then each API process) and back to the
 # previous release. Then: every acknowledged operation is in the ledger exactly once, nothing is doubled, every session's
 # total equals the metering formula and no session went more than two intervals (+1 s of tick jitter) without a charge, every 5xx was a 503
-# problem+json with Retry-After, every request got an answer, and reconcile is clean. Then the previous release's own
+# problem+json with Retry-After, every request got an answer, reconcile is clean, and every top-up's webhook event reached
+# an admin endpoint (a local receiver checking signatures) with each wallet's events in order. Then the previous release's own
 # walk-through (scripts/walkthrough.sh of that commit) runs against the rolled-back cluster: the previous code on this
 # commit's schema. With QUBRID_UPGRADE_SCHEMA_ROLL=1 (not in CI: about 4 minutes more) a second roll, under load, goes
 # from the previous release to a release that changes the schema (this commit plus a test migration adding a column the
@@ -23,11 +24,14 @@ export Qubrid__Metering__ChargeInterval=00:00:05 Qubrid__Metering__MinimumRunway
 # The silos' own failure detection (3 missed probes of 2 s): nothing is killed here, and with the fault test's 2 × 1 s a
 # silo joining on a busy machine was declared dead before it had started (it then stops itself, failing the roll).
 export Qubrid__Api__RequestsPerSecondPerKey=1000000 Qubrid__Api__BurstPerKey=1000000
+# Webhooks go to the test's receiver on loopback (allow-listed here only).
+export Qubrid__Webhooks__AllowedHosts__0=127.0.0.1
 mkdir -p "$QUBRID_DATA_DIR"; chmod 755 "$QUBRID_DATA_DIR"
 source scripts/lib/system.sh
 previous=$(cat .ci/previous-release)
 previous_dir="" schema_dir=""
 cleanup() {
+  kill "${receiver:-0}" 2>/dev/null
   stop_all >/dev/null 2>&1
   if [ "${result:-1}" != 0 ] && [ -d "$logs" ]; then # keep the processes' logs of a failed run
     kept=$(mktemp -d /tmp/qubrid-upgrade-logs.XXXXXX); cp -r "$logs"/. "$kept"/; echo "logs kept in $kept"
@@ -55,6 +59,47 @@ wait_ready
 admin=$(sed -n 's/^admin_key=//p' "$QUBRID_DATA_DIR/secrets")
 driver=(dotnet tests/Qubrid.FaultDriver/bin/Release/net10.0/Qubrid.FaultDriver.dll)
 reconcile() { dotnet src/Silo/bin/Release/net10.0/Qubrid.Silo.dll reconcile; }
+
+# Webhooks delivering through the rolls: an admin endpoint for every top-up's event, at a receiver that checks signatures.
+receiver_port=$(pg_free_port)
+python3 scripts/lib/webhook_receiver.py "$receiver_port" "$work" & receiver=$!
+curl -fsS -X POST "$ASPNETCORE_URLS/v1/webhooks" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+  -d "{\"url\":\"http://127.0.0.1:$receiver_port/hook\",\"events\":[\"topup_succeeded\"]}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])' > "$work/secret"
+psql_q() { PGPASSWORD=$db_password "$PG_BIN/psql" -h 127.0.0.1 -p "$QUBRID_PG_PORT" -U qubrid -d qubrid -qAt "$@"; }
+# check_webhooks: every top-up event committed so far reached the receiver (waits up to 3 minutes), correctly signed, and
+# each wallet's events arrived in their order (first deliveries; a repeat is allowed: delivery is at least once).
+check_webhooks() {
+  local total
+  total=$(psql_q -c "SELECT count(*) FROM qubrid_events WHERE kind = 'topup_succeeded'")
+  for _ in $(seq 1 360); do
+    [ -s "$work/received.log" ] && [ "$(cut -d' ' -f1 "$work/received.log" | sort -u | wc -l)" -ge "$total" ] && break; sleep 0.5
+  done
+  psql_q -c "SELECT id, wallet_id FROM qubrid_events WHERE kind = 'topup_succeeded' ORDER BY id" > "$work/events"
+  python3 - "$work" <<'PY'
+import sys
+work = sys.argv[1]
+wallet = {int(i): w for i, w in (l.strip().split('|') for l in open(f'{work}/events') if l.strip())}
+rows = [l.split() for l in open(f'{work}/received.log')] if wallet else []
+first = []
+for eid, ok, t in rows:
+    i = int(eid[4:])
+    if i not in first: first.append(i)
+seen = set(first)
+missing = sorted(set(wallet) - seen)
+out_of_order = 0
+last = {}
+for i in first:
+    w = wallet.get(i)
+    if w is None: continue
+    if last.get(w, -1) > i: out_of_order += 1
+    last[w] = i
+bad = sum(1 for r in rows if r[1] != 'ok')
+print(f"webhooks: {len(wallet)} top-up events over {len(set(wallet.values()))} wallets, {len(rows)} deliveries, "
+      f"{len(rows) - len(first)} repeats, {len(missing)} missing, {out_of_order} out of order within a wallet, {bad} bad signatures")
+sys.exit(0 if wallet and not missing and out_of_order == 0 and bad == 0 else 1)
+PY
+}
 
 result=0
 # roll_under_load NAME FROM_DIR TO_DIR: load, roll FROM -> TO -> FROM, stop the load, verify, reconcile.
@@ -87,6 +132,7 @@ roll_under_load() {
   "${driver[@]}" verify --db "$ConnectionStrings__Qubrid" --out "$work/$name" --interval 5 --max-gap 11 --upgrade yes \
     --events "$QUBRID_DATA_DIR/upgrade-events.log" --previous-release "$previous" --max-gap-previous-drain 16 || result=1
   reconcile || result=1
+  check_webhooks || result=1
 }
 
 echo "== rolling upgrade under load: previous release -> this commit -> previous release"
