@@ -16,7 +16,7 @@
 --   Part 1, Qubrid
 --     Wallets and the ledger   qubrid_wallets, qubrid_lots, qubrid_ledger, qubrid_ledger_lots,
 --                              qubrid_idempotency, qubrid_inference_carry, qubrid_holds,
---                              qubrid_wallet_controls, qubrid_cluster_version
+--                              qubrid_wallet_controls, qubrid_cluster_version, qubrid_silo_releases
 --     Sessions and events      qubrid_wallet_sessions, qubrid_events
 --     API                      qubrid_api_keys, qubrid_payments, qubrid_sandbox_charges
 --     Webhooks and receipts    qubrid_webhook_endpoints, qubrid_webhook_deliveries, qubrid_receipt_counters,
@@ -217,6 +217,17 @@ CREATE TABLE qubrid_cluster_version (
     finalized_at  timestamptz NULL
 );
 INSERT INTO qubrid_cluster_version (id, version, finalized_at) VALUES (1, 2, now()); -- an empty database starts finalized
+-- Which cluster version each silo process runs up to (registered before it joins); finalize-upgrade refuses while a silo
+-- alive in OrleansMembershipTable has no row allowing the version it finalizes (a previous-release silo has none).
+CREATE TABLE qubrid_silo_releases (
+    deployment_id  text        NOT NULL,
+    address        text        NOT NULL,
+    port           integer     NOT NULL,
+    generation     integer     NOT NULL,
+    max_version    integer     NOT NULL,
+    registered_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (deployment_id, address, port, generation)
+);
 
 ------------------------------------------------------------------------------------------------------------
 -- Part 1, Qubrid: sessions and events

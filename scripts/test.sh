@@ -114,7 +114,7 @@ run_e2e() { # run_e2e NAME COMMAND...
   else
     e2e_failed=$((e2e_failed + 1)); echo "  Failed $name [$((SECONDS - t0)) s]:"; tail -n 40 "$work/$name.log"
   fi
-  grep -E '^(operations|sessions|kill|database outage|failover|restore|reconcile|load|started|ready|openapi|webhooks|upgrade|pauses|rolls|walk-through of [0-9a-f]*):' "$work/$name.log" | sed 's/^/    /' || true
+  grep -E '^(operations|sessions|kill|database outage|failover|restore|reconcile|load|started|ready|openapi|webhooks|upgrade|pauses|rolls|walk-through of [0-9a-f]*|finalize-upgrade):' "$work/$name.log" | sed 's/^/    /' || true
 }
 # Each system under test gets its own data folder and free ports, exported for the scripts it runs.
 use_fresh_system() { # use_fresh_system NAME

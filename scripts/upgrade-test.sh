@@ -9,7 +9,7 @@
 # problem+json with Retry-After, every request got an answer, reconcile is clean, and every top-up's webhook event reached
 # an admin endpoint (a local receiver checking signatures) with each wallet's events in order. Then the previous release's own
 # walk-through (scripts/walkthrough.sh of that commit) runs against the rolled-back cluster: the previous code on this
-# commit's schema. With QUBRID_UPGRADE_SCHEMA_ROLL=1 (not in CI: about 4 minutes more) a second roll, under load, goes
+# commit's schema; and finalize-upgrade must refuse, naming the previous release's silos that still run. With QUBRID_UPGRADE_SCHEMA_ROLL=1 (not in CI: about 4 minutes more) a second roll, under load, goes
 # from the previous release to a release that changes the schema (this commit plus a test migration adding a column the
 # previous code ignores) and back, with the same checks.
 set -euo pipefail
@@ -141,6 +141,15 @@ roll_under_load u "$root" "$previous_dir"
 echo "== the previous release's walk-through against this commit's schema (the cluster runs the previous release)"
 bash "$previous_dir/scripts/walkthrough.sh" "$ASPNETCORE_URLS" "$admin" > "$work/walkthrough.log" 2>&1 \
   && echo "walk-through of ${previous:0:12}: OK" || { echo "walk-through of ${previous:0:12}: FAILED"; tail -20 "$work/walkthrough.log"; result=1; }
+
+echo "== finalize-upgrade while silos of the previous release run: refused, naming them"
+if finalize=$(dotnet src/Silo/bin/Release/net10.0/Qubrid.Silo.dll finalize-upgrade 2>&1); then
+  echo "finalize-upgrade: NOT refused: $finalize"; result=1
+elif echo "$finalize" | grep -q "refused"; then
+  echo "finalize-upgrade: $(echo "$finalize" | grep -o 'refused.*' | cut -c1-160)"
+else
+  echo "finalize-upgrade: failed otherwise: $finalize"; result=1
+fi
 
 if [ "${QUBRID_UPGRADE_SCHEMA_ROLL:-}" = 1 ]; then
   echo "== rolling upgrade across a schema change: previous release -> this commit + a migration adding a column -> previous"

@@ -176,6 +176,8 @@ public static class SiloHostingExtensions
             o.DefaultVersionSelectorStrategy = nameof(Orleans.Versions.Selector.AllCompatibleVersions);
         });
         silo.ConfigureEndpoints(System.Net.IPAddress.Parse(options.AdvertisedIPAddress), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: options.ListenOnAnyHostAddress);
+        // What finalize-upgrade reads to refuse while a previous-release silo is alive.
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloReleaseRegistration>();
         return silo;
     }
 

@@ -3,6 +3,12 @@ using Npgsql;
 
 namespace Qubrid.Storage;
 
+/// <summary>What <see cref="ClusterVersion.FinalizeAsync"/> did: the version before, or the silos that keep it from finalizing.</summary>
+public sealed record FinalizeOutcome(int Before, IReadOnlyList<string> PreviousReleaseSilos)
+{
+    public bool Finalized => PreviousReleaseSilos.Count == 0;
+}
+
 /// <summary>Which ledger rows the silo's commits write (issue 28; docs/operations.md, "Upgrading to the lean ledger rows").</summary>
 public enum LedgerRowShape
 {
@@ -40,20 +46,67 @@ public static class ClusterVersion
 
     /// <summary>
     /// Finalizes the upgrade to <see cref="Current"/>: from now on silos of this release write the lean shape. Only once
-    /// no silo of the previous release runs (they read only the previous shape). Returns the version before.
+    /// no silo of the previous release runs (they read only the previous shape): refused, with those silos named, while a
+    /// silo alive in the membership table (not dead, alive in the last <see cref="AliveWithin"/>) has not registered
+    /// (<see cref="RegisterSiloAsync"/>) that it runs this version. Returns the version before, or the silos in the way.
     /// </summary>
-    public static async Task<int> FinalizeAsync(NpgsqlDataSource dataSource, CancellationToken ct = default)
+    public static async Task<FinalizeOutcome> FinalizeAsync(NpgsqlDataSource dataSource, CancellationToken ct = default)
     {
-        await using var cmd = dataSource.CreateCommand(
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var blockers = new List<string>();
+        await using (var check = new NpgsqlCommand(
+            $"""
+            SELECT m.siloname || ' (' || m.address || ':' || m.port || ', cluster ' || m.deploymentid || ')'
+            FROM OrleansMembershipTable m
+            WHERE m.status NOT IN (0, 6) AND m.iamalivetime > now() - interval '{(int)AliveWithin.TotalSeconds} seconds'
+              AND NOT EXISTS (SELECT 1 FROM qubrid_silo_releases r
+                              WHERE r.deployment_id = m.deploymentid AND r.address = m.address AND r.port = m.port
+                                AND r.generation = m.generation AND r.max_version >= $1)
+            ORDER BY 1
+            """, conn, tx))
+        {
+            check.Parameters.Add(new NpgsqlParameter { Value = Current });
+            await using var reader = await check.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct)) blockers.Add(reader.GetString(0));
+        }
+        if (blockers.Count > 0) return new FinalizeOutcome(await ReadAsync(dataSource, ct) ?? 1, blockers);
+        await using var cmd = new NpgsqlCommand(
             """
             WITH before AS (SELECT version FROM qubrid_cluster_version WHERE id = 1 FOR UPDATE)
             UPDATE qubrid_cluster_version v SET version = $1, finalized_at = coalesce(v.finalized_at, now())
             FROM before WHERE v.id = 1 AND v.version < $1
             RETURNING (SELECT version FROM before)
-            """);
+            """, conn, tx);
         cmd.Parameters.Add(new NpgsqlParameter { Value = Current });
         var before = await cmd.ExecuteScalarAsync(ct);
-        return before is null ? Current : Convert.ToInt32(before, System.Globalization.CultureInfo.InvariantCulture);
+        await tx.CommitAsync(ct);
+        return new FinalizeOutcome(before is null ? Current : Convert.ToInt32(before, System.Globalization.CultureInfo.InvariantCulture), []);
+    }
+
+    /// <summary>How recently a membership row's silo must have said it is alive to count (Orleans writes it every 30 s).</summary>
+    public static readonly TimeSpan AliveWithin = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Records that the silo at this address and generation runs cluster versions up to <see cref="Current"/>. Nothing on a
+    /// schema before migration 0042 (a silo started without migrating, as the previous release's silos are emulated in tests).
+    /// </summary>
+    public static async Task RegisterSiloAsync(NpgsqlDataSource dataSource, string clusterId, string address, int port, int generation,
+        CancellationToken ct = default)
+    {
+        await using (var exists = dataSource.CreateCommand("SELECT to_regclass('qubrid_silo_releases') IS NOT NULL"))
+            if (!(bool)(await exists.ExecuteScalarAsync(ct))!) return;
+        await using var cmd = dataSource.CreateCommand(
+            """
+            INSERT INTO qubrid_silo_releases (deployment_id, address, port, generation, max_version) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (deployment_id, address, port, generation) DO UPDATE SET max_version = excluded.max_version
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = clusterId });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = address });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = port });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = generation });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = Current });
+        await cmd.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>

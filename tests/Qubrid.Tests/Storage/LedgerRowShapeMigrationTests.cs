@@ -112,10 +112,40 @@ public sealed class LedgerRowShapeMigrationTests
         var refused = await Assert.ThrowsAsync<PostgresException>(() => ClusterVersion.ContractAsync(db));
         Assert.Equal("QB003", refused.SqlState);
 
-        Assert.Equal(1, await ClusterVersion.FinalizeAsync(db));
+        Assert.Equal(1, (await ClusterVersion.FinalizeAsync(db)).Before);
         Assert.Equal(ClusterVersion.Current, await ClusterVersion.ReadAsync(db));
-        Assert.Equal(ClusterVersion.Current, await ClusterVersion.FinalizeAsync(db)); // finalizing again changes nothing
+        Assert.Equal(ClusterVersion.Current, (await ClusterVersion.FinalizeAsync(db)).Before); // finalizing again changes nothing
         await ClusterVersion.ContractAsync(db);
+    }
+
+    [Fact]
+    public async Task Finalizing_is_refused_while_a_silo_that_never_registered_this_release_is_alive()
+    {
+        var cs = await TestDatabase.CreateAsync("rowshape_silos", migrate: false);
+        await using var db = NpgsqlDataSource.Create(cs);
+        await Migrator.ApplyAsync(db, PreviousRelease);
+        await TestDatabase.ExecAsync(db, "INSERT INTO qubrid_wallets (wallet_id, created_at, balance, next_seq, version) VALUES ('w', now(), 0, 1, 1)");
+        await Migrator.ApplyAsync(db);
+        // Two live silos in the membership table, as Orleans' ADO.NET clustering writes them; one dead long ago.
+        await TestDatabase.ExecAsync(db, """
+            INSERT INTO OrleansMembershipVersionTable (DeploymentId, Timestamp, Version) VALUES ('c1', now(), 3);
+            INSERT INTO OrleansMembershipTable (DeploymentId, Address, Port, Generation, SiloName, HostName, Status, StartTime, IAmAliveTime)
+            VALUES ('c1', '127.0.0.1', 11111, 7, 'old-silo', 'h', 3, now(), now()),
+                   ('c1', '127.0.0.1', 11112, 8, 'new-silo', 'h', 3, now(), now()),
+                   ('c1', '127.0.0.1', 11113, 2, 'dead-silo', 'h', 6, now(), now());
+            """);
+        await ClusterVersion.RegisterSiloAsync(db, "c1", "127.0.0.1", 11112, 8);
+
+        var refused = await ClusterVersion.FinalizeAsync(db);
+        Assert.False(refused.Finalized);
+        Assert.Equal(["old-silo (127.0.0.1:11111, cluster c1)"], refused.PreviousReleaseSilos);
+        Assert.Equal(1, await ClusterVersion.ReadAsync(db));
+
+        // Rolled: the old silo is gone (ShuttingDown, then Dead); the upgrade can be finalized.
+        await TestDatabase.ExecAsync(db, "UPDATE OrleansMembershipTable SET Status = 6 WHERE SiloName = 'old-silo'");
+        var finalized = await ClusterVersion.FinalizeAsync(db);
+        Assert.True(finalized.Finalized);
+        Assert.Equal(ClusterVersion.Current, await ClusterVersion.ReadAsync(db));
     }
 
     [Fact]
