@@ -5,9 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=tests/Qubrid.Tests/bin/Release/net10.0/screenshots # BillingPageTests.ScreenshotFolder of the Release build test.sh runs
-names=(billing-panel.png history.png recharge.png)
+names=(billing-panel.png history.png recharge.png redeem.png)
 rm -rf "$out"
-bash scripts/test.sh --filter "FullyQualifiedName~Qubrid.Tests.Browser.BillingPageTests.Screenshots_of_the_billing_panel"
+bash scripts/test.sh --filter "FullyQualifiedName~Qubrid.Tests.Browser.BillingPageTests.Screenshots_of_the_billing_panel|FullyQualifiedName~Qubrid.Tests.Browser.BillingPageTests.Redeeming_a_code"
 for name in "${names[@]}"; do
   [ -s "$out/$name" ] || { echo "$out/$name was not written: docs/screenshots left as it was." >&2; exit 1; }
 done

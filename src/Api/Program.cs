@@ -43,6 +43,8 @@ app.MapChargesApi();
 app.MapSpendControlsApi();
 app.MapStatementsApi();
 app.MapWebhooksApi();
+app.MapPromotionsApi();
+app.MapRedemptionsApi();
 
 app.Run();
 return 0;

@@ -1,3 +1,4 @@
+using Qubrid.Promotions;
 using Qubrid.ServiceDefaults;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -97,6 +98,7 @@ public static class SiloHostingExtensions
         services.TryAddSingleton<IMeteringStore, MeteringStore>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, MeteringShardsStartup>());
         services.AddQubridWebhooks(configuration);
+        services.AddQubridPromotions(configuration);
         return services;
     }
 

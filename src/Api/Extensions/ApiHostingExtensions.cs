@@ -84,6 +84,11 @@ public static class ApiHostingExtensions
         services.AddOptions<TopupOptions>().Bind(builder.Configuration.GetSection(TopupOptions.Section))
             .Validate(o => o.Min > 0 && o.Max >= o.Min && o.Presets.All(p => p >= o.Min && p <= o.Max), "Qubrid:Topup presets must lie within Min and Max.")
             .ValidateOnStart();
+        services.AddOptions<RedemptionOptions>().Bind(builder.Configuration.GetSection(RedemptionOptions.Section))
+            .Validate(o => o.MaxFailuresPerKey > 0 && o.MaxFailuresPerAddress > 0 && o.Window > TimeSpan.Zero && o.MaxTracked > 0,
+                "Qubrid:Redemptions limits must be positive.")
+            .ValidateOnStart();
+        services.AddSingleton<RedemptionThrottle>();
         var api = builder.Configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = api.MaxBodyBytes);
         services.Configure<HostOptions>(o => o.ShutdownTimeout = api.ShutdownTimeout);

@@ -62,6 +62,13 @@ public static partial class ApiProblems
         [WebhookErrorCodes.WebhookNotFound] = (404, "Webhook endpoint not found"),
         [WebhookErrorCodes.DeliveryNotFound] = (404, "Webhook delivery not found"),
         [Apis.StatementsApi.ReceiptNotFound] = (404, "Receipt not found"),
+        [PromotionErrorCodes.PromotionNotFound] = (404, "Promotion not found"),
+        [PromotionErrorCodes.AlreadyRedeemed] = (409, "Already redeemed"),
+        [PromotionErrorCodes.PromotionNotEligible] = (409, "Not eligible for this promotion"),
+        [PromotionErrorCodes.PromotionCodeTaken] = (409, "Promotion code taken"),
+        [PromotionErrorCodes.PromotionExhausted] = (410, "Promotion exhausted"),
+        [PromotionErrorCodes.PromotionEnded] = (410, "Promotion ended"),
+        [PromotionErrorCodes.ScopeNotSupported] = (400, "Scope not supported"),
     };
 
     /// <summary>The HTTP status a code is answered with (400 for a code not listed).</summary>

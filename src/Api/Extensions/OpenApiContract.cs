@@ -49,6 +49,7 @@ public static class OpenApiContract
         ("Wallets", "Balances, credit lots, the ledger, usage reports, top-ups, and the admin's grants, adjustments and refunds."),
         ("Sessions", "GPU session metering for the orchestrator, and the event stream it watches."),
         ("Charges", "Inference queries and premium access, charged by the orchestrator after they ran."),
+        ("Promotions", "Promotions with a shared code or generated single-use codes (admin); users redeem codes under Wallets."),
         ("Webhooks", "Signed event deliveries to the caller's endpoints, at least once and in order; their delivery log and replays."),
     ];
 
@@ -192,7 +193,7 @@ public static class OpenApiContract
     {
         foreach (var parameter in (operation.Parameters ?? []).OfType<OpenApiParameter>().Where(p => p.In == ParameterLocation.Path))
         {
-            if (parameter.Name is "userId" or "sessionId") parameter.Schema = Id();
+            if (parameter.Name is "userId" or "sessionId" or "walletId" or "promotionId") parameter.Schema = Id();
         }
         foreach (var parameter in (operation.Parameters ?? []).OfType<OpenApiParameter>().Where(p => p.In == ParameterLocation.Query))
         {
@@ -244,6 +245,8 @@ public static class OpenApiContract
         [typeof(PremiumChargeBody)] = new() { ["userId"] = "alice", ["name"] = "flux-pro-image", ["reference"] = "image-7f3a" },
         [typeof(RateBody)] = new() { ["usdPerHour"] = 1.69m },
         [typeof(ApiKeyRequest)] = new() { ["role"] = "user", ["userId"] = "alice" },
+        [typeof(PromotionRequest)] = new() { ["codeCount"] = 100, ["amount"] = 10, ["lotValidDays"] = 30, ["endsAt"] = "2027-01-31T00:00:00Z", ["maxRedemptions"] = 100 },
+        [typeof(RedemptionBody)] = new() { ["code"] = "WELCOME2027" },
         [typeof(WebhookRequest)] = new() { ["url"] = "https://hooks.example.com/qubrid", ["events"] = new JsonArray("low_balance", "topup_succeeded") },
     };
 
@@ -252,6 +255,7 @@ public static class OpenApiContract
     {
         (nameof(LedgerEntryDto), "kind") => Enum.GetValues<LedgerEntryKind>().Select(k => k.ToWire()),
         (nameof(LotDto), "kind") => Enum.GetValues<LotKind>().Select(k => k.ToWire()),
+        (nameof(PromotionDto), "state") => [PromotionDto.Active, PromotionDto.Disabled],
         (nameof(SessionDto), "state") => Enum.GetValues<SessionState>().Select(s => s.ToWire()),
         (nameof(ApiKeyDto) or nameof(ApiKeyRequest) or nameof(MeDto), "role") => Qubrid.Api.Auth.Roles.All,
         _ => null,

@@ -111,6 +111,15 @@ public class AuthorizationMatrixTests(ApiHost api)
         new("PUT /v1/wallets/{id}/auto-topup", r => Task.FromResult(Json(HttpMethod.Put, $"/v1/wallets/{r.OwnerId}/auto-topup",
                 new { enabled = false, threshold = 1m, target = 5m, paymentToken = "tok_visa", monthlyCap = 20m })),
             SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 403)),
+        new("POST /v1/promotions", r => Task.FromResult(Json(HttpMethod.Post, "/v1/promotions", new { code = Row.NewCode(), amount = 1, lotValidDays = 7 })),
+            SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 201)),
+        new("GET /v1/promotions", _ => Get("/v1/promotions"), SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 200)),
+        new("GET /v1/promotions/{id}", async r => new HttpRequestMessage(HttpMethod.Get, $"/v1/promotions/{(await r.PromotionAsync()).Id}"),
+            SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 200)),
+        new("POST /v1/promotions/{id}/disable", async r => new HttpRequestMessage(HttpMethod.Post, $"/v1/promotions/{(await r.PromotionAsync()).Id}/disable"),
+            SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 200)),
+        new("POST /v1/wallets/{id}/redemptions", async r => Json(HttpMethod.Post, $"/v1/wallets/{r.OwnerId}/redemptions", new { code = (await r.PromotionAsync()).Code }, Key()),
+            SignedIn(owner: 201, other: 404, orchestrator: 403, admin: 403)),
         new("GET /health/live", _ => Get("/health/live"), Anonymous),
         new("GET /health/ready", _ => Get("/health/ready"), Anonymous),
         new("GET /openapi/v1.json", _ => Get("/openapi/v1.json"), Anonymous),
@@ -264,6 +273,19 @@ public class AuthorizationMatrixTests(ApiHost api)
                 RETURNING delivery_id
                 """, id, OwnerId);
             return (id, delivery);
+        }
+
+        /// <summary>A shared promotion code no other row uses.</summary>
+        public static string NewCode() => "AUTHZ" + Guid.NewGuid().ToString("N")[..16].ToUpperInvariant();
+
+        /// <summary>A promotion with a shared code (1 USD, 7 days), made by the admin.</summary>
+        public async Task<(string Id, string Code)> PromotionAsync()
+        {
+            using var admin = api.Client(api.AdminKey);
+            var code = NewCode();
+            var created = await admin.PostAsJsonAsync("/v1/promotions", new { code, amount = 1, lotValidDays = 7 });
+            Assert.True((int)created.StatusCode == 201, $"setup: creating the promotion answered {(int)created.StatusCode}: {await created.Content.ReadAsStringAsync()}");
+            return ((await HttpJson.Json(created)).GetProperty("promotionId").GetString()!, code);
         }
 
         /// <summary>Another key of the owner, for revoking or rotating (the owner's own calling key stays valid).</summary>

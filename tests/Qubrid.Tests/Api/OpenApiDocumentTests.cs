@@ -81,6 +81,10 @@ public class OpenApiDocumentTests(ApiHost api)
     [InlineData("post", "/v1/wallets/{userId}/refunds", "409", "idempotency_conflict")]
     [InlineData("post", "/v1/inference/charges", "402", "insufficient_credits")]
     [InlineData("post", "/v1/premium/charges", "400", "unknown_model")]
+    [InlineData("post", "/v1/wallets/{walletId}/redemptions", "410", "promotion_exhausted")]
+    [InlineData("post", "/v1/wallets/{walletId}/redemptions", "410", "promotion_ended")]
+    [InlineData("post", "/v1/wallets/{walletId}/redemptions", "404", "promotion_not_found")]
+    [InlineData("post", "/v1/wallets/{walletId}/redemptions", "409", "already_redeemed")]
     public async Task Money_calls_declare_the_required_Idempotency_Key_header_and_their_codes(string method, string path, string status, string code)
     {
         var operation = Operation(await DocumentAsync(), method, path);

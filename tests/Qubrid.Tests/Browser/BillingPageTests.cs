@@ -409,6 +409,39 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         await Expect(_page.Locator("#deliveries-table tbody tr td").Nth(3)).ToHaveTextAsync("2");
     }
 
+    [Fact, Trait("Category", BrowserHost.EndToEnd)]
+    [Trait("Rule", "R-PROMO-5")]
+    public async Task Redeeming_a_code_in_the_recharge_dialog_shows_the_new_promotional_lot_and_balance_at_once_and_a_second_try_says_why_not()
+    {
+        var (userId, key, user) = await host.NewUserAsync("redeem");
+        var code = "BROWSER" + Guid.NewGuid().ToString("N")[..10].ToUpperInvariant();
+        var created = await host.Client(host.AdminKey).PostAsJsonAsync("/v1/promotions", new { code, amount = 3.5m, lotValidDays = 14 });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var promotionId = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("promotionId").GetString();
+        await SignInAsync(key);
+        var before = (await WalletAsync(user, userId)).GetProperty("total").GetDecimal();
+        await Expect(_page.GetByTestId("lot-row")).ToHaveCountAsync(1); // the sign-up bonus
+
+        await _page.GetByTestId("wallet-icon").ClickAsync();
+        await Expect(_page.GetByTestId("recharge-dialog")).ToBeVisibleAsync();
+        await _page.GetByTestId("redeem-code").FillAsync(code.ToLowerInvariant());
+        await _page.GetByTestId("redeem-submit").ClickAsync();
+
+        await Expect(_page.GetByTestId("redeem-message")).ToContainTextAsync("Code redeemed: $3.50 of promotional credits added");
+        await Expect(_page.GetByTestId("navbar-balance")).ToHaveAttributeAsync("data-exact", Js(before + 3.5m));
+        var lot = _page.GetByTestId("lot-row").Filter(new() { HasText = $"promotion:{promotionId}" });
+        await Expect(lot).ToHaveCountAsync(1);
+        await Expect(lot).ToContainTextAsync("Promotional");
+        Directory.CreateDirectory(ScreenshotFolder);
+        await _page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ScreenshotFolder, "redeem.png"), Animations = ScreenshotAnimations.Disabled });
+
+        await _page.GetByTestId("redeem-code").FillAsync(code);
+        await _page.GetByTestId("redeem-submit").ClickAsync();
+        await Expect(_page.GetByTestId("redeem-message")).ToContainTextAsync("You have redeemed this promotion already.");
+        await Expect(_page.GetByTestId("redeem-code")).ToHaveAttributeAsync("aria-invalid", "true");
+        Assert.Equal(before + 3.5m, (await WalletAsync(user, userId)).GetProperty("total").GetDecimal());
+    }
+
     // ---------------------------------------------------------------- page helpers
 
     private async Task SignInAsync(string key)

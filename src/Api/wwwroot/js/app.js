@@ -5,6 +5,7 @@ import { $ } from './dom.js';
 import { initAlert, showAlert, clearAlert, reportError } from './alert.js';
 import { renderWallet, renderLots, renderRates, renderModels, renderRechargeOptions } from './billing.js';
 import { initRecharge, openRecharge, closeRecharge, setRechargeOptions } from './recharge.js';
+import { initRedeem } from './redeem.js';
 import { initUsage, loadUsage, resetUsageRange } from './usage.js';
 import { initHistory, applyFilters, reloadHistory, resetHistory, historyLoaded } from './history.js';
 import { initSettings, loadSettings, refreshSpend, resetSettings } from './settings.js';
@@ -33,6 +34,7 @@ function init() {
     ? 'You have been signed out: the API key is no longer accepted (401). Sign in again.'
     : 'That API key was not accepted (401). Check it and try again.'));
   initRecharge({ getUserId, onSuccess: afterTopup });
+  initRedeem({ getUserId, onSuccess: afterRedeem });
   initUsage({ getUserId });
   initHistory({ getUserId });
   initSettings({ getUserId, isAdmin: () => app.me?.role === 'admin' });
@@ -235,6 +237,12 @@ function afterTopup() {
   refreshWallet();
   if (historyLoaded()) reloadHistory();
   if (statementsLoaded()) loadStatements();
+}
+
+// A redeemed code: the new lot shows at once, beside the balance it moved.
+function afterRedeem() {
+  afterTopup();
+  loadLots();
 }
 
 // ---- routing: #billing (default) and #history ----
