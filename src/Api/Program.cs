@@ -43,6 +43,7 @@ app.MapChargesApi();
 app.MapSpendControlsApi();
 app.MapStatementsApi();
 app.MapWebhooksApi();
+app.MapRefundsApi();
 
 app.Run();
 return 0;
