@@ -49,6 +49,33 @@ public class CardRefundCrashTests
         Assert.Equal(1, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'card_refund'", userId));
     }
 
+    [Fact]
+    [Trait("Rule", "R-REFUND-1")]
+    [Trait("Rule", "R-REFUND-2")]
+    public async Task A_reserved_refund_survives_a_restart_and_keeps_its_amount_from_every_debit_until_it_is_settled()
+    {
+        await using var cluster = await BillingCluster.StartAsync(1);
+        var wallet = await cluster.NewWalletAsync("refundreload");
+        var userId = wallet.GetPrimaryKeyString();
+        var lotId = (await wallet.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(10m), "pay_reload"))).LotId!.Value;
+        var reserved = await cluster.Grains.GetGrain<IWalletLotsGrain>(userId)
+            .ReserveCardRefund(new CardRefundRequest("r", "pay_reload", Micros.FromUsd(8m), "customer asked", lotId, "re_reload"));
+        Assert.Equal(CardRefundStatus.Pending, reserved.Refund!.Status);
+
+        await cluster.RestartAsync(); // the book is loaded again from the database: the reservation with it
+        wallet = cluster.Wallet(userId);
+        Assert.Equal(Micros.FromUsd(BillingCluster.SignupBonusUsd + 2m), (await wallet.GetBalance())!.Available);
+        var spend = await wallet.Debit(new DebitRequest("d1", LedgerEntryKind.PremiumAccess, Micros.FromUsd(BillingCluster.SignupBonusUsd + 2m), "all but the refund"));
+        Assert.True(spend.Succeeded, spend.Detail);
+        Assert.Equal(WalletOpStatus.InsufficientCredits, (await wallet.Debit(new DebitRequest("d2", LedgerEntryKind.PremiumAccess, new Micros(1), "one more"))).Status);
+        Assert.Equal(Micros.FromUsd(8m), (await wallet.GetLots())!.Single(l => l.Id == lotId).Remaining);
+
+        var settled = await cluster.Grains.GetGrain<IWalletLotsGrain>(userId).SettleCardRefund("re_reload", true, null);
+        Assert.Equal(CardRefundStatus.Succeeded, settled.Refund!.Status);
+        Assert.Matches(@"^QC-CN-\d{4}-000001$", settled.Refund.CreditNote);
+        Assert.Equal(Micros.Zero, (await wallet.GetBalance())!.Total);
+    }
+
     /// <summary>Sandbox gateways (one per silo) whose first refund goes through, then is held until released; says which silo's refunded first.</summary>
     private sealed class RefundGates
     {
