@@ -34,16 +34,22 @@ public sealed partial class CardRefundGrain(RefundStore store, IPaymentGateway g
         if (payment is not { Succeeded: true, LotId: { } lotId })
             return new CardRefundResult(WalletOpResult.Invalid(ErrorCodes.PaymentNotFound, $"No succeeded payment '{PaymentId}'."), null);
         request = request with { PaymentId = PaymentId, LotId = lotId, RefundId = CardRefunds.IdOf(PaymentId, request.IdempotencyKey) };
-        var wallet = GrainFactory.GetGrain<IWalletLotsGrain>(payment.WalletId);
-        var reserved = await wallet.ReserveCardRefund(request);
-        if (!reserved.Operation.Succeeded || reserved.Refund is not { Status: CardRefundStatus.Pending } pending) return reserved;
+        await ResumePendingAsync(); // what a crash left pending first: its reservation may be what this refund needs
+        // The reminder before the reservation: a crash right after the pending row is written still has it resumed.
         try
         {
             await this.RegisterOrUpdateReminder(ResumeReminder, options.Value.ResumeAfter, options.Value.ResumeAfter);
         }
         catch (Exception e)
         {
-            LogReminderFailed(logger, e, PaymentId); // the row stays pending: the next refund call of the payment, or a retry, resumes it
+            LogReminderFailed(logger, e, PaymentId); // the next refund call of the payment resumes it
+        }
+        var wallet = GrainFactory.GetGrain<IWalletLotsGrain>(payment.WalletId);
+        var reserved = await wallet.ReserveCardRefund(request);
+        if (!reserved.Operation.Succeeded || reserved.Refund is not { Status: CardRefundStatus.Pending } pending)
+        {
+            await UnregisterIfDoneAsync();
+            return reserved;
         }
         var settled = await SettleAsync(wallet, pending);
         await UnregisterIfDoneAsync();
@@ -53,9 +59,14 @@ public sealed partial class CardRefundGrain(RefundStore store, IPaymentGateway g
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
         if (reminderName != ResumeReminder) return;
+        await ResumePendingAsync();
+        await UnregisterIfDoneAsync();
+    }
+
+    private async Task ResumePendingAsync()
+    {
         foreach (var pending in await store.PendingRefundsAsync(PaymentId))
             await SettleAsync(GrainFactory.GetGrain<IWalletLotsGrain>(pending.WalletId), pending);
-        await UnregisterIfDoneAsync();
     }
 
     private async Task<CardRefundResult> SettleAsync(IWalletLotsGrain wallet, CardRefundView pending)

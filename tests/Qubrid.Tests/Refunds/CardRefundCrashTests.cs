@@ -76,6 +76,29 @@ public class CardRefundCrashTests
         Assert.Equal(Micros.Zero, (await wallet.GetBalance())!.Total);
     }
 
+    [Fact]
+    [Trait("Rule", "R-REFUND-5")]
+    public async Task A_refund_a_crash_left_reserved_before_the_gateway_is_finished_by_the_next_refund_of_the_payment()
+    {
+        await using var cluster = await BillingCluster.StartAsync(1);
+        var wallet = await cluster.NewWalletAsync("refundorphan");
+        var userId = wallet.GetPrimaryKeyString();
+        var topups = cluster.Cluster.Silos[0].ServiceProvider.GetRequiredService<TopupService>();
+        var paid = await topups.TopupAsync(userId, Micros.FromUsd(10m), SandboxPaymentGateway.Success, "t1", CancellationToken.None);
+        // What a crash between the reservation and the gateway call leaves: a pending row, the amount reserved, no gateway refund.
+        var orphan = CardRefunds.IdOf(paid.PaymentId!, "lost");
+        await cluster.Grains.GetGrain<IWalletLotsGrain>(userId)
+            .ReserveCardRefund(new CardRefundRequest("lost", paid.PaymentId!, Micros.FromUsd(4m), "first try", paid.LotId!.Value, orphan));
+
+        var next = await cluster.Grains.GetGrain<ICardRefundGrain>(paid.PaymentId!)
+            .Refund(new CardRefundRequest("next", paid.PaymentId!, Micros.FromUsd(6m), "the rest"));
+
+        Assert.Equal(CardRefundStatus.Succeeded, next.Refund!.Status);
+        Assert.Equal(2, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_sandbox_refunds WHERE payment_id = $1 AND outcome = 'succeeded'", paid.PaymentId!));
+        Assert.Equal(2, await TestDatabase.ScalarAsync(cluster.Db, "SELECT count(*) FROM qubrid_card_refunds WHERE payment_id = $1 AND status = 'succeeded'", paid.PaymentId!));
+        Assert.Equal(-1000_0000, await TestDatabase.ScalarAsync(cluster.Db, "SELECT sum(amount) FROM qubrid_ledger WHERE wallet_id = $1 AND kind = 'card_refund'", userId));
+    }
+
     /// <summary>Sandbox gateways (one per silo) whose first refund goes through, then is held until released; says which silo's refunded first.</summary>
     private sealed class RefundGates
     {
