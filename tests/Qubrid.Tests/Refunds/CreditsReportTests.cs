@@ -5,7 +5,7 @@ using Qubrid.Tests.Infrastructure;
 namespace Qubrid.Tests.Refunds;
 
 /// <summary>The credits report against sums over random ledgers of several wallets, across month boundaries (docs/rules.md#R-REPORT-1).</summary>
-public class CreditsReportTests
+public class CreditsReportTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly HashSet<LedgerEntryKind> Spending = [LedgerEntryKind.SessionCharge, LedgerEntryKind.InferenceCharge, LedgerEntryKind.PremiumAccess,
         LedgerEntryKind.HoldCapture];
@@ -82,6 +82,10 @@ public class CreditsReportTests
             Assert.Equal(-Sum(LotKind.Purchased, m => Spending.Contains(m.Kind)), report.PurchasedConsumed.Value);
             Assert.Equal(-Sum(LotKind.Purchased, m => m.Kind == LedgerEntryKind.CardRefund), report.PurchasedRefunded.Value);
             Assert.Equal(movements.Where(m => m.LotKind == LotKind.Purchased && m.At < month.AddMonths(1)).Sum(m => m.Amount), report.PurchasedOutstanding.Value);
+            output.WriteLine($"{month:yyyy-MM} report (micros): promotional granted {report.PromotionalGranted.Value} consumed {report.PromotionalConsumed.Value} " +
+                $"expired {report.PromotionalExpired.Value} voided {report.PromotionalVoided.Value}; purchased bought {report.PurchasedBought.Value} " +
+                $"consumed {report.PurchasedConsumed.Value} refunded {report.PurchasedRefunded.Value} outstanding {report.PurchasedOutstanding.Value}; " +
+                $"= ledger movement sums ({within.Count} movements in the month)");
         }
         var lastMonth = months[^1];
         var latest = await cluster.Grains.GetGrain<IRefundReportGrain>(0).CreditsReport(lastMonth.Year, lastMonth.Month);
