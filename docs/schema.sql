@@ -1,6 +1,6 @@
 -- Qubrid Credits: the database schema, in one file.
 --
--- This is what the migrations in src/Grains/Storage/Migrations (0001..0060, applied in order by
+-- This is what the migrations in src/Grains/Storage/Migrations (0001..0061, applied in order by
 -- src/Grains/Storage/Migrator.cs) leave in a database, written out once so that it can be read top to bottom.
 -- The migrations stay the source: this file is documentation. tests/Qubrid.Tests/Storage/SchemaDocumentTests.cs
 -- applies it to an empty database and compares that database's catalog (tables, columns, constraints,
@@ -23,6 +23,8 @@
 --                              qubrid_receipts
 --     Promotions               qubrid_promotions, qubrid_promotion_codes, qubrid_promotion_redemptions,
 --                              qubrid_redemption_keys
+--     Refunds to the card      qubrid_card_refunds, qubrid_credit_note_counters, qubrid_credit_notes,
+--                              qubrid_sandbox_refunds
 --   Part 2, Orleans (ADO.NET)  OrleansQuery, OrleansMembershipVersionTable, OrleansMembershipTable,
 --                              OrleansRemindersTable, OrleansStorage, their functions, the query rows
 
@@ -71,7 +73,7 @@ CREATE TABLE qubrid_ledger (
     at               timestamptz NOT NULL,
     kind             text        NOT NULL CHECK (kind IN ('grant', 'topup', 'session_charge', 'inference_charge',
                                                           'premium_access', 'expiration', 'adjustment', 'refund',
-                                                          'hold_capture')),
+                                                          'hold_capture', 'grant_void', 'card_refund')),
     amount           bigint      NOT NULL CHECK (amount <> 0),      -- signed: credits positive, debits negative
     balance_after    bigint      NOT NULL CHECK (balance_after >= 0),
     reference        text        NOT NULL,                          -- session id, model and tokens, payment, reason
@@ -271,7 +273,8 @@ CREATE TABLE qubrid_events (
     kind            text        NOT NULL CHECK (kind IN (
                                     'session_terminated', 'low_balance', 'balance_depleted', 'balance_recovered',
                                     'topup_succeeded', 'topup_failed', 'auto_topup_disabled', 'credits_expiring',
-                                    'spend_limit_warning', 'spend_limit_reached', 'hold_expired', 'webhook_disabled')),
+                                    'spend_limit_warning', 'spend_limit_reached', 'hold_expired', 'webhook_disabled',
+                                    'refund_succeeded', 'refund_failed')),
     wallet_id       text        NOT NULL,
     session_id      text        NULL,
     reason          text        NULL,
@@ -348,6 +351,63 @@ CREATE TABLE qubrid_receipts (
     FOREIGN KEY (wallet_id, seq) REFERENCES qubrid_ledger (wallet_id, seq)
 );
 CREATE INDEX qubrid_receipts_wallet ON qubrid_receipts (wallet_id, at);
+
+------------------------------------------------------------------------------------------------------------
+-- Part 1, Qubrid: refunds to the card and credit notes (migration 0061)
+------------------------------------------------------------------------------------------------------------
+-- A refund row is written pending by the ledger writer in the wallet's transaction that reserves the amount on the
+-- payment's lot, before the gateway is asked (CardRefundGrain); the transaction that writes the card_refund entry
+-- moves it to succeeded and numbers its credit note from the year's counter row (gap-free, like receipts); a refund
+-- the gateway refused moves to failed and writes nothing to the ledger (R-REFUND-*).
+CREATE TABLE qubrid_card_refunds (
+    refund_id        text        PRIMARY KEY,               -- re_<hash of payment id and key>: the gateway's idempotency key
+    wallet_id        text        NOT NULL REFERENCES qubrid_wallets (wallet_id),
+    payment_id       text        NOT NULL,
+    idempotency_key  text        NOT NULL,
+    lot_id           bigint      NOT NULL,                  -- the purchased lot the payment bought
+    amount           bigint      NOT NULL CHECK (amount > 0),
+    reason           text        NOT NULL,
+    status           text        NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+    created_at       timestamptz NOT NULL,
+    settled_at       timestamptz NULL,
+    seq              bigint      NULL,                      -- the card_refund entry
+    failure          text        NULL,
+    UNIQUE (payment_id, idempotency_key),
+    FOREIGN KEY (wallet_id, seq) REFERENCES qubrid_ledger (wallet_id, seq),
+    CHECK ((status = 'succeeded') = (seq IS NOT NULL)),
+    CHECK ((status = 'pending') = (settled_at IS NULL))
+);
+CREATE INDEX qubrid_card_refunds_wallet ON qubrid_card_refunds (wallet_id, created_at);
+CREATE INDEX qubrid_card_refunds_pending ON qubrid_card_refunds (payment_id) WHERE status = 'pending';
+
+CREATE TABLE qubrid_credit_note_counters (
+    year         integer PRIMARY KEY,
+    last_number  bigint  NOT NULL CHECK (last_number > 0)
+);
+
+CREATE TABLE qubrid_credit_notes (
+    number      text        PRIMARY KEY,                    -- QC-CN-<year>-<serial, 6 digits or more>
+    year        integer     NOT NULL,
+    serial      bigint      NOT NULL CHECK (serial > 0),
+    wallet_id   text        NOT NULL,
+    seq         bigint      NOT NULL,                       -- the card_refund entry
+    at          timestamptz NOT NULL,
+    amount      bigint      NOT NULL CHECK (amount > 0),
+    refund_id   text        NOT NULL UNIQUE REFERENCES qubrid_card_refunds (refund_id),
+    payment_id  text        NOT NULL,
+    UNIQUE (year, serial),
+    UNIQUE (wallet_id, seq),
+    FOREIGN KEY (wallet_id, seq) REFERENCES qubrid_ledger (wallet_id, seq)
+);
+
+-- The sandbox payment gateway's own record of refunds, keyed by our refund id (asking twice never refunds twice).
+CREATE TABLE qubrid_sandbox_refunds (
+    refund_id   text        PRIMARY KEY,
+    payment_id  text        NOT NULL,
+    amount      bigint      NOT NULL CHECK (amount > 0),
+    outcome     text        NOT NULL CHECK (outcome IN ('succeeded', 'failed')),
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
 
 ------------------------------------------------------------------------------------------------------------
 -- Part 1, Qubrid: API keys and payments (written by the API process, not by the ledger writer)

@@ -45,6 +45,7 @@ app.MapStatementsApi();
 app.MapWebhooksApi();
 app.MapPromotionsApi();
 app.MapRedemptionsApi();
+app.MapRefundsApi();
 
 app.Run();
 return 0;

@@ -18,11 +18,13 @@ public static class EventKinds
     public const string SpendLimitReached = "spend_limit_reached";
     public const string HoldExpired = "hold_expired";
     public const string WebhookDisabled = "webhook_disabled";
+    public const string RefundSucceeded = "refund_succeeded";
+    public const string RefundFailed = "refund_failed";
 
     public static IReadOnlyList<string> All { get; } =
     [
         SessionTerminated, LowBalance, BalanceDepleted, BalanceRecovered, TopupSucceeded, TopupFailed, AutoTopupDisabled,
-        CreditsExpiring, SpendLimitWarning, SpendLimitReached, HoldExpired, WebhookDisabled,
+        CreditsExpiring, SpendLimitWarning, SpendLimitReached, HoldExpired, WebhookDisabled, RefundSucceeded, RefundFailed,
     ];
 }
 

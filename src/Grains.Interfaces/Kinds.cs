@@ -19,6 +19,8 @@ public enum LedgerEntryKind : byte
     Adjustment = 7,
     Refund = 8,
     HoldCapture = 9,
+    GrantVoid = 10,
+    CardRefund = 11,
 }
 
 /// <summary>Stable names of ledger kinds, as stored in the database and shown by the API.</summary>
@@ -35,6 +37,8 @@ public static class LedgerKinds
         LedgerEntryKind.Adjustment => "adjustment",
         LedgerEntryKind.Refund => "refund",
         LedgerEntryKind.HoldCapture => "hold_capture",
+        LedgerEntryKind.GrantVoid => "grant_void",
+        LedgerEntryKind.CardRefund => "card_refund",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 
@@ -95,4 +99,9 @@ public static class ErrorCodes
     public const string InvalidExpiry = "invalid_expiry";
     public const string InvalidAutoTopup = "invalid_auto_topup";
     public const string InvalidLimit = "invalid_limit";
+    public const string LotNotFound = "lot_not_found";
+    public const string LotNotVoidable = "lot_not_voidable";
+    public const string PaymentNotFound = "payment_not_found";
+    public const string RefundExceedsRemaining = "refund_exceeds_remaining";
+    public const string RefundFailed = "refund_failed";
 }

@@ -19,6 +19,9 @@ public static class BillingDiagnostics
     /// <summary>The wallet committed how an auto top-up attempt ended (the credit, when it succeeded, was committed before).</summary>
     public sealed record AutoTopupSettled(string WalletId, long Attempt, bool Succeeded);
 
+    /// <summary>The wallet committed how a refund to the card ended (its card_refund entry, or the release of its reservation).</summary>
+    public sealed record CardRefundSettled(string WalletId, string RefundId, bool Succeeded);
+
     internal static void Write<T>(T e) where T : class
     {
         if (Listener.IsEnabled(typeof(T).Name)) Listener.Write(typeof(T).Name, e);

@@ -13,4 +13,10 @@ public interface IPaymentGateway
 
     /// <summary>Makes sure a payment id that never reached the gateway can no longer be charged.</summary>
     Task VoidAsync(string paymentId, CancellationToken ct);
+
+    /// <summary>
+    /// Refunds part or all of a succeeded charge to its card. Keyed by our refund id: asking again for the same refund id
+    /// answers the first outcome and never refunds twice.
+    /// </summary>
+    Task<GatewayRefund> RefundAsync(string refundId, string paymentId, Micros amount, CancellationToken ct);
 }

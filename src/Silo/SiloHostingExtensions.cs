@@ -94,6 +94,8 @@ public static class SiloHostingExtensions
         services.TryAddSingleton(BillingClock.System);
         services.TryAddSingleton(_ => CreateDataSource(connectionString));
         services.TryAddSingleton<LedgerStore>();
+        services.TryAddSingleton<Refunds.RefundStore>();
+        services.AddOptions<Refunds.CardRefundOptions>().Bind(configuration.GetSection(Refunds.CardRefundOptions.Section));
         services.TryAddSingleton<ILedgerStore>(sp => sp.GetRequiredService<LedgerStore>());
         services.TryAddSingleton<IMeteringStore, MeteringStore>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, MeteringShardsStartup>());

@@ -22,8 +22,11 @@ public sealed class BookChanges
     /// <summary>Per model, the fraction of a micro-credit charged for inference but not yet debited, after the batch.</summary>
     public Dictionary<string, decimal> InferenceCarry { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Refunds to the card reserved (pending rows) or settled in the batch.</summary>
+    public List<CardRefundChange> CardRefunds { get; } = [];
+
     public bool IsEmpty => Entries.Count == 0 && Sessions.Count == 0 && Events.Count == 0 && !LowBalanceFlagChanged && InferenceCarry.Count == 0
-        && Holds.Count == 0 && !ControlsChanged;
+        && Holds.Count == 0 && !ControlsChanged && CardRefunds.Count == 0;
 }
 
 /// <summary>The outcome of applying one operation to a book, with what it did that the batch-end rules need (<see cref="Effects"/>).</summary>

@@ -121,7 +121,7 @@ public static class RequestRules
         Digest(r.Void ? "void" : "capture", r.HoldNumber.ToString(CultureInfo.InvariantCulture), r.Void ? null : r.Amount.Value.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>Each field length-prefixed (null distinct from empty), so no two different requests share a canonical form.</summary>
-    private static string Digest(params string?[] fields)
+    internal static string Digest(params string?[] fields)
     {
         var canonical = new StringBuilder();
         foreach (var f in fields) canonical.Append(f is null ? "-1:" : $"{f.Length}:{f}").Append(';');

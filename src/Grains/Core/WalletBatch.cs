@@ -136,7 +136,7 @@ public static class WalletBatch
         }
         var taken = outcome.Entry is { } e ? new Micros(Math.Abs(e.Amount.Value)) : Micros.Zero;
         var record = new StoredOutcome(key, operation.Fingerprint!, outcome.Entry?.Seq, taken, outcome.Entry?.BalanceAfter ?? work.Balance, outcome.LotId);
-        if (outcome.Entry is not null || operation is InferenceOperation or CreateHoldOperation or SettleHoldOperation) // a query that debits 0 still moved the carry: recorded
+        if (outcome.Entry is not null || operation is InferenceOperation or CreateHoldOperation or SettleHoldOperation or VoidLotOperation or ReserveCardRefundOperation) // a query that debits 0 still moved the carry: recorded
         {
             outcomes.Add(record);
             decided[key] = record;
@@ -173,6 +173,7 @@ public static class WalletBatch
         SetLimitsOperation limits => Done(() => work.SetLimits(limits.Scope, limits.Limits)),
         ConfigureAutoTopupOperation auto => Done(() => work.ConfigureAutoTopup(auto.Settings)),
         AutoTopupSettledOperation settled => Done(() => work.SettleAutoTopup(settled.Attempt, settled.Succeeded, settled.Failure, now)),
+        SettleCardRefundOperation refund => work.SettleCardRefund(refund.RefundId, refund.Succeeded, refund.Failure, now),
         _ => null,
     };
 
@@ -208,6 +209,10 @@ public static class WalletBatch
                 return work.ChargeInference(query.Template, query.CostMicros, now, query.Request.HoldNumber);
             case DebitOperation debit:
                 return work.Debit(debit.Request, now);
+            case VoidLotOperation voidLot:
+                return work.VoidLot(voidLot.Request, now);
+            case ReserveCardRefundOperation refund:
+                return work.ReserveCardRefund(refund.Request, now);
             default:
                 throw new InvariantViolationException($"A {operation.Name} operation has no idempotency key to decide it by.");
         }

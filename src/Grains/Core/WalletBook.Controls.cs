@@ -21,12 +21,12 @@ public sealed partial class WalletBook
 
     public Hold? FindHold(long number) => _holds.GetValueOrDefault(number);
 
-    /// <summary>What the holds the owner's orchestrator created keep from <c>available</c>.</summary>
+    /// <summary>What the holds the owner's orchestrator created, and refunds to the card not settled yet, keep from <c>available</c>.</summary>
     public Micros ExplicitHeld(DateTimeOffset now)
     {
         var held = Micros.Zero;
         foreach (var h in _holds.Values) held += h.HeldAt(now);
-        return held;
+        return held + RefundsReserved();
     }
 
     /// <summary>Each running session holds its next interval's charge (internal: counted in held, never listed).</summary>

@@ -53,8 +53,8 @@ public sealed partial class WalletBook
 
     public static WalletBook New(string walletId) => new(walletId, Micros.Zero, 1, 0, []);
 
-    public WalletBook Clone() => new(WalletId, Balance, NextSeq, Version, _lots.Values, _sessions.Values, LowBalanceNotified, _inferenceCarry,
-        new WalletControls(_holds.Values.ToList(), NextHoldNumber, Limits, Spent, AutoTopup)) { Policy = Policy };
+    public WalletBook Clone() => new WalletBook(WalletId, Balance, NextSeq, Version, _lots.Values, _sessions.Values, LowBalanceNotified, _inferenceCarry,
+        new WalletControls(_holds.Values.ToList(), NextHoldNumber, Limits, Spent, AutoTopup)) { Policy = Policy }.CopyRefundsFrom(this);
 
     /// <summary>Per model, the fraction of a micro-credit charged for inference but not yet debited (in [0, 1)).</summary>
     public IReadOnlyDictionary<string, decimal> InferenceCarry => _inferenceCarry;
@@ -183,7 +183,7 @@ public sealed partial class WalletBook
             if (!request.AllowPartial) return BookOutcome.Insufficient(spendable);
             amount = spendable.IsNegative ? Micros.Zero : spendable;
         }
-        var allocation = Allocator.Allocate([.. _lots.Values], amount, now);
+        var allocation = Allocator.Allocate(SpendableLots(), amount, now);
         if (allocation.Taken < amount && !request.AllowPartial)
             return BookOutcome.Insufficient(allocation.Taken);
         if (!allocation.Taken.IsPositive)

@@ -24,6 +24,8 @@ internal static partial class CommitStatements
         AddEntries(batch, rows.Entries, shape);
         AddLotMoves(batch, rows.Moves);
         AddTopupReceipts(batch, rows.TopupReceipts);
+        AddCardRefunds(batch, rows.CardRefunds);
+        AddCreditNotes(batch, rows.CreditNotes);
         AddSessions(batch, rows.Sessions);
         AddInferenceCarry(batch, rows.Carry);
         AddHolds(batch, rows.Holds);
@@ -241,6 +243,7 @@ internal static partial class CommitStatements
             CollectLots(commit);
             CollectTopupReceipts(commit);
             CollectEntriesAndOutcomes(commit);
+            CollectCardRefunds(commit);
             foreach (var s in changes.Sessions.Values)
             {
                 Sessions.Add(walletId, s.SessionId, s.InstanceType, s.Workload, s.UsdPerHour, s.StartedAt.UtcDateTime, s.State.ToWire(),

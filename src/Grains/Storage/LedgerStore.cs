@@ -18,7 +18,7 @@ public sealed class IdempotencyKeyTakenException(string walletId)
 /// Reads and writes the ledger tables with Npgsql. A commit writes a whole batch (entries, lot
 /// movements, lots, balance, idempotency records) in one transaction, checking the wallet's version.
 /// </summary>
-public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOptions> options, ILogger<LedgerStore> logger) : ILedgerStore, IAsyncDisposable
+public sealed partial class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOptions> options, ILogger<LedgerStore> logger) : ILedgerStore, IAsyncDisposable
 {
     private static readonly string[] UsageKindsWire = LedgerKinds.UsageKinds.ToWire();
 
@@ -34,6 +34,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
     {
         var tally = SpendTally.Empty(now);
         await using var conn = await dataSource.OpenConnectionAsync(ct);
+        bool refundTables = await HasRefundTablesAsync(conn, ct); // not before migration 0061 (a silo of this release on the previous schema)
         await using var tx = await conn.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
         await using var batch = new NpgsqlBatch(conn, tx);
         batch.BatchCommands.Add(Command("SELECT balance, next_seq, version, low_balance_notified FROM qubrid_wallets WHERE wallet_id = $1", walletId));
@@ -60,6 +61,7 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
             FROM qubrid_ledger
             WHERE wallet_id = $1 AND at >= $4 AND kind = ANY($5)
             """, walletId, tally.HourStart.UtcDateTime, tally.DayStart.UtcDateTime, tally.MonthStart.UtcDateTime, SpendPeriods.SpendingKindsWire));
+        if (refundTables) batch.BatchCommands.Add(Command($"{SelectPendingRefunds} WHERE wallet_id = $1 AND status = 'pending'", walletId));
         await using var reader = await batch.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct)) return null;
         var balance = new Micros(reader.GetInt64(0));
@@ -86,10 +88,11 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource, IOptions<LedgerOpti
         await reader.NextResultAsync(ct);
         await reader.ReadAsync(ct);
         tally = tally with { Hour = new Micros(reader.GetInt64(0)), Day = new Micros(reader.GetInt64(1)), Month = new Micros(reader.GetInt64(2)) };
+        var refunds = refundTables ? await ReadPendingRefundsAsync(reader, ct) : [];
         await reader.DisposeAsync();
         await tx.CommitAsync(ct);
-        return new WalletBook(walletId, balance, nextSeq, version, lots, sessions, lowBalanceNotified, carry,
-            new WalletControls(holds, nextHold, limits, tally, auto));
+        return WithRefunds(new WalletBook(walletId, balance, nextSeq, version, lots, sessions, lowBalanceNotified, carry,
+            new WalletControls(holds, nextHold, limits, tally, auto)), refunds);
     }
 
     /// <summary>The wallet's row of <c>qubrid_wallet_controls</c>: its spending limits and its auto top-up.</summary>

@@ -18,7 +18,7 @@ public sealed record ReconcileReport(long WalletsChecked, long EntriesChecked, I
 /// equals their entries; no expiration is overdue.
 /// </summary>
 // R-LEDGER-4: re-checks R-LEDGER-2, R-EXP-3 and R-RCPT-1 in SQL, in one repeatable-read snapshot.
-public static class Reconciler
+public static partial class Reconciler
 {
     private const int MaxViolationsPerRule = 1_000;
 
@@ -139,19 +139,23 @@ public static class Reconciler
             wallets = reader.GetInt64(0);
             entries = reader.GetInt64(1);
         }
-        bool lean;
-        await using (var shape = new NpgsqlCommand("SELECT to_regclass('qubrid_cluster_version') IS NOT NULL", conn, tx))
+        bool lean, refunds;
+        await using (var shape = new NpgsqlCommand(
+            "SELECT to_regclass('qubrid_cluster_version') IS NOT NULL, to_regclass('qubrid_card_refunds') IS NOT NULL", conn, tx))
+        await using (var reader = await shape.ExecuteReaderAsync(ct))
         {
-            lean = (bool)(await shape.ExecuteScalarAsync(ct))!;
+            await reader.ReadAsync(ct);
+            (lean, refunds) = (reader.GetBoolean(0), reader.GetBoolean(1));
         }
         var violations = new List<Violation>();
-        foreach (var (rule, sql) in lean ? [.. Checks, .. LeanChecks] : Checks)
+        foreach (var (rule, sql) in (lean ? [.. Checks, .. LeanChecks] : Checks).Concat(refunds ? RefundChecks : []))
         {
             string check = sql.Replace("{movements}", lean ? LeanMovements : "qubrid_ledger_lots", StringComparison.Ordinal);
             await using var cmd = new NpgsqlCommand($"{check} LIMIT {MaxViolationsPerRule}", conn, tx);
             await using var reader = await cmd.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct)) violations.Add(new Violation(reader.GetString(0), rule, reader.GetString(1)));
         }
+        if (refunds && lean) await CheckCreditsReportsAsync(conn, tx, violations, ct);
         await tx.CommitAsync(ct);
         return new ReconcileReport(wallets, entries, violations);
     }

@@ -51,6 +51,12 @@ public class AuthorizationMatrixTests(ApiHost api)
             SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 201)),
         new("POST /v1/wallets/{id}/refunds", r => Task.FromResult(Json(HttpMethod.Post, $"/v1/wallets/{r.OwnerId}/refunds", new { amount = 1, reason = "authz matrix" }, Key())),
             SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 201)),
+        new("POST /v1/wallets/{id}/lots/{lotId}/void", r => Task.FromResult(Json(HttpMethod.Post, $"/v1/wallets/{r.OwnerId}/lots/1/void", new { reason = "authz matrix" }, Key())),
+            SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 200)),
+        new("POST /v1/payments/{id}/refunds", async r => Json(HttpMethod.Post, $"/v1/payments/{await r.TopupAsync()}/refunds", new { amount = 1, reason = "authz matrix" }, Key()),
+            SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 201)),
+        new("GET /v1/wallets/{id}/refunds (card)", r => Get($"/v1/wallets/{r.OwnerId}/refunds"), SignedIn(owner: 200, other: 404, orchestrator: 403, admin: 200)),
+        new("GET /v1/reports/credits", _ => Get("/v1/reports/credits?month=2026-01"), SignedIn(owner: 403, other: 403, orchestrator: 403, admin: 200)),
         new("POST /v1/sessions", r => Task.FromResult(Json(HttpMethod.Post, "/v1/sessions", new { sessionId = r.NewSessionId(), userId = r.OwnerId, instanceType = "T4" })),
             SignedIn(owner: 403, other: 403, orchestrator: 201, admin: 403)),
         new("GET /v1/sessions/{id}", async r => new HttpRequestMessage(HttpMethod.Get, $"/v1/sessions/{await r.StartSessionAsync()}"),
@@ -230,6 +236,15 @@ public class AuthorizationMatrixTests(ApiHost api)
 
         /// <summary>Nothing listens there: deliveries fail at once (the endpoint's retries stay quiet in the background).</summary>
         public const string DeadUrl = "http://127.0.0.1:1/hook";
+
+        /// <summary>A succeeded top-up of the owner's wallet, paid by the owner; its payment id.</summary>
+        public async Task<string> TopupAsync()
+        {
+            using var owner = api.Client(_ownerKey);
+            var paid = await owner.SendAsync(ApiHost.Post($"/v1/wallets/{OwnerId}/topups", new { amount = 10, paymentToken = "tok_visa" }, Key()));
+            Assert.True(paid.IsSuccessStatusCode, $"setup: the top-up answered {(int)paid.StatusCode}");
+            return (await paid.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("paymentId").GetString()!;
+        }
 
         /// <summary>An active hold on the owner's wallet, placed by an orchestrator.</summary>
         public async Task<string> HoldAsync()

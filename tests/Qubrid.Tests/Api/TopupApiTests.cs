@@ -149,6 +149,9 @@ public class TopupApiTests(ApiHost api)
         public Task<Qubrid.Payments.GatewayCharge?> FindChargeAsync(string paymentId, CancellationToken ct) => inner.FindChargeAsync(paymentId, ct);
 
         public Task VoidAsync(string paymentId, CancellationToken ct) => inner.VoidAsync(paymentId, ct);
+
+        public Task<Qubrid.Payments.GatewayRefund> RefundAsync(string refundId, string paymentId, Micros amount, CancellationToken ct) =>
+            inner.RefundAsync(refundId, paymentId, amount, ct);
     }
 
     [Fact]

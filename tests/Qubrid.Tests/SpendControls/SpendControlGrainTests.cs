@@ -114,6 +114,9 @@ public class SpendControlGrainTests
             public Task<GatewayCharge?> FindChargeAsync(string paymentId, CancellationToken ct) => inner.FindChargeAsync(paymentId, ct);
 
             public Task VoidAsync(string paymentId, CancellationToken ct) => inner.VoidAsync(paymentId, ct);
+
+            public Task<GatewayRefund> RefundAsync(string refundId, string paymentId, Micros amount, CancellationToken ct) =>
+                inner.RefundAsync(refundId, paymentId, amount, ct);
         }
     }
 }

@@ -66,6 +66,8 @@ export const KIND_LABELS = {
   expiration: 'Expiration',
   adjustment: 'Adjustment',
   refund: 'Refund',
+  grant_void: 'Grant voided',
+  card_refund: 'Refund to card',
 };
 
 export const kindLabel = (kind) => KIND_LABELS[kind] ?? kind;
