@@ -31,7 +31,7 @@ source scripts/lib/system.sh
 previous=$(cat .ci/previous-release)
 previous_dir="" schema_dir=""
 cleanup() {
-  kill "${receiver:-0}" 2>/dev/null
+  if [ -n "${receiver:-}" ]; then kill "$receiver" 2>/dev/null || true; fi
   stop_all >/dev/null 2>&1
   if [ "${result:-1}" != 0 ] && [ -d "$logs" ]; then # keep the processes' logs of a failed run
     kept=$(mktemp -d /tmp/qubrid-upgrade-logs.XXXXXX); cp -r "$logs"/. "$kept"/; echo "logs kept in $kept"

@@ -17,7 +17,7 @@ export Qubrid__Webhooks__AllowedHosts__0=127.0.0.1 Qubrid__Webhooks__KeepAlivePe
 mkdir -p "$QUBRID_DATA_DIR"; chmod 755 "$QUBRID_DATA_DIR"
 source scripts/lib/system.sh
 receiver_port=$(pg_free_port)
-trap 'kill "${receiver:-0}" 2>/dev/null; stop_all >/dev/null 2>&1; rm -rf "$work"' EXIT
+trap 'if [ -n "${receiver:-}" ]; then kill "$receiver" 2>/dev/null || true; fi; stop_all >/dev/null 2>&1; rm -rf "$work"' EXIT
 
 system_prepare > "$work/prepare.log"
 start_silo 1; start_silo 2; start_silo 3; start_api

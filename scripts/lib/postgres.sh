@@ -36,15 +36,16 @@ pg_port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 QUBRID_PORT_RESERVATIONS=${QUBRID_PORT_RESERVATIONS:-/tmp/qubrid-port-reservations}
 pg_reserve_port() { # pg_reserve_port PORT OWNER_PID: 0 if now ours
   local dir=$QUBRID_PORT_RESERVATIONS/$1 owner
-  if mkdir "$dir" 2>/dev/null; then echo "$2" > "$dir/owner"; return 0; fi
-  owner=$(cat "$dir/owner" 2>/dev/null || true)
-  if [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null; then return 1; fi
-  # The owner is gone (or died between mkdir and writing its pid): take it over, unless another caller just did.
-  local claim="$dir.claim.$$"
-  if mkdir "$claim" 2>/dev/null; then
-    echo "$2" > "$dir/owner"; rmdir "$claim"; return 0
-  fi
-  return 1
+  # One lock for every reservation (flock: released when this subshell ends), so that a port is checked and taken, or a
+  # dead owner's port taken over, by one caller at a time.
+  (
+    flock -w 10 9 || exit 1
+    if [ -d "$dir" ]; then
+      owner=$(cat "$dir/owner" 2>/dev/null || true)
+      if [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null; then exit 1; fi
+    fi
+    mkdir -p "$dir" && echo "$2" > "$dir/owner"
+  ) 9>"$QUBRID_PORT_RESERVATIONS/.lock"
 }
 pg_free_port() {
   local count=${1:-1} p i ok

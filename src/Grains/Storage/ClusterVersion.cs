@@ -98,6 +98,8 @@ public static class ClusterVersion
             if (!(bool)(await exists.ExecuteScalarAsync(ct))!) return;
         await using var cmd = dataSource.CreateCommand(
             """
+            WITH gone AS ( -- the earlier generations of this address and port: processes that ended (bounds the table)
+                DELETE FROM qubrid_silo_releases WHERE deployment_id = $1 AND address = $2 AND port = $3 AND generation < $4)
             INSERT INTO qubrid_silo_releases (deployment_id, address, port, generation, max_version) VALUES ($1, $2, $3, $4, $5)
             ON CONFLICT (deployment_id, address, port, generation) DO UPDATE SET max_version = excluded.max_version
             """);

@@ -134,7 +134,9 @@ public sealed class LedgerRowShapeMigrationTests
                    ('c1', '127.0.0.1', 11112, 8, 'new-silo', 'h', 3, now(), now()),
                    ('c1', '127.0.0.1', 11113, 2, 'dead-silo', 'h', 6, now(), now());
             """);
+        await ClusterVersion.RegisterSiloAsync(db, "c1", "127.0.0.1", 11112, 5); // an earlier process on that port
         await ClusterVersion.RegisterSiloAsync(db, "c1", "127.0.0.1", 11112, 8);
+        Assert.Equal(1, await TestDatabase.ScalarAsync(db, "SELECT count(*) FROM qubrid_silo_releases WHERE port = 11112"));
 
         var refused = await ClusterVersion.FinalizeAsync(db);
         Assert.False(refused.Finalized);
