@@ -15,7 +15,7 @@ public class OrganizationAuthorizationMatrixTests(ApiHost api)
 {
     public enum Caller { NoKey, Owner, Billing, Member, NonMember, Orchestrator, Admin }
 
-    private sealed record Endpoint(string Name, Func<Row, HttpRequestMessage> Build, int[] Expected);
+    private sealed record Endpoint(string Name, Func<Row, HttpRequestMessage>? Build, int[] Expected, Func<Row, Task<HttpRequestMessage>>? BuildAsync = null);
 
     /// <summary>Expected statuses in the order of <see cref="Caller"/> (no key is always 401).</summary>
     private static int[] Expect(int owner, int billing, int member, int nonMember, int orchestrator, int admin) =>
@@ -65,6 +65,13 @@ public class OrganizationAuthorizationMatrixTests(ApiHost api)
         new("POST /v1/premium/charges with walletId", r => Json(HttpMethod.Post, "/v1/premium/charges",
                 new { userId = r.MemberId, walletId = r.OrgId, name = "flux-pro-image" }, Key()),
             Expect(owner: 403, billing: 403, member: 403, nonMember: 403, orchestrator: 201, admin: 403)),
+        new("POST /v1/webhooks for the organization's wallet", r => Json(HttpMethod.Post, "/v1/webhooks",
+                new { url = Row.DeadUrl, events = new[] { "topup_failed" }, userId = r.OrgId }),
+            Expect(owner: 201, billing: 404, member: 404, nonMember: 404, orchestrator: 403, admin: 201)),
+        new("GET /v1/webhooks/{id} of the organization's wallet", null, Expect(owner: 200, billing: 404, member: 404, nonMember: 404, orchestrator: 403, admin: 200),
+            async r => Get($"/v1/webhooks/{await r.WebhookAsync()}")),
+        new("DELETE /v1/webhooks/{id} of the organization's wallet", null, Expect(owner: 204, billing: 404, member: 404, nonMember: 404, orchestrator: 403, admin: 204),
+            async r => new HttpRequestMessage(HttpMethod.Delete, $"/v1/webhooks/{await r.WebhookAsync()}")),
     ];
 
     /// <summary>The user-only money routes (top-ups, auto top-up): owner and billing; the admin's key is not a user's.</summary>
@@ -91,7 +98,14 @@ public class OrganizationAuthorizationMatrixTests(ApiHost api)
         var e = Endpoints.Single(x => x.Name == endpoint);
         int expected = e.Expected[(int)caller];
         var row = await Row.CreateAsync(api);
-        using var request = e.Build(row);
+        if (caller == Caller.Owner && endpoint.StartsWith("GET /v1/webhooks/", StringComparison.Ordinal))
+        {
+            // The owner lists the organization wallet's endpoints with their own.
+            var id = await row.WebhookAsync();
+            var listed = await api.Client(row.KeyOf(Caller.Owner)).GetFromJsonAsync<System.Text.Json.JsonElement>("/v1/webhooks");
+            Assert.Contains(listed.GetProperty("items").EnumerateArray(), w => w.GetProperty("id").GetString() == id);
+        }
+        using var request = e.BuildAsync is { } build ? await build(row) : e.Build!(row);
         if (row.KeyOf(caller) is { } key) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
         using var response = await api.Client().SendAsync(request);
         var body = await response.Content.ReadAsStringAsync();
@@ -113,6 +127,21 @@ public class OrganizationAuthorizationMatrixTests(ApiHost api)
     /// <summary>One row's organization: an owner, a billing member, a member, a spare member, 20 USD granted; and a user who is not a member.</summary>
     private sealed class Row
     {
+        /// <summary>Nothing listens there: deliveries fail at once.</summary>
+        public const string DeadUrl = "http://127.0.0.1:1/hook";
+
+        private ApiHost _api = null!;
+        private string? _webhook;
+
+        /// <summary>An endpoint of the organization's wallet, made by the admin (created once per row).</summary>
+        public async Task<string> WebhookAsync()
+        {
+            if (_webhook is not null) return _webhook;
+            var created = await _api.Client(_api.AdminKey).PostAsJsonAsync("/v1/webhooks", new { url = DeadUrl, events = new[] { "topup_failed" }, userId = OrgId });
+            Assert.True((int)created.StatusCode == 201, $"setup: creating the webhook answered {(int)created.StatusCode}");
+            return _webhook = (await created.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("id").GetString()!;
+        }
+
         public string OrgId { get; } = $"org-{Guid.NewGuid():N}";
         public string MemberId { get; private set; } = "";
         public string SpareMemberId { get; } = $"spare-{Guid.NewGuid():N}";
@@ -121,7 +150,7 @@ public class OrganizationAuthorizationMatrixTests(ApiHost api)
 
         public static async Task<Row> CreateAsync(ApiHost api)
         {
-            var row = new Row { Now = api.Clock.GetUtcNow() };
+            var row = new Row { Now = api.Clock.GetUtcNow(), _api = api };
             var admin = api.Client(api.AdminKey);
             async Task<string> UserKey(Caller caller)
             {
