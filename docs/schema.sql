@@ -25,6 +25,7 @@
 --                              qubrid_redemption_keys
 --     Refunds to the card      qubrid_card_refunds, qubrid_credit_note_counters, qubrid_credit_notes,
 --                              qubrid_sandbox_refunds
+--     Organizations            qubrid_organizations, qubrid_org_members, qubrid_org_projects
 --   Part 2, Orleans (ADO.NET)  OrleansQuery, OrleansMembershipVersionTable, OrleansMembershipTable,
 --                              OrleansRemindersTable, OrleansStorage, their functions, the query rows
 
@@ -88,6 +89,8 @@ CREATE TABLE qubrid_ledger (
     -- the outcome is (seq, |amount|, balance_after, lot_id for a credit), else it is in qubrid_idempotency.
     lot_id           bigint      NULL,
     fingerprint      text        NULL,
+    member_id        text        NULL,                              -- usage billed to an organization: the member it was for (migration 0050)
+    project_id       text        NULL,                              -- and the project it named
     PRIMARY KEY (wallet_id, seq),
     CONSTRAINT qubrid_ledger_fingerprint_has_key CHECK (fingerprint IS NULL OR idempotency_key IS NOT NULL)
 );
@@ -407,6 +410,36 @@ CREATE TABLE qubrid_sandbox_refunds (
     amount      bigint      NOT NULL CHECK (amount > 0),
     outcome     text        NOT NULL CHECK (outcome IN ('succeeded', 'failed')),
     created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+------------------------------------------------------------------------------------------------------------
+-- Part 1, Qubrid: organizations (migration 0050)
+------------------------------------------------------------------------------------------------------------
+-- Written by the organization's grain (src/Grains/Organizations), one activation per organization. Its wallet is an
+-- ordinary qubrid_wallets row keyed by org_id (no sign-up bonus).
+CREATE TABLE qubrid_organizations (
+    org_id      text        PRIMARY KEY,
+    name        text        NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    created_at  timestamptz NOT NULL
+);
+
+CREATE TABLE qubrid_org_members (
+    org_id          text        NOT NULL REFERENCES qubrid_organizations (org_id),
+    user_id         text        NOT NULL,
+    role            text        NOT NULL CHECK (role IN ('owner', 'billing', 'member')),
+    monthly_budget  bigint      NULL CHECK (monthly_budget >= 0),   -- per UTC month; null: none
+    added_at        timestamptz NOT NULL,
+    PRIMARY KEY (org_id, user_id)
+);
+-- GET /v1/me/orgs: the organizations of a user.
+CREATE INDEX qubrid_org_members_user ON qubrid_org_members (user_id);
+
+CREATE TABLE qubrid_org_projects (
+    org_id          text        NOT NULL REFERENCES qubrid_organizations (org_id),
+    project_id      text        NOT NULL,
+    monthly_budget  bigint      NULL CHECK (monthly_budget >= 0),   -- per UTC month; null: none
+    created_at      timestamptz NOT NULL,
+    PRIMARY KEY (org_id, project_id)
 );
 
 ------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 using Qubrid.Api.Apis;
+using Qubrid.Api.Auth;
 using Qubrid.Api.Extensions;
 using Qubrid.ServiceDefaults;
 
@@ -29,6 +30,7 @@ app.UseQubridErrors();
 app.UseDefaultFiles();
 app.UseStaticFiles();
 app.UseAuthentication();
+app.UseOrganizationRoles();
 app.UseRateLimiter();
 app.UseAuthorization();
 
@@ -38,6 +40,7 @@ app.MapQubridMetrics();
 app.MapCatalogApi();
 app.MapKeysApi();
 app.MapWalletsApi();
+app.MapOrganizationsApi();
 app.MapSessionsApi();
 app.MapChargesApi();
 app.MapSpendControlsApi();

@@ -104,4 +104,10 @@ public static class ErrorCodes
     public const string PaymentNotFound = "payment_not_found";
     public const string RefundExceedsRemaining = "refund_exceeds_remaining";
     public const string RefundFailed = "refund_failed";
+    public const string OrganizationNotFound = "organization_not_found";
+    public const string OrganizationExists = "organization_exists";
+    public const string OrganizationIdTaken = "organization_id_taken";
+    public const string LastOwner = "last_owner";
+    public const string NotAMember = "not_a_member";
+    public const string MemberNotFound = "member_not_found";
 }

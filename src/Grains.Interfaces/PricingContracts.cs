@@ -57,11 +57,15 @@ public sealed record InferenceChargeRequest(
     [property: Id(1)] string Model,
     [property: Id(2)] long InputTokens,
     [property: Id(3)] long OutputTokens,
-    [property: Id(4)] long? HoldNumber = null);
+    [property: Id(4)] long? HoldNumber = null,
+    [property: Id(5)] string? MemberId = null,
+    [property: Id(6)] string? ProjectId = null);
 
 /// <summary>Access to a premium model or API, priced in configuration.</summary>
 [GenerateSerializer, Immutable, Alias("qubrid.PremiumChargeRequest")]
 public sealed record PremiumChargeRequest(
     [property: Id(0)] string IdempotencyKey,
     [property: Id(1)] string Name,
-    [property: Id(2)] string? Reference = null);
+    [property: Id(2)] string? Reference = null,
+    [property: Id(3)] string? MemberId = null,
+    [property: Id(4)] string? ProjectId = null);

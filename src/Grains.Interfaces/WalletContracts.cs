@@ -29,13 +29,18 @@ public sealed record DebitRequest(
     [property: Id(4)] UsageTags? Usage = null,
     [property: Id(5)] bool AllowPartial = false);
 
-/// <summary>What a charge was for, kept on the ledger entry for usage reports.</summary>
+/// <summary>
+/// What a charge was for, kept on the ledger entry for usage reports. On an organization's wallet, <c>MemberId</c> is the
+/// member the usage was for and <c>ProjectId</c> the project it names (docs/rules.md#R-ORG-4).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("qubrid.UsageTags")]
 public sealed record UsageTags(
     [property: Id(0)] string? SessionId = null,
     [property: Id(1)] string? InstanceType = null,
     [property: Id(2)] string? Model = null,
-    [property: Id(3)] string? Workload = null);
+    [property: Id(3)] string? Workload = null,
+    [property: Id(4)] string? MemberId = null,
+    [property: Id(5)] string? ProjectId = null);
 
 /// <summary>The answer to a mutating wallet call.</summary>
 [GenerateSerializer, Immutable, Alias("qubrid.WalletOpResult")]
@@ -134,11 +139,11 @@ public sealed record LedgerQuery(
 [GenerateSerializer, Immutable, Alias("qubrid.LedgerPage")]
 public sealed record LedgerPage([property: Id(0)] IReadOnlyList<LedgerEntryView> Items, [property: Id(1)] long? NextBefore);
 
-/// <summary>Usage (what was spent) between two instants, grouped by day and by what it was spent on.</summary>
+/// <summary>Usage (what was spent) between two instants, grouped by day and by what it was spent on; only one member's when <c>MemberId</c> is set.</summary>
 [GenerateSerializer, Immutable, Alias("qubrid.UsageQuery")]
-public sealed record UsageQuery([property: Id(0)] DateTimeOffset From, [property: Id(1)] DateTimeOffset To);
+public sealed record UsageQuery([property: Id(0)] DateTimeOffset From, [property: Id(1)] DateTimeOffset To, [property: Id(2)] string? MemberId = null);
 
-/// <summary>One SQL group: spending of one kind on one day for one instance type, model and workload.</summary>
+/// <summary>One SQL group: spending of one kind on one day for one instance type, model, workload, member and project.</summary>
 [GenerateSerializer, Immutable, Alias("qubrid.UsageRow")]
 public sealed record UsageRow(
     [property: Id(0)] DateOnly Day,
@@ -147,4 +152,6 @@ public sealed record UsageRow(
     [property: Id(3)] string? Model,
     [property: Id(4)] string? Workload,
     [property: Id(5)] Micros Amount,
-    [property: Id(6)] long Count);
+    [property: Id(6)] long Count,
+    [property: Id(7)] string? MemberId = null,
+    [property: Id(8)] string? ProjectId = null);

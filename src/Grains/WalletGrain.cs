@@ -109,7 +109,7 @@ public sealed partial class WalletGrain(
         if (!priceOptions.Value.Premium.TryGetValue(request.Name ?? "", out var usd))
             return Task.FromResult(WalletOpResult.Invalid(ErrorCodes.UnknownModel, $"Unknown premium model or API '{request.Name}'."));
         return Debit(new DebitRequest(request.IdempotencyKey, LedgerEntryKind.PremiumAccess, Micros.FromUsd(usd),
-            request.Reference is { Length: > 0 } r ? $"{request.Name} {r}" : request.Name!, new UsageTags(Model: request.Name)));
+            request.Reference is { Length: > 0 } r ? $"{request.Name} {r}" : request.Name!, new UsageTags(Model: request.Name, MemberId: request.MemberId, ProjectId: request.ProjectId)));
     }
 
     public async Task<HoldOpResult> CreateHold(HoldRequest request)

@@ -98,6 +98,7 @@ public static class SiloHostingExtensions
         services.AddOptions<Refunds.CardRefundOptions>().Bind(configuration.GetSection(Refunds.CardRefundOptions.Section));
         services.TryAddSingleton<ILedgerStore>(sp => sp.GetRequiredService<LedgerStore>());
         services.TryAddSingleton<IMeteringStore, MeteringStore>();
+        services.TryAddSingleton<Organizations.OrganizationStore>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ILifecycleParticipant<ISiloLifecycle>, MeteringShardsStartup>());
         services.AddQubridWebhooks(configuration);
         services.AddQubridPromotions(configuration);

@@ -12,11 +12,12 @@ public static class ChargesApi
             .WithName("CreateInferenceCharge").RequiresIdempotencyKey()
             .WithSummary("Charge a query from its token counts (Idempotency-Key required); 402 and nothing debited if it cannot be paid.")
             .Refuses(ErrorCodes.UnknownModel, ErrorCodes.InsufficientCredits, ErrorCodes.SpendLimitExceeded, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict,
-                ErrorCodes.HoldNotFound, ErrorCodes.HoldNotActive);
+                ErrorCodes.HoldNotFound, ErrorCodes.HoldNotActive, ErrorCodes.NotAMember);
         app.MapPost("/v1/premium/charges", Premium).WithTags("Charges").RequireAuthorization(Policies.Orchestrator)
             .WithName("CreatePremiumCharge").RequiresIdempotencyKey()
             .WithSummary("Charge access to a premium model or API at its configured price (Idempotency-Key required).")
-            .Refuses(ErrorCodes.UnknownModel, ErrorCodes.InsufficientCredits, ErrorCodes.SpendLimitExceeded, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict);
+            .Refuses(ErrorCodes.UnknownModel, ErrorCodes.InsufficientCredits, ErrorCodes.SpendLimitExceeded, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict,
+                ErrorCodes.NotAMember);
         return app;
     }
 
@@ -26,15 +27,17 @@ public static class ChargesApi
         if (!ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId");
         if (string.IsNullOrEmpty(body.Model)) return ApiProblems.Problem(ErrorCodes.UnknownModel, "A model is required.");
         if (body.InputTokens is null || body.OutputTokens is null) return ApiProblems.Invalid("inputTokens and outputTokens are required.");
+        var (billed, refused) = await OrganizationBilling.ResolveAsync(cluster, body.UserId!, body.WalletId, body.ProjectId);
+        if (refused is not null) return refused;
         long? holdNumber = null;
         if (body.HoldId is { } holdId)
         {
             // A hold of another wallet is, for this one, a hold that does not exist.
-            if (!HoldIds.TryParse(holdId, out var holdWallet, out var number) || holdWallet != body.UserId) return SpendControlsApi.HoldNotFound(holdId);
+            if (!HoldIds.TryParse(holdId, out var holdWallet, out var number) || holdWallet != billed!.WalletId) return SpendControlsApi.HoldNotFound(holdId);
             holdNumber = number;
         }
-        var result = await cluster.GetGrain<IWalletGrain>(body.UserId!).ChargeInference(
-            new InferenceChargeRequest(key, body.Model, body.InputTokens.Value, body.OutputTokens.Value, holdNumber));
+        var result = await cluster.GetGrain<IWalletGrain>(billed!.WalletId).ChargeInference(
+            new InferenceChargeRequest(key, body.Model, body.InputTokens.Value, body.OutputTokens.Value, holdNumber, billed.MemberId, billed.ProjectId));
         return Charged(result);
     }
 
@@ -44,7 +47,10 @@ public static class ChargesApi
         if (!ApiProblems.IsValidId(body.UserId)) return ApiProblems.MalformedId("userId");
         if (string.IsNullOrEmpty(body.Name)) return ApiProblems.Problem(ErrorCodes.UnknownModel, "A premium model or API name is required.");
         if (body.Reference is { Length: > Limits.MaxClientReferenceLength }) return ApiProblems.Invalid($"The reference must be at most {Limits.MaxClientReferenceLength} characters.");
-        var result = await cluster.GetGrain<IWalletGrain>(body.UserId!).ChargePremium(new PremiumChargeRequest(key, body.Name, body.Reference));
+        var (billed, refused) = await OrganizationBilling.ResolveAsync(cluster, body.UserId!, body.WalletId, body.ProjectId);
+        if (refused is not null) return refused;
+        var result = await cluster.GetGrain<IWalletGrain>(billed!.WalletId).ChargePremium(
+            new PremiumChargeRequest(key, body.Name, body.Reference, billed.MemberId, billed.ProjectId));
         return Charged(result);
     }
 

@@ -11,7 +11,7 @@ public static class LedgerCsv
 {
     public const int MaxRows = 100_000;
 
-    public const string Header = "seq,at,kind,amount,balanceAfter,reference,idempotencyKey,lots\n";
+    public const string Header = "seq,at,kind,amount,balanceAfter,reference,idempotencyKey,lots,memberId,projectId\n";
 
     /// <summary>
     /// The CSV download of the entries <paramref name="query"/> selects (its page size is ignored), or null when the wallet does
@@ -50,7 +50,8 @@ public static class LedgerCsv
             .Append(e.Kind.ToWire()).Append(',').Append(e.Amount.ToUsd().ToString(CultureInfo.InvariantCulture)).Append(',')
             .Append(e.BalanceAfter.ToUsd().ToString(CultureInfo.InvariantCulture)).Append(',').Append(Cell(e.Reference)).Append(',')
             .Append(Cell(e.IdempotencyKey ?? "")).Append(',')
-            .Append(Cell(string.Join(';', e.Lots.Select(m => $"{m.LotId}:{m.Amount.ToUsd().ToString(CultureInfo.InvariantCulture)}")))).Append('\n');
+            .Append(Cell(string.Join(';', e.Lots.Select(m => $"{m.LotId}:{m.Amount.ToUsd().ToString(CultureInfo.InvariantCulture)}")))).Append(',')
+            .Append(Cell(e.Usage?.MemberId ?? "")).Append(',').Append(Cell(e.Usage?.ProjectId ?? "")).Append('\n');
     }
 
     /// <summary>

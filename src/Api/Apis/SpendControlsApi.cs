@@ -97,7 +97,7 @@ public static class SpendControlsApi
 
     private static async Task<Results<Ok<LimitsDto>, ProblemHttpResult>> SetLimits(string userId, LimitsBody body, ClaimsPrincipal caller, IClusterClient cluster)
     {
-        if (WalletsApi.Access(caller, userId) is { } denied) return denied;
+        if (WalletsApi.Access(caller, userId, WalletRight.Money) is { } denied) return denied;
         if (Limit(body.PerHour, "perHour", out var hour) is { } badHour) return badHour;
         if (Limit(body.PerDay, "perDay", out var day) is { } badDay) return badDay;
         if (Limit(body.PerMonth, "perMonth", out var month) is { } badMonth) return badMonth;
@@ -118,7 +118,7 @@ public static class SpendControlsApi
 
     private static async Task<Results<Ok<AutoTopupDto>, ProblemHttpResult>> GetAutoTopup(string userId, ClaimsPrincipal caller, IClusterClient cluster)
     {
-        if (WalletsApi.Access(caller, userId) is { } denied) return denied;
+        if (WalletsApi.Access(caller, userId, WalletRight.Money) is { } denied) return denied;
         var auto = await cluster.GetGrain<IWalletGrain>(userId).GetAutoTopup();
         return auto is null ? ApiProblems.WalletNotFound(userId) : TypedResults.Ok(AutoTopupDto.From(auto));
     }
@@ -126,7 +126,7 @@ public static class SpendControlsApi
     private static async Task<Results<Ok<AutoTopupDto>, ProblemHttpResult>> SetAutoTopup(string userId, AutoTopupBody body, ClaimsPrincipal caller,
         IClusterClient cluster, IPaymentGateway gateway)
     {
-        if (WalletsApi.Access(caller, userId) is { } denied) return denied;
+        if (WalletsApi.Access(caller, userId, WalletRight.Money) is { } denied) return denied;
         static ProblemHttpResult Bad(string detail) => ApiProblems.Problem(ErrorCodes.InvalidAutoTopup, detail);
         if (body.Enabled is not { } enabled) return Bad("'enabled' is required.");
         if (!Usd(body.Threshold, out var threshold)) return Bad("'threshold' is required: 0–1000000 USD with at most 6 decimals.");

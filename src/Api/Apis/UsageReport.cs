@@ -8,7 +8,10 @@ public static class UsageReport
 {
     public const string Day = "day";
 
-    public static readonly IReadOnlySet<string> Groupings = new HashSet<string>(StringComparer.Ordinal) { Day, "instanceType", "model", "workload" };
+    public static readonly IReadOnlySet<string> Groupings = new HashSet<string>(StringComparer.Ordinal) { Day, "instanceType", "model", "workload", Member, Project };
+
+    public const string Member = "member";
+    public const string Project = "project";
 
     // R-USAGE-1: usage rows (LedgerKinds.UsageKinds) grouped by day, instance type or model.
     public static UsageDto Build(IReadOnlyList<UsageRow> rows, string groupBy, DateTimeOffset from, DateTimeOffset to)
@@ -27,6 +30,8 @@ public static class UsageReport
         Day => r.Day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
         "instanceType" => r.InstanceType ?? (r.Kind == LedgerEntryKind.SessionCharge ? "unknown" : "(inference and premium)"),
         "model" => r.Model ?? "(instances)",
+        Member => r.MemberId ?? "(none)",
+        Project => r.ProjectId ?? "(none)",
         _ => r.Workload ?? (r.Model is null ? "unknown" : "inference"),
     };
 

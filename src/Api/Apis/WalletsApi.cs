@@ -27,10 +27,12 @@ public static class WalletsApi
         wallets.MapGet("/ledger", GetLedger).WithName("GetLedger").WithSummary("Transaction history, newest first, with a cursor.").Refuses(Read);
         wallets.MapGet("/ledger.csv", GetLedgerCsv).WithName("GetLedgerCsv").WithSummary("The transaction history as CSV.")
             .Produces<string>(StatusCodes.Status200OK, "text/csv").Refuses(Read);
-        wallets.MapGet("/usage", GetUsage).WithName("GetUsage").WithSummary("Spending grouped by day, instance type, model or workload.").Refuses(Read);
+        wallets.MapGet("/usage", GetUsage).WithName("GetUsage")
+            .WithSummary("Spending grouped by day, instance type, model, workload, member or project (an organization's member sees only their own).").Refuses(Read);
         wallets.MapPost("/topups", Topup).RequireAuthorization(Policies.User).WithName("CreateTopup").RequiresIdempotencyKey()
             .WithSummary("Buy credits by card (Idempotency-Key required). Test tokens: tok_visa, tok_chargeDeclined, tok_processingError.")
-            .Refuses(ErrorCodes.InvalidAmount, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict, ApiProblems.PaymentDeclined, ApiProblems.PaymentFailed);
+            .Refuses(ErrorCodes.InvalidAmount, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict, ApiProblems.PaymentDeclined, ApiProblems.PaymentFailed,
+                ApiProblems.Forbidden);
         wallets.MapPost("/grants", Grant).RequireAuthorization(Policies.Admin).WithName("CreateGrant").RequiresIdempotencyKey()
             .WithSummary("Grant promotional credits that expire.").Refuses(ErrorCodes.InvalidAmount, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict);
         wallets.MapPost("/adjustments", Adjust).RequireAuthorization(Policies.Admin).WithName("CreateAdjustment").RequiresIdempotencyKey()
@@ -44,11 +46,16 @@ public static class WalletsApi
     /// <summary>What a read of a wallet may answer besides its data: a malformed id or query, another user's wallet, an orchestrator's key.</summary>
     private static readonly string[] Read = [ErrorCodes.InvalidRequest, ErrorCodes.WalletNotFound, ApiProblems.Forbidden];
 
-    /// <summary>Admin: any wallet. User: only their own (another's is "not found"). Orchestrator: none.</summary>
-    public static ProblemHttpResult? Access(ClaimsPrincipal caller, string userId)
+    /// <summary>
+    /// Admin: any wallet. User: their own, and an organization's as their role there allows (a member asking for more is 403);
+    /// another's is "not found". Orchestrator: none.
+    /// </summary>
+    public static ProblemHttpResult? Access(ClaimsPrincipal caller, string userId, WalletRight right = WalletRight.Read)
     {
         if (!ApiProblems.IsValidId(userId)) return ApiProblems.MalformedId("user id");
-        if (caller.CanSeeWallet(userId)) return null;
+        if (caller.CanSeeWallet(userId, right)) return null;
+        if (caller.OrganizationRole(userId) is { } role)
+            return ApiProblems.Problem(ApiProblems.Forbidden, $"The {role.ToWire()} role of '{userId}' may not do this.");
         return caller.IsInRole(Roles.User) ? ApiProblems.WalletNotFound(userId) : ApiProblems.Problem(ApiProblems.Forbidden, "This API key's role may not read wallets.");
     }
 
@@ -62,7 +69,7 @@ public static class WalletsApi
 
     private static async Task<Results<Ok<WalletDto>, ProblemHttpResult>> GetWallet(string userId, ClaimsPrincipal caller, IClusterClient cluster)
     {
-        if (Access(caller, userId) is { } denied) return denied;
+        if (Access(caller, userId, WalletRight.Balance) is { } denied) return denied;
         var balance = await cluster.GetGrain<IWalletGrain>(userId).GetBalance();
         return balance is null ? ApiProblems.WalletNotFound(userId) : TypedResults.Ok(WalletDto.From(balance));
     }
@@ -147,22 +154,24 @@ public static class WalletsApi
         string userId, ClaimsPrincipal caller, IClusterClient cluster, TimeProvider time,
         [FromQuery] string? from = null, [FromQuery] string? to = null, [FromQuery] string? groupBy = null)
     {
-        if (Access(caller, userId) is { } denied) return denied;
+        if (Access(caller, userId, WalletRight.Usage) is { } denied) return denied;
         if (ParseTime(from, "from", out var fromQ) is { } badFrom) return badFrom;
         if (ParseTime(to, "to", out var toQ) is { } badTo) return badTo;
         var until = toQ ?? time.GetUtcNow();
         var since = fromQ ?? until.AddDays(-30);
         if (since >= until || until - since > TimeSpan.FromDays(366)) return ApiProblems.Invalid("'from' must be before 'to', at most 366 days apart.");
         var grouping = groupBy is { Length: > 0 } g ? g : UsageReport.Day;
-        if (!UsageReport.Groupings.Contains(grouping)) return ApiProblems.Invalid("groupBy must be day, instanceType, model or workload.");
-        var rows = await cluster.GetGrain<IWalletGrain>(userId).GetUsage(new UsageQuery(since, until));
+        if (!UsageReport.Groupings.Contains(grouping)) return ApiProblems.Invalid("groupBy must be day, instanceType, model, workload, member or project.");
+        // R-ORG-5: a member sees only their own usage of the organization's wallet.
+        var onlyMember = caller.OrganizationRole(userId) == OrgRole.Member ? caller.UserId() : null;
+        var rows = await cluster.GetGrain<IWalletGrain>(userId).GetUsage(new UsageQuery(since, until, onlyMember));
         return rows is null ? ApiProblems.WalletNotFound(userId) : TypedResults.Ok(UsageReport.Build(rows, grouping, since, until));
     }
 
     private static async Task<Results<Created<TopupResult>, ProblemHttpResult>> Topup(string userId, TopupRequest body, ClaimsPrincipal caller, HttpRequest request,
         TopupService topups, IPaymentGateway gateway, IOptions<TopupOptions> options, CancellationToken ct)
     {
-        if (Access(caller, userId) is { } denied) return denied;
+        if (Access(caller, userId, WalletRight.Money) is { } denied) return denied;
         if (ApiRequest.IdempotencyKey(request, out var key) is { } noKey) return noKey;
         var o = options.Value;
         if (body.Amount is { } a && a > 0 && a < o.Min) return ApiProblems.Problem(ErrorCodes.InvalidAmount, $"The smallest top-up is {o.Min} USD.");

@@ -74,7 +74,12 @@ public static class WebhooksApi
         else
         {
             owner = caller.UserId();
-            if (body.UserId is not null && body.UserId != owner) return ApiProblems.WalletNotFound(body.UserId);
+            if (body.UserId is not null && body.UserId != owner)
+            {
+                // An organization's owner manages its wallet's endpoints as their own; for anyone else it does not exist.
+                if (!await OwnsOrganizationAsync(cluster, body.UserId, owner)) return ApiProblems.WalletNotFound(body.UserId);
+                owner = body.UserId;
+            }
         }
         var events = body.Events is { Count: > 0 } given ? given.Distinct(StringComparer.Ordinal).ToList() : EventKinds.All.Where(k => owner is null || k != EventKinds.WebhookDisabled).ToList();
         if (events.FirstOrDefault(k => !EventKinds.All.Contains(k)) is { } unknown)
@@ -88,7 +93,14 @@ public static class WebhooksApi
 
     private static async Task<Ok<ItemsDto<WebhookDto>>> List(ClaimsPrincipal caller, IClusterClient cluster)
     {
-        var list = await cluster.GetGrain<IWebhookRegistryGrain>(0).List(caller.IsInRole(Roles.Admin) ? null : caller.UserId());
+        var registry = cluster.GetGrain<IWebhookRegistryGrain>(0);
+        if (caller.IsInRole(Roles.Admin)) return TypedResults.Ok(new ItemsDto<WebhookDto>((await registry.List(null)).Select(WebhookDto.From).ToList()));
+        // A user's own endpoints, then those of the organizations they own.
+        var list = new List<WebhookEndpoint>(await registry.List(caller.UserId()));
+        foreach (var org in await cluster.GetGrain<IOrganizationDirectoryGrain>(0).OrganizationsOf(caller.UserId()!))
+        {
+            if (org.Role == OrgRole.Owner) list.AddRange(await registry.List(org.OrgId));
+        }
         return TypedResults.Ok(new ItemsDto<WebhookDto>(list.Select(WebhookDto.From).ToList()));
     }
 
@@ -151,10 +163,15 @@ public static class WebhooksApi
     {
         if (!IsEndpointId(id)) return (null, ApiProblems.Invalid("The webhook id must be wh_ and 24 hex digits."));
         var endpoint = await cluster.GetGrain<IWebhookEndpointGrain>(id).Get();
-        if (endpoint is null || !(caller.IsInRole(Roles.Admin) || (endpoint.UserId is not null && endpoint.UserId == caller.UserId())))
+        if (endpoint is null || !(caller.IsInRole(Roles.Admin) || (endpoint.UserId is not null && endpoint.UserId == caller.UserId())
+                || (endpoint.UserId is { } wallet && caller.UserId() is { } user && await OwnsOrganizationAsync(cluster, wallet, user))))
             return (null, NotFound(id));
         return (endpoint, null);
     }
+
+    /// <summary>Whether <paramref name="userId"/> owns the organization whose wallet is <paramref name="walletId"/> (asked of the organization).</summary>
+    private static async Task<bool> OwnsOrganizationAsync(IClusterClient cluster, string walletId, string? userId) =>
+        userId is not null && OrgRoles.IsOrganizationId(walletId) && await cluster.GetGrain<IOrganizationGrain>(walletId).RoleOf(userId) == OrgRole.Owner;
 
     private static bool IsEndpointId(string id) => id.Length == 27 && id.StartsWith("wh_", StringComparison.Ordinal) && id[3..].All(char.IsAsciiHexDigitLower);
 

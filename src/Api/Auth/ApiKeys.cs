@@ -35,9 +35,33 @@ public static class CallerExtensions
     public static string? KeyId(this ClaimsPrincipal principal) => principal.FindFirstValue(KeyIdClaim);
 
     // R-ROLE-2: a user sees only their own wallet (another's is 404, WalletsApi.Access); the admin every one.
-    /// <summary>A user reaches only their own wallet; the admin reaches every wallet.</summary>
-    public static bool CanSeeWallet(this ClaimsPrincipal principal, string userId) =>
-        principal.IsInRole(Roles.Admin) || (principal.IsInRole(Roles.User) && principal.UserId() == userId);
+    // R-ORG-2: in an organization's wallet, the owner does everything, billing money and reading, a member the balance and their usage.
+    /// <summary>
+    /// A user reaches their own wallet, and an organization's as far as their role there allows (<paramref name="right"/>); the
+    /// admin reaches every wallet.
+    /// </summary>
+    public static bool CanSeeWallet(this ClaimsPrincipal principal, string userId, WalletRight right = WalletRight.Read)
+    {
+        if (principal.IsInRole(Roles.Admin) || (principal.IsInRole(Roles.User) && principal.UserId() == userId)) return true;
+        return principal.OrganizationRole(userId) switch
+        {
+            OrgRole.Owner => true,
+            OrgRole.Billing => right != WalletRight.Manage,
+            OrgRole.Member => right is WalletRight.Balance or WalletRight.Usage,
+            _ => false,
+        };
+    }
+
+    /// <summary>The caller's role in the organization whose wallet is <paramref name="walletId"/> (added by <see cref="OrganizationRoles"/>), or null.</summary>
+    public static OrgRole? OrganizationRole(this ClaimsPrincipal principal, string walletId)
+    {
+        foreach (var claim in principal.FindAll(OrganizationRoles.Claim))
+        {
+            var parts = claim.Value.Split(' ');
+            if (parts.Length == 2 && parts[0] == walletId && OrgRoles.TryParse(parts[1], out var role)) return role;
+        }
+        return null;
+    }
 
     // R-KEY-1: a user manages only their own keys; the admin every key.
     /// <summary>A user manages only their own keys; the admin manages every key.</summary>

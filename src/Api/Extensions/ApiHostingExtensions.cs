@@ -48,6 +48,12 @@ public sealed class ApiOptions
     public int KeyCacheSeconds { get; set; } = 15;
     public int UnknownKeyCacheSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// How long a user's role in an organization is cached for the organization's wallet routes (reads and settings; usage
+    /// billed to an organization always asks the organization). A change made through this process drops it at once.
+    /// </summary>
+    public int MembershipCacheSeconds { get; set; } = 5;
+
     /// <summary>Open event streams per API key on one API process.</summary>
     public int MaxEventStreamsPerKey { get; set; } = 4;
 
@@ -100,6 +106,7 @@ public static class ApiHostingExtensions
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<EventStreamGate>();
         services.AddSingleton<SessionDirectory>();
+        services.AddSingleton<OrganizationRoles>();
         services.AddHostedService<BootstrapAdminKey>();
         services.AddSingleton<IPaymentGateway, SandboxPaymentGateway>();
         services.AddSingleton<TopupService>();

@@ -30,11 +30,11 @@ public sealed record LotMovementDto(long LotId, decimal Amount);
 
 public sealed record LedgerEntryDto(
     long Seq, DateTimeOffset At, string Kind, decimal Amount, decimal BalanceAfter, IReadOnlyList<LotMovementDto> Lots,
-    string Reference, string? IdempotencyKey, string? SessionId, string? InstanceType, string? Model, string? Workload)
+    string Reference, string? IdempotencyKey, string? SessionId, string? InstanceType, string? Model, string? Workload, string? MemberId, string? ProjectId)
 {
     public static LedgerEntryDto From(LedgerEntryView e) => new(e.Seq, e.At, e.Kind.ToWire(), e.Amount.ToUsd(), e.BalanceAfter.ToUsd(),
         e.Lots.Select(m => new LotMovementDto(m.LotId, m.Amount.ToUsd())).ToList(), e.Reference, e.IdempotencyKey,
-        e.Usage?.SessionId, e.Usage?.InstanceType, e.Usage?.Model, e.Usage?.Workload);
+        e.Usage?.SessionId, e.Usage?.InstanceType, e.Usage?.Model, e.Usage?.Workload, e.Usage?.MemberId, e.Usage?.ProjectId);
 }
 
 public sealed record LedgerPageDto(IReadOnlyList<LedgerEntryDto> Items, string? NextCursor);
@@ -92,10 +92,11 @@ public sealed record RefundRequest(decimal? Amount, string? Reason);
 public sealed record StartSessionBody(string? SessionId, string? UserId, string? InstanceType, string? Workload = null);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-public sealed record InferenceChargeBody(string? UserId, string? Model, long? InputTokens, long? OutputTokens, string? HoldId = null);
+public sealed record InferenceChargeBody(string? UserId, string? Model, long? InputTokens, long? OutputTokens, string? HoldId = null,
+    string? WalletId = null, string? ProjectId = null);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-public sealed record PremiumChargeBody(string? UserId, string? Name, string? Reference = null);
+public sealed record PremiumChargeBody(string? UserId, string? Name, string? Reference = null, string? WalletId = null, string? ProjectId = null);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record RateBody(decimal? UsdPerHour);

@@ -107,12 +107,15 @@ public static class RequestRules
         Digest("credit", r.Kind.ToWire(), r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.Reference, r.ExpiresAt?.UtcTicks.ToString(CultureInfo.InvariantCulture));
 
     public static string Fingerprint(DebitRequest r) =>
-        Digest("debit", r.Kind.ToWire(), r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.Reference, r.AllowPartial ? "partial" : "whole",
-            r.Usage?.SessionId, r.Usage?.InstanceType, r.Usage?.Model, r.Usage?.Workload);
+        Digest(["debit", r.Kind.ToWire(), r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.Reference, r.AllowPartial ? "partial" : "whole",
+            r.Usage?.SessionId, r.Usage?.InstanceType, r.Usage?.Model, r.Usage?.Workload, .. Whom(r.Usage?.MemberId, r.Usage?.ProjectId)]);
 
     public static string Fingerprint(InferenceChargeRequest r) =>
-        Digest("inference", r.Model, r.InputTokens.ToString(CultureInfo.InvariantCulture), r.OutputTokens.ToString(CultureInfo.InvariantCulture),
-            r.HoldNumber?.ToString(CultureInfo.InvariantCulture));
+        Digest(["inference", r.Model, r.InputTokens.ToString(CultureInfo.InvariantCulture), r.OutputTokens.ToString(CultureInfo.InvariantCulture),
+            r.HoldNumber?.ToString(CultureInfo.InvariantCulture), .. Whom(r.MemberId, r.ProjectId)]);
+
+    /// <summary>Whom usage was for, in a fingerprint only when named: a request without them keeps the fingerprint it always had.</summary>
+    private static string?[] Whom(string? memberId, string? projectId) => memberId is null && projectId is null ? [] : ["whom", memberId, projectId];
 
     public static string Fingerprint(HoldRequest r) =>
         Digest("hold", r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.ExpiresAt.UtcTicks.ToString(CultureInfo.InvariantCulture), r.Reference);

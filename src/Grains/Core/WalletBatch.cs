@@ -53,11 +53,11 @@ public static class WalletBatch
         for (int i = 0; i < operations.Count; i++)
         {
             var operation = operations[i];
-            if (operation is CreateWallet)
+            if (operation is CreateWallet create)
             {
                 created |= work is null;
                 results[i] = new WalletOpResult(WalletOpStatus.Applied, Replayed: work is not null);
-                work ??= NewWallet(context);
+                work ??= NewWallet(context, create.WithoutBonus);
                 continue;
             }
             if (work is null)
@@ -145,11 +145,12 @@ public static class WalletBatch
     }
 
     // R-ADMIN-1: a new wallet gets its sign-up bonus in the same batch.
-    private static WalletBook NewWallet(BatchContext context)
+    // An organization's wallet gets none (docs/rules.md#R-ORG-1).
+    private static WalletBook NewWallet(BatchContext context, bool withoutBonus)
     {
         var book = WalletBook.New(context.WalletId);
         book.Policy = context.Policy ?? WalletPolicy.None;
-        if (context.SignupBonus is { } bonus) book.Credit(bonus, LotKind.Promotional, context.Now);
+        if (!withoutBonus && context.SignupBonus is { } bonus) book.Credit(bonus, LotKind.Promotional, context.Now);
         return book;
     }
 

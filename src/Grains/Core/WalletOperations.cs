@@ -23,6 +23,9 @@ public abstract record WalletOperation
 public sealed record CreateWallet : WalletOperation
 {
     public override string Name => "Create";
+
+    /// <summary>An organization's wallet: created without the sign-up bonus (docs/rules.md#R-ORG-1).</summary>
+    public bool WithoutBonus { get; init; }
 }
 
 /// <summary>Nothing to change: answered once everything queued before it is decided and committed (reads, expiry).</summary>
@@ -56,7 +59,7 @@ public sealed record InferenceOperation(InferenceChargeRequest Request, decimal 
     /// <summary>The debit it makes, but for the amount (decided by <see cref="WalletBook.ChargeInference"/>).</summary>
     public DebitRequest Template { get; } = new(Request.IdempotencyKey, LedgerEntryKind.InferenceCharge,
         new Micros((long)decimal.Ceiling(CostMicros)), $"{Request.Model} in={Request.InputTokens} out={Request.OutputTokens}",
-        new UsageTags(Model: Request.Model));
+        new UsageTags(Model: Request.Model, MemberId: Request.MemberId, ProjectId: Request.ProjectId));
 }
 
 /// <summary>Reserves funds (a hold); its result's <c>LotId</c> is the hold's number.</summary>

@@ -9,6 +9,10 @@ internal static partial class CommitStatements
     /// <summary>SQLSTATE raised by qubrid_expect_new_keys (migration 0040) when a key of the commit is recorded already.</summary>
     public const string KeyTaken = "QB002";
 
+    /// <summary>
+    /// The previous release's twelve columns. Whom usage was for (member_id, project_id, migration 0050) is written with the lean rows
+    /// only: the previous shape is for a database the upgrade has not finalized, which may not have those columns yet.
+    /// </summary>
     private const int PreviousEntryColumns = 12;
 
     private static void AddEntries(NpgsqlBatch batch, Columns entries, LedgerRowShape shape)
@@ -26,8 +30,8 @@ internal static partial class CommitStatements
         }
         batch.BatchCommands.Add(entries.Command(
             """
-            INSERT INTO qubrid_ledger (wallet_id, seq, at, kind, amount, balance_after, reference, idempotency_key, session_id, instance_type, model, workload, lot_id, fingerprint)
-            SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[])
+            INSERT INTO qubrid_ledger (wallet_id, seq, at, kind, amount, balance_after, reference, idempotency_key, session_id, instance_type, model, workload, lot_id, fingerprint, member_id, project_id)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::text[])
             """));
     }
 
@@ -80,7 +84,8 @@ internal static partial class CommitStatements
             {
                 long? lotId = lean ? EntryShape.SingleLot(e) : null;
                 Entries.Add(walletId, e.Seq, e.At.UtcDateTime, e.Kind.ToWire(), e.Amount.Value, e.BalanceAfter.Value, e.Reference, e.IdempotencyKey,
-                    e.Usage?.SessionId, e.Usage?.InstanceType, e.Usage?.Model, e.Usage?.Workload, lotId, inline.GetValueOrDefault(e.Seq)?.Fingerprint);
+                    e.Usage?.SessionId, e.Usage?.InstanceType, e.Usage?.Model, e.Usage?.Workload, lotId, inline.GetValueOrDefault(e.Seq)?.Fingerprint,
+                    e.Usage?.MemberId, e.Usage?.ProjectId);
                 if (lotId is null)
                 {
                     foreach (var m in e.Lots) Moves.Add(walletId, e.Seq, m.LotId, m.Amount.Value);

@@ -216,7 +216,7 @@ internal static partial class CommitStatements
         public Columns NewLots { get; } = new(typeof(string), typeof(long), typeof(string), typeof(long), typeof(long), typeof(DateTime), typeof(DateTime), typeof(string));
         public Columns LotRemaining { get; } = new(typeof(string), typeof(long), typeof(long), typeof(short));
         public Columns Entries { get; } = new(typeof(string), typeof(long), typeof(DateTime), typeof(string), typeof(long), typeof(long), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string),
-            typeof(long), typeof(string));
+            typeof(long), typeof(string), typeof(string), typeof(string));
         public Columns Keys { get; } = new(typeof(string), typeof(string), typeof(bool));
         public Columns Moves { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long));
         public Columns TopupReceipts { get; } = new(typeof(string), typeof(long), typeof(DateTime), typeof(long), typeof(string), typeof(long));

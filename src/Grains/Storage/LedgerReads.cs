@@ -53,9 +53,10 @@ internal static class LedgerReads
         {
             var lotIds = reader.GetFieldValue<long[]>(11);
             var lotAmounts = reader.GetFieldValue<long[]>(12);
-            UsageTags? usage = reader.IsDBNull(7) && reader.IsDBNull(8) && reader.IsDBNull(9) && reader.IsDBNull(10)
+            UsageTags? usage = reader.IsDBNull(7) && reader.IsDBNull(8) && reader.IsDBNull(9) && reader.IsDBNull(10) && reader.IsDBNull(13) && reader.IsDBNull(14)
                 ? null
-                : new UsageTags(NullableString(reader, 7), NullableString(reader, 8), NullableString(reader, 9), NullableString(reader, 10));
+                : new UsageTags(NullableString(reader, 7), NullableString(reader, 8), NullableString(reader, 9), NullableString(reader, 10),
+                    NullableString(reader, 13), NullableString(reader, 14));
             items.Add(new LedgerEntryView(
                 reader.GetInt64(0),
                 new DateTimeOffset(reader.GetDateTime(1), TimeSpan.Zero),
@@ -93,7 +94,8 @@ internal static class LedgerReads
             $"""
             SELECT e.seq, e.at, e.kind, e.amount, e.balance_after, e.reference, e.idempotency_key, e.session_id, e.instance_type, e.model, e.workload,
                    {ids},
-                   {amounts}
+                   {amounts},
+                   {(lean ? "e.member_id, e.project_id" : "NULL::text, NULL::text")}
             FROM qubrid_ledger e
             WHERE e.wallet_id = $1
               AND ($2::text[] IS NULL OR e.kind = ANY($2))

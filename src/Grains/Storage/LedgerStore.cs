@@ -227,29 +227,34 @@ public sealed partial class LedgerStore(NpgsqlDataSource dataSource, IOptions<Le
         LedgerReads.PageCommand(dataSource, walletId, query, rows, lean);
 
     public Task<IReadOnlyList<UsageRow>> ReadUsageAsync(string walletId, UsageQuery query, CancellationToken ct = default) =>
-        ReadAsync(() => ReadUsageAsyncOnce(walletId, query, ct));
+        ReadAsync(async () => await ReadUsageAsyncOnce(walletId, query, await _writer.Gate.CurrentAsync() != LedgerRowShape.Previous, ct));
 
-    private async Task<IReadOnlyList<UsageRow>> ReadUsageAsyncOnce(string walletId, UsageQuery query, CancellationToken ct)
+    /// <summary>Whom usage was for (migration 0050) is read with the lean rows, which alone write it; before, no row names a member.</summary>
+    private async Task<IReadOnlyList<UsageRow>> ReadUsageAsyncOnce(string walletId, UsageQuery query, bool lean, CancellationToken ct)
     {
+        string member = lean ? "member_id" : "NULL::text";
+        string project = lean ? "project_id" : "NULL::text";
         await using var cmd = dataSource.CreateCommand(
-            """
-            SELECT (date_trunc('day', at AT TIME ZONE 'UTC'))::date, kind, instance_type, model, workload, (-sum(amount))::bigint, count(*)
+            $"""
+            SELECT (date_trunc('day', at AT TIME ZONE 'UTC'))::date, kind, instance_type, model, workload, (-sum(amount))::bigint, count(*), {member}, {project}
             FROM qubrid_ledger
-            WHERE wallet_id = $1 AND kind = ANY($4) AND at >= $2 AND at < $3
-            GROUP BY 1, 2, 3, 4, 5
-            ORDER BY 1, 2, 3, 4, 5
+            WHERE wallet_id = $1 AND kind = ANY($4) AND at >= $2 AND at < $3 AND ($5::text IS NULL OR {member} = $5)
+            GROUP BY 1, 2, 3, 4, 5, 8, 9
+            ORDER BY 1, 2, 3, 4, 5, 8, 9
             LIMIT 100000
             """);
         cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
         cmd.Parameters.Add(new NpgsqlParameter { Value = query.From.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         cmd.Parameters.Add(new NpgsqlParameter { Value = query.To.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         cmd.Parameters.Add(new NpgsqlParameter { Value = UsageKindsWire, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)query.MemberId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         var rows = new List<UsageRow>();
         while (await reader.ReadAsync(ct))
         {
             rows.Add(new UsageRow(DateOnly.FromDateTime(reader.GetDateTime(0)), LedgerKinds.Parse(reader.GetString(1)),
-                NullableString(reader, 2), NullableString(reader, 3), NullableString(reader, 4), new Micros(reader.GetInt64(5)), reader.GetInt64(6)));
+                NullableString(reader, 2), NullableString(reader, 3), NullableString(reader, 4), new Micros(reader.GetInt64(5)), reader.GetInt64(6),
+                NullableString(reader, 7), NullableString(reader, 8)));
         }
         return rows;
     }
