@@ -95,4 +95,5 @@ public static class ErrorCodes
     public const string InvalidExpiry = "invalid_expiry";
     public const string InvalidAutoTopup = "invalid_auto_topup";
     public const string InvalidLimit = "invalid_limit";
+    public const string InvalidScope = "invalid_scope";
 }

@@ -41,6 +41,7 @@ public static partial class ApiProblems
         [ErrorCodes.InvalidExpiry] = (400, "Invalid expiry"),
         [ErrorCodes.InvalidAutoTopup] = (400, "Invalid auto top-up"),
         [ErrorCodes.InvalidLimit] = (400, "Invalid limit"),
+        [ErrorCodes.InvalidScope] = (400, "Invalid scope"),
         [PaymentDeclined] = (402, "Payment declined"),
         [PaymentFailed] = (502, "Payment failed"),
         [Unauthorized] = (401, "Unauthenticated"),
