@@ -161,6 +161,27 @@ public class ScopedCreditProperties
     }
 
     [Fact]
+    [Trait("Rule", "R-SCOPE-3")]
+    public void A_running_session_holds_its_next_interval_from_the_scoped_lots_it_matches_first()
+    {
+        var book = WalletBook.New("w");
+        book.Policy = WalletPolicy.None with { SessionHoldInterval = TimeSpan.FromHours(1) };
+        book.Credit(new CreditRequest("g", LedgerEntryKind.Grant, Micros.FromUsd(10m), "A100 voucher", Epoch.AddDays(30), new CreditScope(InstanceTypes: ["A100"])),
+            LotKind.Promotional, Epoch);
+        book.Credit(new CreditRequest("t", LedgerEntryKind.Topup, Micros.FromUsd(30m), "pay_1"), LotKind.Purchased, Epoch);
+
+        Assert.True(book.OpenSession(new OpenSessionRequest("a", "A100", Workloads.Instance, 1.69m, Epoch, TimeSpan.Zero), Epoch).Succeeded);
+        // The A100's hour (1.69 USD) is held from its grant: nothing of the 30 USD bought is kept from other usage.
+        Assert.Equal(Micros.FromUsd(1.69m), book.Held(Epoch));
+        Assert.Equal(Micros.FromUsd(30m), book.Available(Epoch));
+
+        Assert.True(book.OpenSession(new OpenSessionRequest("h", "H100", Workloads.Instance, 21.84m, Epoch, TimeSpan.Zero), Epoch).Succeeded);
+        // The H100's hour comes from the purchased credits.
+        Assert.Equal(Micros.FromUsd(30m - 21.84m), book.Available(Epoch));
+        Assert.Equal(Micros.FromUsd(10m), book.ToBalance(Epoch).Scoped);
+    }
+
+    [Fact]
     [Trait("Rule", "R-SCOPE-4")]
     public void A_scoped_grant_counts_for_the_start_and_runway_of_the_sessions_it_matches_only()
     {
