@@ -58,8 +58,10 @@ CREATE TABLE qubrid_lots (
     source      text        NOT NULL,                           -- the reason of a grant or adjustment, a top-up's payment id
     expiry_notices smallint NOT NULL DEFAULT 0 CHECK (expiry_notices BETWEEN 0 AND 2), -- credits_expiring raised: 1 the 7-day, 2 the 1-day
     open        boolean     GENERATED ALWAYS AS (remaining > 0) STORED, -- changes only when a lot runs out or is refilled
+    scope       jsonb       NULL,                               -- a scoped grant's {instanceTypes?, models?, workloads?} (R-SCOPE-1); NULL: unscoped
     PRIMARY KEY (wallet_id, lot_id),
-    CHECK ((kind = 'promotional') = (expires_at IS NOT NULL))
+    CHECK ((kind = 'promotional') = (expires_at IS NOT NULL)),
+    CONSTRAINT qubrid_lots_scope_check CHECK (scope IS NULL OR (kind = 'promotional' AND jsonb_typeof(scope) = 'object'))
 ) WITH (fillfactor = 90);
 -- A wallet loads only the lots that still hold something. The predicate names `open`, not `remaining`, so that a debit's
 -- update of remaining is heap-only (migration 0014).

@@ -110,4 +110,5 @@ public static class ErrorCodes
     public const string LastOwner = "last_owner";
     public const string NotAMember = "not_a_member";
     public const string MemberNotFound = "member_not_found";
+    public const string InvalidScope = "invalid_scope";
 }

@@ -10,14 +10,18 @@ public enum WalletOpStatus : byte
     WalletNotFound = 5,
 }
 
-/// <summary>Adds credits: a grant (promotional, expiring), a top-up, a positive adjustment or a refund.</summary>
+/// <summary>
+/// Adds credits: a grant (promotional, expiring), a top-up, a positive adjustment or a refund. A grant may carry a
+/// <see cref="CreditScope"/> (normalized by <see cref="CreditScopes.Normalize"/>): its lot pays only for matching usage.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("qubrid.CreditRequest")]
 public sealed record CreditRequest(
     [property: Id(0)] string IdempotencyKey,
     [property: Id(1)] LedgerEntryKind Kind,
     [property: Id(2)] Micros Amount,
     [property: Id(3)] string Reference,
-    [property: Id(4)] DateTimeOffset? ExpiresAt = null);
+    [property: Id(4)] DateTimeOffset? ExpiresAt = null,
+    [property: Id(5)] CreditScope? Scope = null);
 
 /// <summary>Takes credits in consumption order. <c>AllowPartial</c> takes what is left instead of refusing.</summary>
 [GenerateSerializer, Immutable, Alias("qubrid.DebitRequest")]
@@ -77,7 +81,10 @@ public sealed record RunningSessionView(
     [property: Id(4)] Micros Charged,
     [property: Id(5)] string Workload);
 
-/// <summary>A wallet's balance at one instant: expired lots are never counted.</summary>
+/// <summary>
+/// A wallet's balance at one instant: expired lots are never counted. <c>Scoped</c> is the part of <c>Total</c> (and of
+/// <c>Promotional</c>) in scoped lots; <c>Available</c> leaves it out (a scoped lot pays only the usage it matches).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("qubrid.WalletBalance")]
 public sealed record WalletBalance(
     [property: Id(0)] string UserId,
@@ -90,7 +97,8 @@ public sealed record WalletBalance(
     [property: Id(7)] IReadOnlyList<RunningSessionView> RunningSessions,
     [property: Id(8)] DateTimeOffset AsOf,
     [property: Id(9)] Micros Held = default,
-    [property: Id(10)] Micros Available = default);
+    [property: Id(10)] Micros Available = default,
+    [property: Id(11)] Micros Scoped = default);
 
 /// <summary>One addition of credits and what is left of it. Its id is the seq of the entry that created it.</summary>
 [GenerateSerializer, Immutable, Alias("qubrid.CreditLot")]
@@ -102,7 +110,8 @@ public sealed record CreditLot(
     [property: Id(4)] DateTimeOffset GrantedAt,
     [property: Id(5)] DateTimeOffset? ExpiresAt,
     [property: Id(6)] string Source,
-    [property: Id(7)] int ExpiryNotices = 0)
+    [property: Id(7)] int ExpiryNotices = 0,
+    [property: Id(8)] CreditScope? Scope = null)
 {
     // R-EXP-1: expired from expiresAt on; no read counts it and no debit takes it.
     /// <summary>At <c>ExpiresAt</c> the remainder is gone: a lot is live strictly before it.</summary>

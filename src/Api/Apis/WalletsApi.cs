@@ -34,7 +34,9 @@ public static class WalletsApi
             .Refuses(ErrorCodes.InvalidAmount, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict, ApiProblems.PaymentDeclined, ApiProblems.PaymentFailed,
                 ApiProblems.Forbidden);
         wallets.MapPost("/grants", Grant).RequireAuthorization(Policies.Admin).WithName("CreateGrant").RequiresIdempotencyKey()
-            .WithSummary("Grant promotional credits that expire.").Refuses(ErrorCodes.InvalidAmount, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict);
+            .WithSummary("Grant promotional credits that expire; with a scope they pay only for matching usage.")
+            .Refuses(ErrorCodes.InvalidAmount, ErrorCodes.InvalidScope, ErrorCodes.UnknownInstanceType, ErrorCodes.UnknownModel, ErrorCodes.WalletNotFound,
+                ErrorCodes.IdempotencyConflict);
         wallets.MapPost("/adjustments", Adjust).RequireAuthorization(Policies.Admin).WithName("CreateAdjustment").RequiresIdempotencyKey()
             .WithSummary("A signed correction with a mandatory reason.")
             .Refuses(ErrorCodes.InvalidAmount, ErrorCodes.InsufficientCredits, ErrorCodes.WalletNotFound, ErrorCodes.IdempotencyConflict);
@@ -203,7 +205,9 @@ public static class WalletsApi
         if (ApiRequest.Reason(body.Reason, out var reason) is { } noReason) return noReason;
         if (body.ExpiresAt is not { } expiresAt || expiresAt <= time.GetUtcNow())
             return ApiProblems.Invalid("Promotional credits need an 'expiresAt' in the future.");
-        return Credited(await cluster.GetGrain<IWalletGrain>(userId).Credit(new CreditRequest(key, LedgerEntryKind.Grant, amount, reason, expiresAt)), userId);
+        var scope = await ScopeChecks.CheckAsync(body.Scope?.ToScope(), cluster);
+        if (!scope.Valid) return ApiProblems.Problem(scope.ErrorCode!, scope.Detail!);
+        return Credited(await cluster.GetGrain<IWalletGrain>(userId).Credit(new CreditRequest(key, LedgerEntryKind.Grant, amount, reason, expiresAt, scope.Scope)), userId);
     }
 
     private static async Task<Results<Created<CreditDto>, ProblemHttpResult>> Adjust(string userId, AdjustmentRequest body, HttpRequest request, IClusterClient cluster)

@@ -52,6 +52,7 @@ public static partial class ApiProblems
         [ErrorCodes.LastOwner] = (409, "Last owner"),
         [ErrorCodes.NotAMember] = (403, "Not a member"),
         [ErrorCodes.MemberNotFound] = (404, "Member not found"),
+        [ErrorCodes.InvalidScope] = (400, "Invalid scope"),
         [PaymentDeclined] = (402, "Payment declined"),
         [PaymentFailed] = (502, "Payment failed"),
         [Unauthorized] = (401, "Unauthenticated"),

@@ -11,17 +11,21 @@ public sealed record RunningSessionDto(string SessionId, string InstanceType, de
 
 public sealed record WalletDto(
     string UserId, decimal Total, decimal Promotional, decimal Purchased, ExpiryDto? NextExpiry,
-    decimal BurnRatePerHour, long? RunwaySeconds, IReadOnlyList<RunningSessionDto> RunningSessions, DateTimeOffset AsOf, decimal Held, decimal Available)
+    decimal BurnRatePerHour, long? RunwaySeconds, IReadOnlyList<RunningSessionDto> RunningSessions, DateTimeOffset AsOf, decimal Held, decimal Available,
+    decimal Scoped)
 {
     public static WalletDto From(WalletBalance b) => new(b.UserId, b.Total.ToUsd(), b.Promotional.ToUsd(), b.Purchased.ToUsd(),
         b.NextExpiry is { } e ? new ExpiryDto(e.At, e.Amount.ToUsd()) : null, b.BurnRatePerHour, b.RunwaySeconds,
         b.RunningSessions.Select(s => new RunningSessionDto(s.SessionId, s.InstanceType, s.UsdPerHour, s.StartedAt, s.Charged.ToUsd(), s.Workload)).ToList(),
-        b.AsOf, b.Held.ToUsd(), b.Available.ToUsd());
+        b.AsOf, b.Held.ToUsd(), b.Available.ToUsd(), b.Scoped.ToUsd());
 }
 
-public sealed record LotDto(long Id, string Kind, decimal Amount, decimal Remaining, DateTimeOffset GrantedAt, DateTimeOffset? ExpiresAt, string Source)
+/// <summary>A credit lot; <c>scope</c> is null for a lot that pays for anything.</summary>
+public sealed record LotDto(long Id, string Kind, decimal Amount, decimal Remaining, DateTimeOffset GrantedAt, DateTimeOffset? ExpiresAt, string Source,
+    ScopeDto? Scope)
 {
-    public static LotDto From(CreditLot l) => new(l.Id, l.Kind.ToWire(), l.Amount.ToUsd(), l.Remaining.ToUsd(), l.GrantedAt, l.ExpiresAt, l.Source);
+    public static LotDto From(CreditLot l) =>
+        new(l.Id, l.Kind.ToWire(), l.Amount.ToUsd(), l.Remaining.ToUsd(), l.GrantedAt, l.ExpiresAt, l.Source, ScopeDto.From(l.Scope));
 }
 
 public sealed record ItemsDto<T>(IReadOnlyList<T> Items);
@@ -80,7 +84,19 @@ public sealed record CreditDto(decimal Amount, long? Seq, long? LotId, decimal B
 public sealed record TopupRequest(decimal? Amount, string? PaymentToken);
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
-public sealed record GrantRequest(decimal? Amount, DateTimeOffset? ExpiresAt, string? Reason);
+public sealed record GrantRequest(decimal? Amount, DateTimeOffset? ExpiresAt, string? Reason, ScopeDto? Scope = null);
+
+/// <summary>
+/// What a scoped grant pays for: usage that matches every list given (known instance types; known models or premium names;
+/// workloads instance, training, notebook). At least one list; a list is never empty; models exclude the other two.
+/// </summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record ScopeDto(IReadOnlyList<string>? InstanceTypes = null, IReadOnlyList<string>? Models = null, IReadOnlyList<string>? Workloads = null)
+{
+    public CreditScope ToScope() => new(InstanceTypes, Models, Workloads);
+
+    public static ScopeDto? From(CreditScope? s) => s is null ? null : new ScopeDto(s.InstanceTypes, s.Models, s.Workloads);
+}
 
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record AdjustmentRequest(decimal? Amount, string? Reason);

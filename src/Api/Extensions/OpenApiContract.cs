@@ -237,7 +237,11 @@ public static class OpenApiContract
     private static readonly Dictionary<Type, JsonObject> Examples = new()
     {
         [typeof(TopupRequest)] = new() { ["amount"] = 25, ["paymentToken"] = "tok_visa" },
-        [typeof(GrantRequest)] = new() { ["amount"] = 10, ["expiresAt"] = "2027-01-31T00:00:00Z", ["reason"] = "Conference voucher" },
+        [typeof(GrantRequest)] = new()
+        {
+            ["amount"] = 10, ["expiresAt"] = "2027-01-31T00:00:00Z", ["reason"] = "Conference voucher",
+            ["scope"] = new JsonObject { ["instanceTypes"] = new JsonArray("A100"), ["workloads"] = new JsonArray("training") },
+        },
         [typeof(AdjustmentRequest)] = new() { ["amount"] = -2.5m, ["reason"] = "Double-billed session gpu-42" },
         [typeof(RefundRequest)] = new() { ["amount"] = 5, ["reason"] = "Outage on 2026-11-02" },
         [typeof(StartSessionBody)] = new() { ["sessionId"] = "gpu-42", ["userId"] = "alice", ["instanceType"] = "A100", ["workload"] = "fine-tune" },

@@ -46,6 +46,7 @@ public static class RequestRules
         var error = ValidateKey(request.IdempotencyKey) ?? ValidateAmount(request.Amount)
             ?? ValidateReference(request.Reference, required: request.Kind is LedgerEntryKind.Adjustment or LedgerEntryKind.Grant);
         if (error is not null) return error;
+        if (request.Scope is not null && ValidateScope(request) is { } badScope) return badScope;
         switch (request.Kind)
         {
             case LedgerEntryKind.Grant:
@@ -60,6 +61,20 @@ public static class RequestRules
             default:
                 return WalletOpResult.Invalid(ErrorCodes.InvalidRequest, $"'{request.Kind.ToWire()}' does not add credits.");
         }
+    }
+
+    /// <summary>
+    /// Only a grant is scoped, and its scope arrives as <see cref="CreditScopes.Normalize"/> made it (the caller checked the
+    /// names against the catalog; here the shape, so that the stored form and the fingerprint are canonical).
+    /// </summary>
+    private static WalletOpResult? ValidateScope(CreditRequest request)
+    {
+        if (request.Kind != LedgerEntryKind.Grant)
+            return WalletOpResult.Invalid(ErrorCodes.InvalidScope, "Only promotional credits (a grant) may be scoped.");
+        var check = CreditScopes.Normalize(request.Scope, null, null);
+        if (!check.Valid) return WalletOpResult.Invalid(check.ErrorCode!, check.Detail!);
+        return check.Scope == request.Scope ? null
+            : WalletOpResult.Invalid(ErrorCodes.InvalidScope, "The scope's lists must be distinct names in ordinal order (CreditScopes.Normalize).");
     }
 
     public static WalletOpResult? ValidateDebit(DebitRequest request)
@@ -103,8 +118,11 @@ public static class RequestRules
 
     // R-IDEM-2: the fingerprint tells kinds of calls apart under one (wallet, key).
     /// <summary>A stable digest of everything that makes two requests "the same request".</summary>
-    public static string Fingerprint(CreditRequest r) =>
-        Digest("credit", r.Kind.ToWire(), r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.Reference, r.ExpiresAt?.UtcTicks.ToString(CultureInfo.InvariantCulture));
+    /// <summary>A scope is part of a grant's request; an unscoped credit keeps the digest it always had.</summary>
+    public static string Fingerprint(CreditRequest r) => r.Scope is null
+        ? Digest("credit", r.Kind.ToWire(), r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.Reference, r.ExpiresAt?.UtcTicks.ToString(CultureInfo.InvariantCulture))
+        : Digest("credit", r.Kind.ToWire(), r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.Reference, r.ExpiresAt?.UtcTicks.ToString(CultureInfo.InvariantCulture),
+            CreditScopes.ToJson(r.Scope));
 
     public static string Fingerprint(DebitRequest r) =>
         Digest(["debit", r.Kind.ToWire(), r.Amount.Value.ToString(CultureInfo.InvariantCulture), r.Reference, r.AllowPartial ? "partial" : "whole",

@@ -36,20 +36,17 @@ public sealed partial class WalletBook
         var held = Micros.Zero;
         foreach (var s in _sessions.Values)
         {
-            if (s.State == SessionState.Running) held += Metering.Owed(s.UsdPerHour, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch + Policy.SessionHoldInterval);
+            if (s.State == SessionState.Running) held += SessionHoldOf(s);
         }
         return held;
     }
 
-    // R-HOLD-1: available = total − held; SessionSpendable is what a session charge or a correction may take.
-    public Micros Held(DateTimeOffset now) => ExplicitHeld(now) + SessionHeld();
+    private Micros SessionHoldOf(SessionView s) =>
+        Policy.SessionHoldInterval <= TimeSpan.Zero ? Micros.Zero
+            : Metering.Owed(s.UsdPerHour, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch + Policy.SessionHoldInterval);
 
-    /// <summary>What a session charge (or a correction) may take: everything but what explicit holds keep.</summary>
-    private Micros SessionSpendable(DateTimeOffset now)
-    {
-        var spendable = Live(now) - ExplicitHeld(now);
-        return spendable.IsNegative ? Micros.Zero : spendable;
-    }
+    // R-HOLD-1: available = total − held; SpendableFor (WalletBook.Scopes.cs) is what a session charge or a correction may take.
+    public Micros Held(DateTimeOffset now) => ExplicitHeld(now) + SessionHeld();
 
     // ---- Spending limits -------------------------------------------------------------------------------------
 
@@ -163,7 +160,7 @@ public sealed partial class WalletBook
                 Effects = BatchEffects.AutoTopupCheck,
             };
         }
-        var coveredAtExpiry = Allocator.Available(_lots.Values, request.ExpiresAt) - ExplicitHeld(now);
+        var coveredAtExpiry = Allocator.Available(_lots.Values.Where(l => l.Scope is null), request.ExpiresAt) - ExplicitHeld(now);
         if (request.Amount > coveredAtExpiry)
         {
             return BookOutcome.Insufficient(available) with
@@ -193,7 +190,7 @@ public sealed partial class WalletBook
         TrackHold(hold with { State = HoldState.Captured, Captured = request.Amount });
         var debit = new DebitRequest(request.IdempotencyKey, LedgerEntryKind.HoldCapture, request.Amount,
             hold.Reference.Length > 0 ? hold.Reference : HoldIds.Format(WalletId, hold.Number));
-        var outcome = DebitWithin(debit, now, SessionSpendable(now));
+        var outcome = DebitWithin(debit, now, SpendableFor(null, now));
         Invariant.Check(outcome.Status == WalletOpStatus.Applied, "a capture within an active hold is always covered");
         return outcome with { LotId = hold.Number };
     }
@@ -205,7 +202,7 @@ public sealed partial class WalletBook
         var excess = charge.Amount - hold.Amount;
         if (excess.IsPositive)
         {
-            var available = Available(now);
+            var available = AvailableFor(charge.Usage, now);
             if (excess > available)
             {
                 return BookOutcome.Insufficient(available) with
@@ -219,7 +216,7 @@ public sealed partial class WalletBook
         var captured = Micros.Min(charge.Amount, hold.Amount);
         TrackHold(hold with { State = captured.IsPositive ? HoldState.Captured : HoldState.Voided, Captured = captured });
         if (!charge.Amount.IsPositive) return new BookOutcome(WalletOpStatus.Applied, null, null, Available(now));
-        var outcome = DebitWithin(charge, now, SessionSpendable(now));
+        var outcome = DebitWithin(charge, now, SpendableFor(charge.Usage, now));
         Invariant.Check(outcome.Status == WalletOpStatus.Applied, "a charge within a hold, its excess checked, is always covered");
         return outcome with { Effects = outcome.Effects.Then(BatchEffects.AutoTopupCheck) };
     }

@@ -41,13 +41,10 @@ public sealed partial class WalletBook
     // R-SESS-2: the runway funds; the start check, runwaySeconds and low_balance all use them.
     /// <summary>
     /// What the runway is computed from: what is available once running sessions have paid what they owe.
-    /// The start check, the runway shown and the low-balance warning all use this one figure.
+    /// The start check, the runway shown and the low-balance warning all use this one figure. Scoped lots count only for
+    /// the sessions they match (<see cref="RunwayFundsFor"/>; here over no horizon, see <see cref="Runway"/>).
     /// </summary>
-    public Micros RunwayFunds(DateTimeOffset now)
-    {
-        var funds = Live(now) - ExplicitHeld(now) - UnbilledOwed(now);
-        return funds.IsNegative ? Micros.Zero : funds;
-    }
+    public Micros RunwayFunds(DateTimeOffset now) => RunwayFundsFor(RunningInStartOrder().ToList(), TimeSpan.Zero, now);
 
     // R-SESS-3: the same start again changes nothing; another user, type or workload is session_conflict.
     /// <summary>
@@ -70,7 +67,10 @@ public sealed partial class WalletBook
         }
         var burn = BurnRatePerHour + request.UsdPerHour;
         var required = Metering.Owed(burn, now, now + request.MinimumRunway);
-        var funds = RunwayFunds(now);
+        // A scoped lot counts for the sessions it matches, up to what they burn over the minimum runway (R-SCOPE-4).
+        var starting = new SessionView(request.SessionId, WalletId, request.InstanceType, request.Workload, request.UsdPerHour, now,
+            SessionState.Running, null, Micros.Zero, null);
+        var funds = RunwayFundsFor([.. RunningInStartOrder(), starting], request.MinimumRunway, now);
         if (funds < required)
         {
             return new(SessionOpResult.Fail(WalletOpStatus.InsufficientCredits, ErrorCodes.InsufficientCredits,
@@ -120,7 +120,7 @@ public sealed partial class WalletBook
             {
                 var debit = new DebitRequest($"session:{session.SessionId}:{owed.Value}", LedgerEntryKind.SessionCharge, payable,
                     session.SessionId, new UsageTags(session.SessionId, session.InstanceType, null, session.Workload), AllowPartial: true);
-                var outcome = DebitWithin(debit, now, SessionSpendable(now));
+                var outcome = DebitWithin(debit, now, SpendableFor(debit.Usage, now));
                 if (outcome.Entry is { } entry) debited = -entry.Amount;
                 effects = outcome.Effects;
             }
@@ -132,7 +132,7 @@ public sealed partial class WalletBook
             }
             // R-SESS-7: out of credits, the session is terminated at the instant charged through.
             // Out of credits: it could not all be paid, or nothing is left for the next interval.
-            else if (debited < due || (!request.Final && !SessionSpendable(now).IsPositive))
+            else if (debited < due || (!request.Final && !SpendableFor(UsageOf(session), now).IsPositive))
                 session = Terminate(session, through, EndReasons.InsufficientCredits, now);
         }
         if (request.Final && session.State == SessionState.Running)
@@ -148,8 +148,7 @@ public sealed partial class WalletBook
     /// </summary>
     public void CheckLowBalance(TimeSpan threshold, DateTimeOffset now)
     {
-        var available = RunwayFunds(now);
-        var runway = Metering.RunwaySeconds(available, BurnRatePerHour);
+        var (available, runway) = Runway(now);
         bool low = runway is { } seconds && seconds < (long)threshold.TotalSeconds;
         if (low && !LowBalanceNotified)
         {

@@ -69,10 +69,13 @@ public sealed partial class WalletBook
     /// <summary>Credits in lots not expired at <paramref name="now"/> (the total a reader sees).</summary>
     public Micros Live(DateTimeOffset now) => Allocator.Available(_lots.Values, now);
 
-    /// <summary><c>available = total − held</c>: what a debit, a query or a new hold may take (never below zero).</summary>
+    /// <summary>
+    /// <c>available = total − scoped − held</c>: what any debit, query or new hold may take (never below zero). Scoped lots pay
+    /// only matching usage (<see cref="AvailableFor"/>); a running session's hold is kept first from the scoped lots it matches.
+    /// </summary>
     public Micros Available(DateTimeOffset now)
     {
-        var available = Live(now) - Held(now);
+        var available = GenericLive(now) - ExplicitHeld(now) - SessionHeldFromUnscoped(now);
         return available.IsNegative ? Micros.Zero : available;
     }
 
@@ -93,8 +96,9 @@ public sealed partial class WalletBook
             }
         }
         var total = promotional + purchased;
+        var runway = burnRatePerHour == BurnRatePerHour ? Runway(now).Seconds : Metering.RunwaySeconds(RunwayFunds(now), burnRatePerHour);
         return new WalletBalance(WalletId, total, promotional, purchased, next, burnRatePerHour,
-            Metering.RunwaySeconds(RunwayFunds(now), burnRatePerHour), sessions ?? [], now, Held(now), Available(now));
+            runway, sessions ?? [], now, Held(now), Available(now), ScopedLive(now));
     }
 
     /// <summary>The balance with this wallet's burn rate, runway and running sessions.</summary>
@@ -105,7 +109,8 @@ public sealed partial class WalletBook
     {
         Invariant.Check(request.Amount.IsPositive, "a credit or debit moves a positive amount");
         long lotId = NextSeq;
-        var lot = new CreditLot(lotId, lotKind, request.Amount, Micros.Zero, now, request.ExpiresAt, request.Reference);
+        Invariant.Check(request.Scope is null || lotKind == LotKind.Promotional, "only promotional lots are scoped");
+        var lot = new CreditLot(lotId, lotKind, request.Amount, Micros.Zero, now, request.ExpiresAt, request.Reference, Scope: request.Scope);
         _lots[lotId] = lot;
         Changes.NewLots.Add(lot);
         var entry = Append(now, request.Kind, request.Amount, [new LotMovement(lotId, request.Amount)],
@@ -165,7 +170,7 @@ public sealed partial class WalletBook
         Invariant.Check(request.Amount.IsPositive, "a credit or debit moves a positive amount");
         // Spending (a query, premium access) takes from available; a correction may also take what running sessions hold, never what holds keep.
         bool spending = SpendPeriods.IsSpending(request.Kind);
-        var spendable = spending ? Available(now) : SessionSpendable(now);
+        var spendable = spending ? AvailableFor(request.Usage, now) : SpendableFor(request.Usage, now);
         if (request.Amount > spendable && !request.AllowPartial)
             return BookOutcome.Insufficient(spendable) with { Effects = spending ? BatchEffects.AutoTopupCheck : BatchEffects.None };
         if (spending && OverLimit(request.Amount, now) is { } overLimit)
@@ -183,7 +188,7 @@ public sealed partial class WalletBook
             if (!request.AllowPartial) return BookOutcome.Insufficient(spendable);
             amount = spendable.IsNegative ? Micros.Zero : spendable;
         }
-        var allocation = Allocator.Allocate(SpendableLots(), amount, now);
+        var allocation = Allocator.Allocate(SpendableLots(), amount, now, request.Usage);
         if (allocation.Taken < amount && !request.AllowPartial)
             return BookOutcome.Insufficient(allocation.Taken);
         if (!allocation.Taken.IsPositive)

@@ -70,8 +70,10 @@ internal static partial class CommitStatements
         if (newLots.Rows == 0) return;
         batch.BatchCommands.Add(newLots.Command(
             """
-            INSERT INTO qubrid_lots (wallet_id, lot_id, kind, amount, remaining, granted_at, expires_at, source)
-            SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[])
+            INSERT INTO qubrid_lots (wallet_id, lot_id, kind, amount, remaining, granted_at, expires_at, source, scope)
+            SELECT w, l, k, a, r, g, e, s, sc::jsonb
+            FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[])
+                AS u(w, l, k, a, r, g, e, s, sc)
             """));
     }
 
@@ -213,7 +215,8 @@ internal static partial class CommitStatements
     {
         public Columns Created { get; } = new(typeof(string), typeof(DateTime), typeof(long), typeof(long), typeof(bool));
         public Columns Moved { get; } = new(typeof(string), typeof(long), typeof(long), typeof(long), typeof(bool));
-        public Columns NewLots { get; } = new(typeof(string), typeof(long), typeof(string), typeof(long), typeof(long), typeof(DateTime), typeof(DateTime), typeof(string));
+        public Columns NewLots { get; } = new(typeof(string), typeof(long), typeof(string), typeof(long), typeof(long), typeof(DateTime), typeof(DateTime), typeof(string),
+            typeof(string));
         public Columns LotRemaining { get; } = new(typeof(string), typeof(long), typeof(long), typeof(short));
         public Columns Entries { get; } = new(typeof(string), typeof(long), typeof(DateTime), typeof(string), typeof(long), typeof(long), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string), typeof(string),
             typeof(long), typeof(string), typeof(string), typeof(string));
@@ -288,7 +291,7 @@ internal static partial class CommitStatements
             {
                 newLotIds.Add(lot.Id);
                 NewLots.Add(walletId, lot.Id, lot.Kind.ToWire(), lot.Amount.Value, book.RemainingOf(lot.Id).Value, lot.GrantedAt.UtcDateTime,
-                    lot.ExpiresAt?.UtcDateTime, lot.Source);
+                    lot.ExpiresAt?.UtcDateTime, lot.Source, lot.Scope is { } scope ? CreditScopes.ToJson(scope) : null);
             }
             foreach (var lotId in commit.Changes.TouchedLots)
             {

@@ -39,7 +39,7 @@ public sealed partial class LedgerStore(NpgsqlDataSource dataSource, IOptions<Le
         await using var batch = new NpgsqlBatch(conn, tx);
         batch.BatchCommands.Add(Command("SELECT balance, next_seq, version, low_balance_notified FROM qubrid_wallets WHERE wallet_id = $1", walletId));
         batch.BatchCommands.Add(Command(
-            "SELECT lot_id, kind, amount, remaining, granted_at, expires_at, source, expiry_notices FROM qubrid_lots WHERE wallet_id = $1 AND open",
+            "SELECT lot_id, kind, amount, remaining, granted_at, expires_at, source, expiry_notices, scope::text FROM qubrid_lots WHERE wallet_id = $1 AND open",
             walletId));
         batch.BatchCommands.Add(Command($"{SelectSessions} WHERE wallet_id = $1 AND state = 'running'", walletId));
         batch.BatchCommands.Add(Command("SELECT model, carry_micros FROM qubrid_inference_carry WHERE wallet_id = $1", walletId));
@@ -209,7 +209,7 @@ public sealed partial class LedgerStore(NpgsqlDataSource dataSource, IOptions<Le
     private async Task<IReadOnlyList<CreditLot>> ListLotsAsyncOnce(string walletId, int limit, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "SELECT lot_id, kind, amount, remaining, granted_at, expires_at, source, expiry_notices FROM qubrid_lots WHERE wallet_id = $1 ORDER BY lot_id DESC LIMIT $2");
+            "SELECT lot_id, kind, amount, remaining, granted_at, expires_at, source, expiry_notices, scope::text FROM qubrid_lots WHERE wallet_id = $1 ORDER BY lot_id DESC LIMIT $2");
         cmd.Parameters.Add(new NpgsqlParameter { Value = walletId });
         cmd.Parameters.Add(new NpgsqlParameter { Value = limit });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
@@ -307,7 +307,8 @@ public sealed partial class LedgerStore(NpgsqlDataSource dataSource, IOptions<Le
         new DateTimeOffset(reader.GetDateTime(4), TimeSpan.Zero),
         reader.IsDBNull(5) ? null : new DateTimeOffset(reader.GetDateTime(5), TimeSpan.Zero),
         reader.GetString(6),
-        reader.GetInt16(7));
+        reader.GetInt16(7),
+        CreditScopes.FromJson(NullableString(reader, 8)));
 
     private static NpgsqlBatchCommand Command(string sql, params object?[] args)
     {

@@ -442,6 +442,27 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         Assert.Equal(before + 3.5m, (await WalletAsync(user, userId)).GetProperty("total").GetDecimal());
     }
 
+    [Fact]
+    [Trait("Rule", "R-SCOPE-3")]
+    public async Task A_scoped_grant_shows_what_it_pays_for_in_the_lots_and_its_amount_apart_in_the_balance()
+    {
+        var (userId, key, _) = await host.NewUserAsync("scoped");
+        var admin = host.Client(host.AdminKey);
+        var grant = await admin.SendAsync(Post($"/v1/wallets/{userId}/grants", new
+        {
+            amount = 10, expiresAt = DateTimeOffset.UtcNow.AddDays(30), reason = "A100 training voucher",
+            scope = new { instanceTypes = new[] { "A100" }, workloads = new[] { "training" } },
+        }));
+        Assert.Equal(HttpStatusCode.Created, grant.StatusCode);
+        var lotId = (await grant.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("lotId").GetInt64();
+
+        await SignInAsync(key);
+        await Expect(_page.GetByTestId("panel-scoped")).ToHaveAttributeAsync("data-exact", "10");
+        await Expect(_page.GetByTestId("lot-row")).ToHaveCountAsync(2);
+        await Expect(_page.Locator($"[data-testid=lot-row][data-lot-id='{lotId}'] [data-testid=lot-scope]")).ToHaveTextAsync("A100 · Training job");
+        await Expect(_page.Locator($"[data-testid=lot-row]:not([data-lot-id='{lotId}']) [data-testid=lot-scope]")).ToHaveTextAsync("Any usage");
+    }
+
     // ---------------------------------------------------------------- page helpers
 
     private async Task SignInAsync(string key)

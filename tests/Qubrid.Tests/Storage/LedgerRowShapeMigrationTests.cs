@@ -36,6 +36,9 @@ public sealed class LedgerRowShapeMigrationTests
         var cs = await TestDatabase.CreateAsync("rowshape", migrate: false);
         await using var db = NpgsqlDataSource.Create(cs);
         await Migrator.ApplyAsync(db, PreviousRelease);
+        // This build stands in for the previous release here, and it reads the lots' scope (migration 0051, re-runnable):
+        // the column is added beside the old schema; scoped credits play no part in this test.
+        await TestDatabase.ExecAsync(db, "ALTER TABLE qubrid_lots ADD COLUMN IF NOT EXISTS scope jsonb NULL");
         var wallets = new[] { $"old-a-{Guid.NewGuid():N}", $"old-b-{Guid.NewGuid():N}" };
         using (var host = await SiloHosts.StartAsync(cs, $"rowshape-{Guid.NewGuid():N}", Settings, migrate: false))
         {

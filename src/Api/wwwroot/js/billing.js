@@ -11,6 +11,7 @@ export function renderWallet(wallet) {
   $('navbar-balance').title = `Exact: ${exactUsd(wallet.total)} · available ${exactUsd(wallet.available ?? wallet.total)}`;
   setMoney($('panel-promotional'), wallet.promotional);
   setMoney($('panel-purchased'), wallet.purchased);
+  setMoney($('panel-scoped'), wallet.scoped ?? 0);
   renderNextExpiry(wallet.nextExpiry);
 
   const burn = $('panel-burn-rate');
@@ -60,6 +61,7 @@ export function renderLots(lots) {
   // Live credits first (the order they are spent in), spent ones after.
   const sorted = [...lots].sort((a, b) => (b.remaining > 0) - (a.remaining > 0)
     || (a.kind === b.kind ? 0 : a.kind === 'promotional' ? -1 : 1)
+    || (!a.scope === !b.scope ? 0 : a.scope ? -1 : 1)
     || String(a.expiresAt ?? '9999').localeCompare(String(b.expiresAt ?? '9999'))
     || String(a.grantedAt).localeCompare(String(b.grantedAt)));
   const rows = sorted.map((lot) => el('tr', { 'data-testid': 'lot-row', 'data-lot-id': lot.id, class: lot.remaining > 0 ? '' : 'is-spent' },
@@ -70,10 +72,18 @@ export function renderLots(lots) {
     el('td', {}, el('time', { datetime: lot.grantedAt, text: formatDateTime(lot.grantedAt) })),
     el('td', {}, lot.expiresAt
       ? el('time', { datetime: lot.expiresAt, text: formatDateTime(lot.expiresAt) })
-      : 'Never')));
+      : 'Never'),
+    el('td', { 'data-testid': 'lot-scope', class: lot.scope ? '' : 'muted', text: scopeLabel(lot.scope) })));
   clear($('lots-table').tBodies[0]).append(...rows);
   labelCells($('lots-table'));
   $('lots-empty').hidden = lots.length > 0;
+}
+
+/** A scope as the user reads it: every list given, joined ("A100, H100 · Training"); null is any usage. */
+export function scopeLabel(scope) {
+  if (!scope) return 'Any usage';
+  const parts = [scope.instanceTypes?.join(', '), scope.models?.join(', '), scope.workloads?.map(workloadLabel).join(', ')];
+  return parts.filter(Boolean).join(' · ');
 }
 
 export function renderRates(rates) {
