@@ -165,7 +165,7 @@ public class IdempotencyAndPagingTests(ApiHost api)
         Assert.Equal("text/csv", csvResponse.Content.Headers.ContentType?.MediaType);
         var csv = await csvResponse.Content.ReadAsStringAsync();
         var lines = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal("seq,at,kind,amount,balanceAfter,reference,idempotencyKey,lots", lines[0]);
+        Assert.Equal("seq,at,kind,amount,balanceAfter,reference,idempotencyKey,lots,memberId,projectId", lines[0]);
         var rows = lines.Skip(1).Select(line => line.Split(',', 5)).Select(f => (Seq: long.Parse(f[0], CultureInfo.InvariantCulture), Kind: f[2],
             Amount: decimal.Parse(f[3], NumberStyles.Number, CultureInfo.InvariantCulture))).ToList();
         Assert.Equal(all.Select(e => (e.Seq, e.Kind, e.Amount)), rows);
