@@ -28,21 +28,11 @@ internal static partial class CommitStatements
     {
         if (notes.Rows == 0) return;
         batch.BatchCommands.Add(notes.Command(
-            """
-            WITH r AS (
-                SELECT u.*, extract(year FROM u.at AT TIME ZONE 'UTC')::int AS year
-                FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[], $5::text[], $6::text[])
-                    WITH ORDINALITY AS u(wallet_id, seq, at, amount, refund_id, payment_id, ord)),
-            counted AS (
-                INSERT INTO qubrid_credit_note_counters AS c (year, last_number)
-                SELECT year, count(*) FROM r GROUP BY year
-                ON CONFLICT (year) DO UPDATE SET last_number = c.last_number + EXCLUDED.last_number
-                RETURNING year, last_number),
-            numbered AS (
-                SELECT r.*, c.last_number - count(*) OVER (PARTITION BY r.year) + row_number() OVER (PARTITION BY r.year ORDER BY r.ord) AS serial
-                FROM r JOIN counted c ON c.year = r.year)
+            $"""
+            {YearSerials("unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[], $5::text[], $6::text[])",
+                "wallet_id, seq, at, amount, refund_id, payment_id", "qubrid_credit_note_counters")}
             INSERT INTO qubrid_credit_notes (number, year, serial, wallet_id, seq, at, amount, refund_id, payment_id)
-            SELECT 'QC-CN-' || n.year || '-' || lpad(n.serial::text, greatest(6, length(n.serial::text)), '0'), n.year, n.serial,
+            SELECT {NumberOf("QC-CN-")}, n.year, n.serial,
                    n.wallet_id, n.seq, n.at, n.amount, n.refund_id, n.payment_id
             FROM numbered n
             """));

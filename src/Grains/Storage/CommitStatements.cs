@@ -95,6 +95,31 @@ internal static partial class CommitStatements
             "INSERT INTO qubrid_ledger_lots (wallet_id, seq, lot_id, amount) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])"));
     }
 
+    /// <summary>
+    /// The CTEs that number rows without gaps per UTC year of their <c>at</c> from a counter row per year (receipts, credit
+    /// notes): <c>numbered</c> is <paramref name="source"/>'s rows (<paramref name="columns"/>, in their order) with
+    /// <c>year</c> and <c>serial</c>. The counter moves by as many rows in this statement, so the numbers commit or roll back
+    /// with the entries; its row lock orders concurrent transactions.
+    /// </summary>
+    private static string YearSerials(string source, string columns, string counters) =>
+        $"""
+        WITH r AS (
+            SELECT u.*, extract(year FROM u.at AT TIME ZONE 'UTC')::int AS year
+            FROM {source} WITH ORDINALITY AS u({columns}, ord)),
+        counted AS (
+            INSERT INTO {counters} AS c (year, last_number)
+            SELECT year, count(*) FROM r GROUP BY year
+            ON CONFLICT (year) DO UPDATE SET last_number = c.last_number + EXCLUDED.last_number
+            RETURNING year, last_number),
+        numbered AS (
+            SELECT r.*, c.last_number - count(*) OVER (PARTITION BY r.year) + row_number() OVER (PARTITION BY r.year ORDER BY r.ord) AS serial
+            FROM r JOIN counted c ON c.year = r.year)
+        """;
+
+    /// <summary>A number such as <c>QC-2026-000001</c>: the prefix, the year and a serial of at least 6 digits.</summary>
+    private static string NumberOf(string prefix) =>
+        $"'{prefix}' || n.year || '-' || lpad(n.serial::text, greatest(6, length(n.serial::text)), '0')";
+
     // R-RCPT-1: gapless receipt numbers per UTC year, taken in the crediting transaction.
     /// <summary>
     /// Receipts of the top-ups in this transaction, numbered from the year's counter row, which this statement moves
@@ -105,21 +130,11 @@ internal static partial class CommitStatements
     {
         if (receipts.Rows == 0) return;
         batch.BatchCommands.Add(receipts.Command(
-            """
-            WITH r AS (
-                SELECT u.*, extract(year FROM u.at AT TIME ZONE 'UTC')::int AS year
-                FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[], $5::text[], $6::bigint[])
-                    WITH ORDINALITY AS u(wallet_id, seq, at, amount, payment_id, lot_id, ord)),
-            counted AS (
-                INSERT INTO qubrid_receipt_counters AS c (year, last_number)
-                SELECT year, count(*) FROM r GROUP BY year
-                ON CONFLICT (year) DO UPDATE SET last_number = c.last_number + EXCLUDED.last_number
-                RETURNING year, last_number),
-            numbered AS (
-                SELECT r.*, c.last_number - count(*) OVER (PARTITION BY r.year) + row_number() OVER (PARTITION BY r.year ORDER BY r.ord) AS serial
-                FROM r JOIN counted c ON c.year = r.year)
+            $"""
+            {YearSerials("unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[], $5::text[], $6::bigint[])",
+                "wallet_id, seq, at, amount, payment_id, lot_id", "qubrid_receipt_counters")}
             INSERT INTO qubrid_receipts (number, year, serial, wallet_id, seq, at, amount, payment_id, card_brand, card_last4, lot_id)
-            SELECT 'QC-' || n.year || '-' || lpad(n.serial::text, greatest(6, length(n.serial::text)), '0'), n.year, n.serial,
+            SELECT {NumberOf("QC-")}, n.year, n.serial,
                    n.wallet_id, n.seq, n.at, n.amount, n.payment_id, p.card_brand, p.card_last4, n.lot_id
             FROM numbered n LEFT JOIN qubrid_payments p ON p.payment_id = n.payment_id
             """));
