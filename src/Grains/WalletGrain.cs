@@ -82,7 +82,7 @@ public sealed partial class WalletGrain(
     {
         // A lot expires at the instant its expiry reads back as (PostgreSQL keeps microseconds), in memory as after a reload.
         if (request.ExpiresAt is { } at) request = request with { ExpiresAt = BillingClock.ToMicroseconds(at) };
-        return RequestRules.ValidateCredit(request, clock.UtcNow, out _) ?? (await Enqueue(new CreditOperation(request))).Wallet!;
+        return RequestRules.ValidateCredit(request, now: null, out _) ?? (await Enqueue(new CreditOperation(request))).Wallet!;
     }
 
     public async Task<WalletOpResult> Debit(DebitRequest request) =>

@@ -30,15 +30,22 @@ public static class RedemptionsApi
         var code = body.Code?.Trim() ?? "";
         if (code.Length is 0 or > MaxCodeLength || code.Any(char.IsControl))
             return ApiProblems.Invalid($"A code of 1–{MaxCodeLength} printable characters is required.");
-        var keyId = caller.KeyId();
-        var address = ClientAddress.Of(http);
-        if (throttle.RetryAfter(keyId, address) is { } wait)
+        if (throttle.TryBegin(caller.UserId(), caller.KeyId(), ClientAddress.Of(http), out var wait) is not { } attempt)
         {
             http.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-            return ApiProblems.Problem(ApiProblems.RateLimited, "Too many failed redemptions from this key or address; retry later.");
+            return ApiProblems.Problem(ApiProblems.RateLimited, "Too many failed redemptions from this user, key or address; retry later.");
         }
-        var result = await cluster.GetGrain<IPromotionDirectoryGrain>(0).Redeem(new RedemptionRequest(walletId, code, key));
-        if (result.IsRecordedRefusal && !result.Replayed) throttle.RecordFailure(keyId, address);
+        RedemptionResult result;
+        try
+        {
+            result = await cluster.GetGrain<IPromotionDirectoryGrain>(0).Redeem(new RedemptionRequest(walletId, code, key));
+        }
+        catch
+        {
+            attempt.GiveBack(); // not a refusal: a 5xx, retried with the same key
+            throw;
+        }
+        if (!result.IsRecordedRefusal || result.Replayed) attempt.GiveBack();
         return result.Succeeded
             ? TypedResults.Created($"/v1/wallets/{walletId}/lots",
                 new RedemptionDto(result.PromotionId!, result.LotId!.Value, result.Amount.ToUsd(), result.ExpiresAt!.Value))

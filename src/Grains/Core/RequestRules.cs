@@ -39,8 +39,12 @@ public static class RequestRules
     }
 
     // R-LOT-1: grants make promotional lots that expire; top-ups, adjustments and refunds purchased lots that never do.
-    /// <summary>Which kind of lot a credit creates, or an error when the kind cannot add credits.</summary>
-    public static WalletOpResult? ValidateCredit(CreditRequest request, DateTimeOffset now, out LotKind lotKind)
+    /// <summary>
+    /// Which kind of lot a credit creates, or an error when the kind cannot add credits. Without <paramref name="now"/> (before
+    /// the key is looked up) a grant's expiry is not compared with the clock: a replay of a known key answers its recorded
+    /// outcome even after the lot expired; the batch checks the expiry on the new-key path only.
+    /// </summary>
+    public static WalletOpResult? ValidateCredit(CreditRequest request, DateTimeOffset? now, out LotKind lotKind)
     {
         lotKind = LotKind.Purchased;
         var error = ValidateKey(request.IdempotencyKey) ?? ValidateAmount(request.Amount)
@@ -50,7 +54,7 @@ public static class RequestRules
         switch (request.Kind)
         {
             case LedgerEntryKind.Grant:
-                if (request.ExpiresAt is not { } at || at <= now)
+                if (request.ExpiresAt is not { } at || (now is { } clock && at <= clock))
                     return WalletOpResult.Invalid(ErrorCodes.InvalidRequest, "Promotional credits need an expiry in the future.");
                 lotKind = LotKind.Promotional;
                 return null;

@@ -204,7 +204,9 @@ public static class WalletBatch
             case SettleHoldOperation settle:
                 return work.SettleHold(settle.Request, now);
             case CreditOperation credit:
-                RequestRules.ValidateCredit(credit.Request, now, out var lotKind); // validated when queued; only its lot kind is needed here
+                // Its shape was validated when queued; a grant's expiry is checked here, for a new key only.
+                if (RequestRules.ValidateCredit(credit.Request, now, out var lotKind) is { } expired)
+                    return BookOutcome.Refused(expired.ErrorCode!, expired.Detail!);
                 return work.Credit(credit.Request, lotKind, now);
             case InferenceOperation query:
                 return work.ChargeInference(query.Template, query.CostMicros, now, query.Request.HoldNumber);

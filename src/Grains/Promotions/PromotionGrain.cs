@@ -151,8 +151,15 @@ public sealed partial class PromotionGrain(PromotionStore store, BillingClock cl
             BillingDiagnostics.Write(new PromotionRedeemed(Id, r.WalletId, granted.LotId.Value));
             return new RedemptionResult(RedemptionStatus.Redeemed, Id, granted.LotId, r.Amount, r.LotExpiresAt, replayed);
         }
-        // The wallet refused the grant: its own key was used for another call, or the lot's expiry passed while the
-        // reservation waited. Nothing was granted, so the reservation and its count are given back.
+        if (replayed && granted.Status != WalletOpStatus.IdempotencyConflict)
+        {
+            // A repeat refused: an earlier attempt may have committed the lot (an older silo refuses a past expiry before
+            // looking the key up), so the reservation stays pending and counted; the reminder asks again.
+            LogReplayRefused(logger, Id, r.WalletId, granted.ErrorCode ?? granted.Status.ToString());
+            throw new TimeoutException($"The redemption of promotion {Id} by wallet {r.WalletId} is not complete yet; retry with the same key.");
+        }
+        // A definite "not granted": the first attempt of a reservation made by this call (nothing can have been committed
+        // under its key), or the key holds another request. The reservation and its count are given back.
         LogReleased(logger, Id, r.WalletId, granted.ErrorCode ?? granted.Status.ToString());
         await store.ReleaseAsync(r);
         _promotion = await store.ReadAsync(Id) ?? _promotion;
@@ -197,6 +204,9 @@ public sealed partial class PromotionGrain(PromotionStore store, BillingClock cl
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Promotion {PromotionId}: the recovery reminder could not be registered")]
     private static partial void LogReminderFailed(ILogger logger, Exception exception, string promotionId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Promotion {PromotionId}: wallet {WalletId} refused a repeated grant ({Reason}); the reservation stays pending")]
+    private static partial void LogReplayRefused(ILogger logger, string promotionId, string walletId, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Promotion {PromotionId}: wallet {WalletId} refused the grant ({Reason}); the reservation was released")]
     private static partial void LogReleased(ILogger logger, string promotionId, string walletId, string reason);

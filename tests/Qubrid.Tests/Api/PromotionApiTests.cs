@@ -201,6 +201,40 @@ public class PromotionApiTests(ApiHost api)
 
     [Fact]
     [Trait("Rule", "R-PROMO-7")]
+    public async Task Parallel_wrong_codes_under_one_key_reach_the_grain_at_most_the_limit_and_the_rest_are_429()
+    {
+        await using var limited = api.Factory.WithWebHostBuilder(web => web.UseSetting("Qubrid:Redemptions:MaxFailuresPerKey", "3"));
+        var (userId, _) = await api.NewUserAsync("rush-guess");
+        var user = limited.CreateClient();
+        user.DefaultRequestHeaders.Authorization = new("Bearer", await api.IssueKeyAsync("user", userId));
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 60).Select(i => Task.Run(() => RedeemAsync(user, userId, NewCode(), $"p{i}"))));
+
+        var statuses = answers.Select(a => a.StatusCode).ToList();
+        Assert.Equal(3, statuses.Count(s => s == HttpStatusCode.NotFound));
+        Assert.Equal(57, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
+    }
+
+    [Fact]
+    [Trait("Rule", "R-PROMO-7")]
+    public async Task A_new_api_key_does_not_reset_the_users_failed_redemptions()
+    {
+        await using var limited = api.Factory.WithWebHostBuilder(web => web.UseSetting("Qubrid:Redemptions:MaxFailuresPerUser", "2"));
+        var (userId, _) = await api.NewUserAsync("rotate");
+        HttpClient NewKeyClient(string key)
+        {
+            var client = limited.CreateClient();
+            client.DefaultRequestHeaders.Authorization = new("Bearer", key);
+            return client;
+        }
+
+        await AssertProblemAsync(await RedeemAsync(NewKeyClient(await api.IssueKeyAsync("user", userId)), userId, NewCode(), "r1"), HttpStatusCode.NotFound, "promotion_not_found");
+        await AssertProblemAsync(await RedeemAsync(NewKeyClient(await api.IssueKeyAsync("user", userId)), userId, NewCode(), "r2"), HttpStatusCode.NotFound, "promotion_not_found");
+        await AssertProblemAsync(await RedeemAsync(NewKeyClient(await api.IssueKeyAsync("user", userId)), userId, NewCode(), "r3"), HttpStatusCode.TooManyRequests, "rate_limited");
+    }
+
+    [Fact]
+    [Trait("Rule", "R-PROMO-7")]
     public async Task Failed_redemptions_are_limited_per_client_address_across_keys()
     {
         await using var limited = api.Factory.WithWebHostBuilder(web => web.UseSetting("Qubrid:Redemptions:MaxFailuresPerAddress", "2"));

@@ -463,6 +463,35 @@ public sealed class BillingPageTests(BrowserHost host) : IAsyncLifetime
         await Expect(_page.Locator($"[data-testid=lot-row]:not([data-lot-id='{lotId}']) [data-testid=lot-scope]")).ToHaveTextAsync("Any usage");
     }
 
+    [Fact, Trait("Category", BrowserHost.EndToEnd)]
+    public async Task A_redemption_answered_with_a_5xx_is_retried_with_the_same_idempotency_key()
+    {
+        var (userId, key, _) = await host.NewUserAsync("redeem5xx");
+        var code = "RETRY" + Guid.NewGuid().ToString("N")[..10].ToUpperInvariant();
+        var created = await host.Client(host.AdminKey).PostAsJsonAsync("/v1/promotions", new { code, amount = 1m, lotValidDays = 14 });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var keys = new List<string>();
+        await _page.RouteAsync($"**/v1/wallets/{userId}/redemptions", async route =>
+        {
+            keys.Add(route.Request.Headers["idempotency-key"]);
+            if (keys.Count == 1)
+                await route.FulfillAsync(new RouteFulfillOptions { Status = 503, ContentType = "application/problem+json",
+                    Body = """{"status":503,"code":"service_unavailable","detail":"Try again."}""" });
+            else await route.ContinueAsync();
+        });
+        await SignInAsync(key);
+        await _page.GetByTestId("wallet-icon").ClickAsync();
+        await _page.GetByTestId("redeem-code").FillAsync(code);
+        await _page.GetByTestId("redeem-submit").ClickAsync();
+        await Expect(_page.GetByTestId("redeem-message")).ToContainTextAsync("the same request is resent");
+
+        await _page.GetByTestId("redeem-submit").ClickAsync();
+
+        await Expect(_page.GetByTestId("redeem-message")).ToContainTextAsync("Code redeemed: $1.00 of promotional credits added");
+        Assert.Equal(2, keys.Count);
+        Assert.Equal(keys[0], keys[1]);
+    }
+
     // ---------------------------------------------------------------- page helpers
 
     private async Task SignInAsync(string key)

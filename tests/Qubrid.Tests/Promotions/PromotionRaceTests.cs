@@ -38,29 +38,25 @@ public class PromotionRaceTests(ITestOutputHelper output)
         var (promotionId, code) = await CreatePromotionAsync(cluster);
         var wallets = await CreateWalletsAsync(cluster, "kill");
         var kill = new SiloKill();
-        var thirtyGranted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        int granted = 0;
+        List<Task<RedemptionResult>> running;
 
-        async Task<RedemptionResult> RedeemAcrossTheKill(string wallet)
-        {
-            // A call the kill failed is run again with its key once the cluster has healed: the key finds its reservation.
-            var result = await kill.RetryAcrossAsync(() => cluster.Grains.GetGrain<IPromotionDirectoryGrain>(0)
-                .Redeem(new RedemptionRequest(wallet, code, $"kill-{wallet}")), TimeSpan.FromSeconds(120));
-            if (result.Succeeded && Interlocked.Increment(ref granted) == 30) thirtyGranted.TrySetResult();
-            return result;
-        }
+        // A call the kill failed is run again with its key once the cluster has healed: the key finds its reservation.
+        Task<RedemptionResult> RedeemAcrossTheKill(string wallet) => kill.RetryAcrossAsync(() => cluster.Grains.GetGrain<IPromotionDirectoryGrain>(0)
+            .Redeem(new RedemptionRequest(wallet, code, $"kill-{wallet}")), TimeSpan.FromSeconds(120));
 
-        var running = wallets.Select(w => Task.Run(() => RedeemAcrossTheKill(w))).ToList();
-        await thirtyGranted.Task.WaitAsync(TimeSpan.FromSeconds(120));
-        var host = await cluster.Grains.GetGrain<IManagementGrain>(0).GetActivationAddress(cluster.Grains.GetGrain<IPromotionGrain>(promotionId));
-        var victim = cluster.Cluster.Silos.Single(s => s.SiloAddress.Equals(host));
+        var source = PromotionGrain.SourceOf(promotionId);
         long pendingAtKill;
-        // The next grant's ledger insert waits inside PostgreSQL: its reservation is committed, the promotion's grain waits
-        // on the wallet. Then the silo that hosts the promotion dies, and only then does the grant go through.
+        // Installed before the rush: the 31st grant's ledger insert waits inside PostgreSQL (the promotion's grain grants
+        // one at a time, so 30 are committed by then): its reservation is committed, the promotion's grain waits on the
+        // wallet. Then the silo that hosts the promotion dies, and only then does the grant go through.
         await using (var barrier = await InsertBarrier.HoldAsync(cluster.Db, "test_hold_promotion_grant", "qubrid_ledger",
-                         $"NEW.kind = 'grant' AND NEW.reference = '{PromotionGrain.SourceOf(promotionId)}'", BarrierLock))
+                         $"NEW.kind = 'grant' AND NEW.reference = '{source}' AND (SELECT count(*) FROM qubrid_ledger WHERE kind = 'grant' AND reference = '{source}') >= 30",
+                         BarrierLock))
         {
+            running = wallets.Select(w => Task.Run(() => RedeemAcrossTheKill(w))).ToList();
             await WaitUntilAnInsertWaitsAsync(cluster, BarrierLock);
+            var host = await cluster.Grains.GetGrain<IManagementGrain>(0).GetActivationAddress(cluster.Grains.GetGrain<IPromotionGrain>(promotionId));
+            var victim = cluster.Cluster.Silos.Single(s => s.SiloAddress.Equals(host));
             pendingAtKill = await TestDatabase.ScalarAsync(cluster.Db,
                 "SELECT count(*) FROM qubrid_promotion_redemptions WHERE promotion_id = $1 AND state = 'pending'", promotionId);
             await kill.KillAsync(cluster.Cluster, victim);

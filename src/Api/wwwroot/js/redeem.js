@@ -39,7 +39,7 @@ async function redeem() {
     ui['redeem-code'].focus();
     return;
   }
-  // A retry after a network error resends the same key, so the code is never redeemed twice; anything else is a new attempt.
+  // A retry after a network error or a 5xx resends the same key, so the code is never redeemed twice; a 4xx answer ends the attempt.
   const key = state.pending?.code === code ? state.pending.key : crypto.randomUUID?.() ?? `redeem-${Date.now()}-${Math.random().toString(16).slice(2)}`;
   state.pending = { code, key };
   setBusy(true);
@@ -52,7 +52,7 @@ async function redeem() {
     showMessage(`Code redeemed: ${formatUsd(lot.amount)} of promotional credits added, valid until ${expires}.`, 'success');
     state.onSuccess(lot);
   } catch (error) {
-    if (!error.network) state.pending = null;
+    if (!error.network && error.status < 500) state.pending = null;
     ui['redeem-code'].setAttribute('aria-invalid', 'true');
     showMessage(failureMessage(error), 'error');
   } finally {
@@ -62,6 +62,7 @@ async function redeem() {
 
 function failureMessage(error) {
   if (error.network) return 'Network error: the code could not be confirmed. Redeem again: the same request is resent, never twice.';
+  if (error.status >= 500) return `${error.detail} Redeem again: the same request is resent, never twice.`;
   const reasons = {
     promotion_not_found: 'This code is not valid.',
     already_redeemed: 'You have redeemed this promotion already.',
