@@ -47,7 +47,7 @@ public static class RefundsApi
             .RequiresIdempotencyKey()
             .WithSummary("Refund a payment to its card, at most what remains unspent of the lot it bought; answers the credit note.")
             .Refuses(ErrorCodes.InvalidAmount, ErrorCodes.PaymentNotFound, ErrorCodes.RefundExceedsRemaining, ErrorCodes.RefundFailed, ErrorCodes.IdempotencyConflict);
-        app.MapGet("/v1/wallets/{walletId}/refunds", ListRefunds).WithTags("Wallets").RequireAuthorization().WithName("ListCardRefunds")
+        app.MapGet("/v1/wallets/{userId}/refunds", ListRefunds).WithTags("Wallets").RequireAuthorization().WithName("ListCardRefunds")
             .WithSummary("The wallet's refunds to the card, newest first.").Refuses(ErrorCodes.InvalidRequest, ErrorCodes.WalletNotFound, ApiProblems.Forbidden);
         app.MapGet("/v1/reports/credits", CreditsReport).WithTags("Reports").RequireAuthorization(Policies.Admin).WithName("GetCreditsReport")
             .WithSummary("Breakage, revenue and liability of a UTC month over all wallets (month=yyyy-MM).").Refuses(ErrorCodes.InvalidRequest);
@@ -85,11 +85,11 @@ public static class RefundsApi
         return TypedResults.Created($"/v1/wallets/{refund.WalletId}/refunds", CardRefundDto.From(refund));
     }
 
-    private static async Task<Results<Ok<ItemsDto<CardRefundDto>>, ProblemHttpResult>> ListRefunds(string walletId, ClaimsPrincipal caller, IClusterClient cluster)
+    private static async Task<Results<Ok<ItemsDto<CardRefundDto>>, ProblemHttpResult>> ListRefunds(string userId, ClaimsPrincipal caller, IClusterClient cluster)
     {
-        if (WalletsApi.Access(caller, walletId) is { } denied) return denied;
-        if (await cluster.GetGrain<IWalletGrain>(walletId).GetBalance() is null) return ApiProblems.WalletNotFound(walletId);
-        var refunds = await cluster.GetGrain<IRefundReportGrain>(0).Refunds(walletId, 200);
+        if (WalletsApi.Access(caller, userId) is { } denied) return denied;
+        if (await cluster.GetGrain<IWalletGrain>(userId).GetBalance() is null) return ApiProblems.WalletNotFound(userId);
+        var refunds = await cluster.GetGrain<IRefundReportGrain>(0).Refunds(userId, 200);
         return TypedResults.Ok(new ItemsDto<CardRefundDto>([.. refunds.Select(CardRefundDto.From)]));
     }
 

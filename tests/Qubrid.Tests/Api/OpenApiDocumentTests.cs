@@ -26,6 +26,20 @@ public class OpenApiDocumentTests(ApiHost api)
     private static JsonElement Operation(JsonElement doc, string method, string path) => doc.GetProperty("paths").GetProperty(path).GetProperty(method);
 
     [Fact]
+    public async Task No_two_paths_differ_only_by_the_names_of_their_parameters()
+    {
+        // Generators (openapi-typescript) and linters (Redocly's no-identical-paths) refuse such a document: one URL shape,
+        // one parameter name, whichever endpoint file maps it.
+        var doc = await DocumentAsync();
+        var shapes = doc.GetProperty("paths").EnumerateObject()
+            .GroupBy(p => System.Text.RegularExpressions.Regex.Replace(p.Name, @"\{[^}]+\}", "{}"))
+            .Where(g => g.Count() > 1)
+            .Select(g => string.Join(" and ", g.Select(p => p.Name)))
+            .ToList();
+        Assert.True(shapes.Count == 0, "paths that differ only by parameter names: " + string.Join("; ", shapes));
+    }
+
+    [Fact]
     public async Task Every_operation_but_the_rates_needs_the_bearer_key_and_has_an_operationId_a_2xx_and_problem_answers_with_codes()
     {
         var doc = await DocumentAsync();
