@@ -1,10 +1,13 @@
-# A webhook receiver for scripts/webhook-crash-test.sh: verifies Qubrid-Signature (5 minutes' tolerance) with the
-# secret in DIR/secret and appends "<event id> ok|BAD <unix time>" to DIR/received.log. Usage: webhook_receiver.py PORT DIR
+# A webhook receiver for the webhook crash test and the upgrade test: verifies Qubrid-Signature (5 minutes' tolerance) with
+# the secret in DIR/secret and appends "<event id> ok|BAD <unix time>" to DIR/received.log. Usage: webhook_receiver.py PORT DIR
+# HTTP/1.1 with keep-alive (a sender's pooled connection is reused, not opened per event) and a deep listen backlog, so
+# that the receiver itself never drops a delivery under load: a delivery it failed would wait for the sender's backoff.
 import hmac, hashlib, json, sys, time, threading
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 lock = threading.Lock()
 DIR = sys.argv[2]
 class H(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
         sig = dict(p.split('=', 1) for p in self.headers.get('Qubrid-Signature', '').split(',') if '=' in p)
@@ -15,6 +18,11 @@ class H(BaseHTTPRequestHandler):
         eid = json.loads(body)['id']
         with lock:
             with open(DIR + '/received.log', 'a') as f: f.write(f"{eid} {'ok' if ok else 'BAD'} {time.time():.3f}\n")
-        self.send_response(204); self.end_headers()
+        self.send_response(204)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
     def log_message(self, *a): pass
-ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+class Server(ThreadingHTTPServer):
+    request_queue_size = 256
+    daemon_threads = True
+Server(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
